@@ -1,0 +1,26 @@
+"""Shared fixtures: paths of the vendored real data and the YouCook2-BB class vocabulary."""
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+@pytest.fixture(scope="session")
+def yc2_dir() -> Path:
+    """The vendored YouCook2-BB files (data/youcook2_bb)."""
+    return DATA / "youcook2_bb"
+
+
+@pytest.fixture(scope="session")
+def anet_dir() -> Path:
+    """The vendored ActivityNet-Entities files (data/activitynet_entities)."""
+    return DATA / "activitynet_entities"
+
+
+@pytest.fixture(scope="session")
+def vocab(yc2_dir):
+    """The 67-class vocabulary of the real class_file.csv."""
+    from workbench.data.yc2 import load_class_file
+
+    return load_class_file(yc2_dir / "class_file.csv")

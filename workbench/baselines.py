@@ -1,0 +1,90 @@
+"""The Random and Upper Bound rows: predictions picked from a dataset's proposals without a model."""
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from .boxes import iou_matrix
+from .data.yc2 import GTSegment, load_official_annotations
+from .evaluate import to_submission
+from .io import expect, write_json
+
+METHODS = ("random", "upper-bound")
+
+
+def _proposals(store, segment: GTSegment) -> np.ndarray:
+    """Proposal boxes of one annotated segment (T, N, 4); the store must hold the annotation's frames."""
+    i = store.index(segment.key)
+    props = np.asarray(store.boxes(i), dtype=np.float64)  # (t, N, 4)
+    T = segment.num_frames
+    expect(props.ndim == 3 and props.shape[0] == T and props.shape[2] == 4, f"segment {segment.key}",
+           f"store has proposals of shape {props.shape}, annotation has {T} frames")
+    return props
+
+
+def random_boxes(gt: Mapping[str, GTSegment], store, seed: int = 0) -> dict[str, np.ndarray]:
+    """A uniformly drawn proposal per (object, frame): segment key -> [K, T, 4].
+
+    Each segment draws from its own generator seeded by (seed, position in ``gt``), so the result
+    depends only on the seed and the annotation order.
+    """
+    out = {}
+    for s, (key, segment) in enumerate(gt.items()):
+        props = _proposals(store, segment)                                   # (T, N, 4)
+        T, N = props.shape[:2]
+        K = len(segment.objects)
+        rng = np.random.default_rng([seed, s])
+        pick = rng.integers(0, N, size=(K, T)) if N else np.zeros((K, T), np.int64)  # (K, T)
+        out[key] = props[np.arange(T)[None, :], pick] if N else np.full((K, T, 4), np.nan)
+    return out
+
+
+def upper_bound_boxes(gt: Mapping[str, GTSegment], store, plus_one: bool = False) -> dict[str, np.ndarray]:
+    """The proposal with the highest IoU to each ground-truth box: segment key -> [K, T, 4].
+
+    Frames whose GT box has no coordinates are never scored; they get proposal 0.
+    """
+    out = {}
+    for key, segment in gt.items():
+        props = _proposals(store, segment)                                   # (T, N, 4)
+        T, N = props.shape[:2]
+        K = len(segment.objects)
+        if N == 0 or K == 0:
+            out[key] = np.full((K, T, 4), np.nan)
+            continue
+        g = np.array([[b.xyxy() if b is not None else (np.nan,) * 4 for b in o.boxes] for o in segment.objects],
+                     dtype=np.float64).reshape(K, T, 4)                     # (K, T, 4)
+        ious = iou_matrix(g.transpose(1, 0, 2), props, plus_one)            # (T, K, N)
+        ious = np.nan_to_num(ious, nan=-1.0)
+        pick = ious.argmax(-1).T                                             # (K, T)
+        out[key] = props[np.arange(T)[None, :], pick]
+    return out
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--data", required=True, help="dataset directory (YouCook2-BB layout, with store/<split>.h5)")
+    parser.add_argument("--split", required=True, choices=("validation", "testing"))
+    parser.add_argument("--method", required=True, choices=METHODS)
+    parser.add_argument("--out", required=True, help="predictions JSON (official submission layout)")
+    parser.add_argument("--seed", type=int, default=0, help="RNG seed of the random method")
+
+
+def run(args) -> int:
+    from .data.layout import DatasetDir
+    from .data.store import FeatureStore
+
+    d = DatasetDir(args.data)
+    gt = load_official_annotations(d.annotations(args.split))
+    path = d.store(args.split)
+    expect(path.is_file(), str(path), f"feature store not found; run `python -m workbench build-store` for {args.split}")
+    store = FeatureStore(path)
+    try:
+        if args.method == "random":
+            boxes = random_boxes(gt, store, args.seed)
+        else:
+            boxes = upper_bound_boxes(gt, store)
+    finally:
+        store.close()
+    write_json(args.out, to_submission(gt, boxes))
+    return 0

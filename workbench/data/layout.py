@@ -1,0 +1,76 @@
+"""Where each file of a YouCook2-BB-layout dataset directory lives (see docs/ARCHITECTURE.md)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..io import DataError
+from .yc2 import SPLIT_DICT_NAMES, SPLITS
+
+ANNOTATION_NAMES = {
+    "validation": ("yc2_bb_val_annotations.json",),
+    "testing": ("yc2_bb_test_annotations.json", "yc2_bb_public_test_annotations.json"),
+}
+
+
+def check_split(split: str) -> str:
+    if split not in SPLITS:
+        raise DataError(f"split {split!r}: expected one of {SPLITS}")
+    return split
+
+
+@dataclass(frozen=True)
+class DatasetDir:
+    """A dataset directory in the YouCook2-BB layout."""
+
+    root: Path
+
+    def __init__(self, root: str | Path):
+        object.__setattr__(self, "root", Path(root))
+
+    def _file(self, name: str) -> Path:
+        p = self.root / name
+        if not p.is_file():
+            raise DataError(f"{p}: file not found (expected in dataset directory {self.root})")
+        return p
+
+    @property
+    def class_file(self) -> Path:
+        return self._file("class_file.csv")
+
+    @property
+    def sentences(self) -> Path:
+        return self._file("seg_sentence_dict.json")
+
+    @property
+    def youcookii(self) -> Path:
+        return self._file("youcookii_annotations.json")
+
+    def split_dict(self, split: str) -> Path:
+        return self._file(SPLIT_DICT_NAMES[check_split(split)])
+
+    def annotations(self, split: str) -> Path:
+        """Official-format box annotations of validation/testing."""
+        names = ANNOTATION_NAMES.get(check_split(split))
+        if names is None:
+            raise DataError(f"split {split}: YouCook2-BB has no box annotations for training")
+        for n in names:
+            if (self.root / n).is_file():
+                return self.root / n
+        raise DataError(f"{self.root}: none of {names} found (box annotations of {split})")
+
+    def has_annotations(self, split: str) -> bool:
+        return any((self.root / n).is_file() for n in ANNOTATION_NAMES.get(split, ()))
+
+    @property
+    def feature_root(self) -> Path:
+        """Root of the per-segment .npy layout: DIR/region_features if present, else DIR itself."""
+        sub = self.root / "region_features"
+        return sub if sub.is_dir() else self.root
+
+    def store(self, split: str) -> Path:
+        return self.root / "store" / f"{check_split(split)}.h5"
+
+    @property
+    def text_features(self) -> Path:
+        return self.root / "text_features.h5"

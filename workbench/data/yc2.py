@@ -1,0 +1,332 @@
+"""YouCook2-BB formats: class file, STVG/CI split dicts, sentences, official box annotations,
+NAFAE annotations and entity pickles. Readers validate as they parse and name what is wrong."""
+from __future__ import annotations
+
+import csv
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..io import DataError, expect, load_builtin_pickle, read_json, write_json
+
+SPLITS = ("training", "validation", "testing")
+SPLIT_DICT_NAMES = {"training": "train_dict.json", "validation": "val_dict.json", "testing": "test_dict.json"}
+
+
+def seg_key(vid: str, seg: int) -> str:
+    """The segment key used by every YouCook2-BB file: ``<vid>_<seg:02d>``."""
+    return f"{vid}_{int(seg):02d}"
+
+
+def parse_seg_key(key: str) -> tuple[str, int]:
+    """Inverse of ``seg_key`` (video ids may contain underscores)."""
+    vid, _, seg = key.rpartition("_")
+    if not vid or not seg.isdigit():
+        raise DataError(f"segment key {key!r}: expected '<vid>_<seg:02d>'")
+    return vid, int(seg)
+
+
+# --- class file ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ClassVocab:
+    """The 67 object classes of YouCook2-BB with every surface form that names them."""
+
+    names: list[str]                       # singular form; index = class id
+    forms: dict[str, int]                  # lowercase singular / alternative / plural form -> id
+    path: str = ""
+
+    def id_of(self, label: str, where: str = "label") -> int:
+        cid = self.forms.get(label.strip().lower())
+        if cid is None:
+            raise DataError(f"{where}: unknown object label {label!r} (not a form in {self.path or 'class file'})")
+        return cid
+
+    def alternatives(self, cid: int) -> list[str]:
+        return [f for f, i in self.forms.items() if i == cid]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def load_class_file(path: str | os.PathLike) -> ClassVocab:
+    """Read ``class_file.csv``: rows ``id,singular,alternative,plural`` (empty fields allowed)."""
+    path = Path(path)
+    expect(path.is_file(), str(path), "file not found")
+    names: list[str] = []
+    forms: dict[str, int] = {}
+    with open(path, newline="") as f:
+        for lineno, row in enumerate(csv.reader(f), 1):
+            if not row or not "".join(row).strip():
+                continue
+            where = f"{path}:{lineno}"
+            expect(len(row) == 4, where, f"expected 4 fields id,singular,alternative,plural, got {len(row)}")
+            expect(row[0].strip().isdigit() and int(row[0]) == len(names), where,
+                   f"expected class id {len(names)}, got {row[0]!r}")
+            singular = row[1].strip().lower()
+            expect(bool(singular), where, "empty singular form")
+            names.append(singular)
+            for form in row[1:]:
+                form = form.strip().lower()
+                if not form:
+                    continue
+                expect(forms.get(form, len(names) - 1) == len(names) - 1, where,
+                       f"form {form!r} already names class {forms.get(form)}")
+                forms[form] = len(names) - 1
+    expect(len(names) > 0, str(path), "no classes")
+    return ClassVocab(names, forms, str(path))
+
+
+# --- STVG/CI split dicts and sentences ------------------------------------------------------
+
+@dataclass(frozen=True)
+class SplitEntry:
+    split: str
+    recipe: str
+    vid: str
+    seg: int
+    class_ids: list[int]
+
+    @property
+    def key(self) -> str:
+        return seg_key(self.vid, self.seg)
+
+
+def load_split_dict(path: str | os.PathLike, num_classes: int | None = None) -> dict[str, SplitEntry]:
+    """Read an STVG/CI split dict ``{"<vid>_<seg:02d>": [[split, recipe, vid, seg], [class ids]]}``."""
+    raw = read_json(path)
+    expect(isinstance(raw, dict), str(path), "expected a JSON object keyed by segment")
+    out: dict[str, SplitEntry] = {}
+    for key, value in raw.items():
+        where = f"{path}: segment {key}"
+        ok = (isinstance(value, list) and len(value) == 2 and isinstance(value[0], list) and len(value[0]) == 4
+              and isinstance(value[1], list))
+        expect(ok, where, "expected [[split, recipe, vid, seg], [class ids]]")
+        split, recipe, vid, seg = value[0]
+        expect(split in SPLITS, where, f"split {split!r} is not one of {SPLITS}")
+        expect(str(seg).isdigit(), where, f"segment number {seg!r} is not a number")
+        expect(seg_key(vid, int(seg)) == key, where, f"key does not match vid {vid!r} and segment {seg!r}")
+        ids = value[1]
+        expect(all(isinstance(c, int) and c >= 0 and (num_classes is None or c < num_classes) for c in ids),
+               where, f"class ids must be integers in [0, {num_classes}), got {ids}")
+        out[key] = SplitEntry(split, str(recipe), vid, int(seg), list(ids))
+    return out
+
+
+def write_split_dict(path: str | os.PathLike, entries: Iterable[SplitEntry]) -> None:
+    """Write an STVG/CI split dict (segment number as a zero-padded string, as in the real files)."""
+    write_json(path, {e.key: [[e.split, e.recipe, e.vid, f"{e.seg:02d}"], list(e.class_ids)] for e in entries})
+
+
+def load_sentences(path: str | os.PathLike) -> dict[str, str]:
+    """Read ``seg_sentence_dict.json``: ``{"<vid>_<seg:02d>": sentence}``."""
+    raw = read_json(path)
+    expect(isinstance(raw, dict), str(path), "expected a JSON object keyed by segment")
+    for key, s in raw.items():
+        expect(isinstance(s, str), f"{path}: segment {key}", f"sentence must be a string, got {type(s).__name__}")
+    return raw
+
+
+# --- NAFAE / YouCook2 segment annotations -----------------------------------------------------
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    key: str
+    vid: str
+    seg: int
+    start: float
+    end: float
+    sentence: str
+    subset: str
+    recipe: str
+
+    @property
+    def num_frames(self) -> int:
+        """1-fps frames of the segment; frame k is at start + k + 0.5 s."""
+        return int(round(self.end - self.start))
+
+    def frame_time(self, k: int) -> float:
+        return self.start + k + 0.5
+
+
+def load_youcookii(path: str | os.PathLike) -> dict[str, SegmentInfo]:
+    """Read ``youcookii_annotations.json`` (NAFAE / official YouCook2 layout) into segments by key."""
+    raw = read_json(path)
+    expect(isinstance(raw, dict) and isinstance(raw.get("database"), dict), str(path), "expected {'database': {vid: ...}}")
+    out: dict[str, SegmentInfo] = {}
+    for vid, video in raw["database"].items():
+        where = f"{path}: video {vid}"
+        expect(isinstance(video, dict) and isinstance(video.get("annotations"), list), where, "expected an 'annotations' list")
+        for a in video["annotations"]:
+            ok = isinstance(a, dict) and isinstance(a.get("segment"), list) and len(a["segment"]) == 2 and "id" in a
+            expect(ok, where, "annotation needs 'segment': [start, end] and 'id'")
+            try:
+                start, end = (float(x) for x in a["segment"])
+                key = seg_key(vid, a["id"])
+            except (TypeError, ValueError):
+                raise DataError(f"{where}: non-numeric segment {a['segment']!r} or id {a['id']!r}") from None
+            expect(end >= start, f"{path}: segment {key}", f"end {end} before start {start}")
+            expect(key not in out, f"{path}: segment {key}", "segment appears twice")
+            out[key] = SegmentInfo(key, vid, int(a["id"]), start, end, str(a.get("sentence", "")),
+                                   str(video.get("subset", "")), str(video.get("recipe_type", "")))
+    return out
+
+
+def load_nafae_entities(path: str | os.PathLike) -> dict[str, dict[str, list]]:
+    """Read NAFAE's ``*_entities.pkl`` (plain builtins only; any global is refused).
+
+    ``{vid: {"sentence_raw": [[tok]], "sentence": [[lemma]], "noun": [[noun]], "category": [[class]]}}``,
+    one inner list per segment in youcookii_annotations order.
+    """
+    data = load_builtin_pickle(path)
+    expect(isinstance(data, dict), str(path), "expected a dict keyed by video id")
+    fields_ = ("sentence_raw", "sentence", "noun", "category")
+    for vid, v in data.items():
+        expect(isinstance(v, dict) and all(isinstance(v.get(f), list) for f in fields_), f"{path}: video {vid}",
+               f"expected lists under {fields_}")
+        n = len(v["category"])
+        expect(all(len(v[f]) == n for f in fields_), f"{path}: video {vid}", "per-segment lists differ in length")
+    return data
+
+
+# --- official YouCook2-BB box annotations -----------------------------------------------------
+
+_BOX_KEYS = ("xtl", "ytl", "xbr", "ybr", "occluded", "outside")
+
+
+@dataclass(frozen=True)
+class Box:
+    xtl: float
+    ytl: float
+    xbr: float
+    ybr: float
+    occluded: int = 0
+    outside: int = 0
+
+    @property
+    def counted(self) -> bool:
+        """Scored by the reference evaluator: visible and inside the frame."""
+        return self.occluded == 0 and self.outside == 0
+
+    def xyxy(self) -> tuple[float, float, float, float]:
+        return (self.xtl, self.ytl, self.xbr, self.ybr)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"xtl": self.xtl, "ytl": self.ytl, "xbr": self.xbr, "ybr": self.ybr,
+                "occluded": int(self.occluded), "outside": int(self.outside)}
+
+
+@dataclass
+class GTObject:
+    label: str
+    boxes: list[Box | None]                # one per 1-fps frame; None for an empty {} box
+
+
+@dataclass
+class GTSegment:
+    key: str
+    vid: str
+    seg: int
+    recipe: str
+    rwidth: int
+    rheight: int
+    objects: list[GTObject] = field(default_factory=list)
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.objects[0].boxes) if self.objects else 0
+
+
+def parse_box(b: Any, where: str) -> Box | None:
+    if b == {}:
+        return None
+    expect(isinstance(b, dict) and all(k in b for k in _BOX_KEYS), where,
+           f"box must be {{}} or have keys {_BOX_KEYS}, got {b!r}")
+    try:
+        box = Box(float(b["xtl"]), float(b["ytl"]), float(b["xbr"]), float(b["ybr"]), int(b["occluded"]), int(b["outside"]))
+    except (TypeError, ValueError):
+        raise DataError(f"{where}: non-numeric box {b!r}") from None
+    expect(box.occluded in (0, 1) and box.outside in (0, 1), where, f"occluded/outside must be 0 or 1, got {b!r}")
+    expect(all(math.isfinite(v) for v in box.xyxy()), where, f"non-finite box coordinates {b!r}")
+    # Boxes marked outside may carry stale coordinates; a visible box must be ordered.
+    expect(box.outside == 1 or (box.xbr >= box.xtl and box.ybr >= box.ytl), where,
+           f"malformed box (xbr < xtl or ybr < ytl) {b!r}")
+    return box
+
+
+def load_official_annotations(path: str | os.PathLike, vocab: ClassVocab | None = None) -> dict[str, GTSegment]:
+    """Read an official YouCook2-BB annotation JSON (val/test, with or without boxes).
+
+    Every object of a segment must have one box entry per 1-fps frame (the same count).
+    With ``vocab``, every object label must be a form of the class file.
+    """
+    raw = read_json(path)
+    expect(isinstance(raw, dict) and isinstance(raw.get("database"), dict), str(path), "expected {'database': {vid: ...}}")
+    out: dict[str, GTSegment] = {}
+    for vid, video in raw["database"].items():
+        where = f"{path}: video {vid}"
+        expect(isinstance(video, dict) and isinstance(video.get("segments"), dict), where, "expected a 'segments' object")
+        expect("rwidth" in video and "rheight" in video, where, "expected 'rwidth' and 'rheight'")
+        rwidth, rheight = video["rwidth"], video["rheight"]
+        expect(isinstance(rwidth, int) and isinstance(rheight, int) and rwidth > 0 and rheight > 0, where,
+               f"rwidth/rheight must be positive integers, got {rwidth!r}/{rheight!r}")
+        for seg, s in video["segments"].items():
+            key = seg_key(vid, int(seg)) if str(seg).isdigit() else f"{vid}_{seg}"
+            w = f"{path}: segment {key}"
+            expect(str(seg).isdigit(), w, f"segment id {seg!r} is not a number")
+            expect(isinstance(s, dict) and isinstance(s.get("objects"), list), w, "expected an 'objects' list")
+            objects = []
+            for j, o in enumerate(s["objects"]):
+                wo = f"{w} object {j}"
+                expect(isinstance(o, dict) and isinstance(o.get("label"), str) and isinstance(o.get("boxes"), list), wo,
+                       "expected {'label': str, 'boxes': [...]}")
+                if vocab is not None:
+                    vocab.id_of(o["label"], where=wo)
+                objects.append(GTObject(o["label"], [parse_box(b, f"{wo} frame {t}") for t, b in enumerate(o["boxes"])]))
+            counts = {len(o.boxes) for o in objects}
+            expect(len(counts) <= 1, w, f"objects have different frame counts {sorted(counts)}")
+            expect(key not in out, w, "segment appears twice")
+            out[key] = GTSegment(key, vid, int(seg), str(video.get("recipe_type", "")), rwidth, rheight, objects)
+    return out
+
+
+def write_official_annotations(path: str | os.PathLike, segments: Iterable[GTSegment]) -> None:
+    """Write segments in the official layout (boxes None -> {}), grouped by video, atomically."""
+    db: dict[str, dict] = {}
+    for s in segments:
+        video = db.setdefault(s.vid, {"recipe_type": s.recipe, "rwidth": s.rwidth, "rheight": s.rheight, "segments": {}})
+        video["segments"][str(s.seg)] = {"objects": [
+            {"label": o.label, "boxes": [{} if b is None else b.to_json() for b in o.boxes]} for o in s.objects]}
+    write_json(path, {"database": db})
+
+
+# --- frame lists of the proposal tensors (MichiganCOG ``<split>-box-100.txt``) ------------------
+
+def load_box100_frames(path: str | os.PathLike) -> dict[str, int]:
+    """Read ``validation-box-100.txt`` / ``testing-box-100.txt`` -> 1-fps frame count per segment key.
+
+    The file is one line of ``", "``-separated image names ``<vid>_<seg:02d>_<frame:04d>.jpg`` (frames
+    1-indexed, in any order); each segment's frames must be exactly 1..n.
+    """
+    path = Path(path)
+    expect(path.is_file(), str(path), "file not found")
+    frames: dict[str, set[int]] = {}
+    text = path.read_text().strip()
+    for i, name in enumerate(text.split(",") if text else []):
+        name = name.strip()
+        stem, dot, ext = name.rpartition(".")
+        key, _, frame = stem.rpartition("_")
+        if not (dot and ext == "jpg" and frame.isdigit() and key):
+            raise DataError(f"{path}: entry {i} {name!r}: expected '<vid>_<seg:02d>_<frame:04d>.jpg'")
+        parse_seg_key(key)
+        fs = frames.setdefault(key, set())
+        expect(int(frame) not in fs, f"{path}: segment {key}", f"frame {int(frame)} listed twice")
+        fs.add(int(frame))
+    out = {}
+    for key, fs in frames.items():
+        expect(fs == set(range(1, len(fs) + 1)), f"{path}: segment {key}",
+               f"frames must be 1..{len(fs)}, got {sorted(fs)}")
+        out[key] = len(fs)
+    return out

@@ -1,0 +1,142 @@
+"""The training engine: exactly ``train_one_epoch`` and ``evaluate_split`` (plus the autocast
+and device helpers they share)."""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .config import Config
+from .data.batches import TrainBatches, eval_groups
+from .data.store import FeatureStore
+from .io import DataError
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def autocast(cfg: Config, device: torch.device):
+    """bf16 autocast for the matmuls (fp32 master weights); a no-op for dtype fp32."""
+    if cfg.dtype == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    out = {}
+    for k, v in batch.items():
+        v = v.to(device, non_blocking=True)
+        out[k] = v.float() if v.dtype == torch.float16 else v  # float16 storage -> fp32 compute input
+    return out
+
+
+def train_one_epoch(model, criterion_weights: dict[str, float], data: TrainBatches, optimizer, cfg: Config,
+                    epoch: int, device: torch.device, on_step: Callable[[int, dict], None] | None = None
+                    ) -> dict[str, float]:
+    """One pass over the training batches of ``epoch``; returns the mean of each loss term."""
+    from .model.negatives import sample_negatives
+
+    model.train()
+    sums: dict[str, float] = {}
+    steps = 0
+    gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+    for step, batch in enumerate(data.epoch(epoch)):
+        batch = to_device(batch, device)
+        neg = sample_negatives(batch["obj_class"].cpu(), batch["obj_mask"].cpu(), gen).to(device)
+        with autocast(cfg, device):
+            losses = model.losses(batch, neg)
+        total = sum(criterion_weights.get(k, 0.0) * v.float() for k, v in losses.items())
+        if not torch.isfinite(total):
+            raise FloatingPointError(f"epoch {epoch} step {step}: non-finite loss "
+                                     f"{ {k: float(v) for k, v in losses.items()} }; stopping the run")
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+        vals = {k: float(v) for k, v in losses.items()} | {"total": float(total)}
+        for k, v in vals.items():
+            sums[k] = sums.get(k, 0.0) + v
+        steps += 1
+        if on_step is not None:
+            on_step(step, vals)
+    if steps == 0:
+        raise DataError(f"no training batch: fewer training segments than batch_size={cfg.batch_size}")
+    return {k: v / steps for k, v in sums.items()}
+
+
+@torch.no_grad()
+def ground_split(model, store: FeatureStore, text, keys: Sequence[str], cfg: Config, device: torch.device,
+                 parts: bool = False) -> dict[str, np.ndarray | dict[str, np.ndarray]]:
+    """Top-1 proposal boxes per (object, frame) of every segment in ``keys``.
+
+    Returns {key: boxes (K, T, 4)} in annotation pixel space; with ``parts`` (fusion-ensemble),
+    {key: {"f": scores (K, T, N), "c": scores (K, T, N)}} instead, for the weight search.
+    """
+    model.eval()
+    out: dict = {}
+    for group, batch in eval_groups(store, text, keys):
+        batch = to_device(batch, device)
+        with autocast(cfg, device):
+            if parts:
+                sc = {n: s.float().cpu().numpy() for n, s in model.ground_parts(batch).items()}  # (B, K, T, N)
+            else:
+                top = model.ground(batch).float().argmax(-1).cpu().numpy()                     # (B, K, T)
+        for b, key in enumerate(group):
+            i = store.index(key)
+            T, K = int(store.frame_count[i]), len(text[key].obj_class)
+            if parts:
+                out[key] = {n: s[b, :K, :T] for n, s in sc.items()}
+            else:
+                boxes = store.boxes(i)                                                          # (T, N, 4)
+                out[key] = boxes[np.arange(T)[None, :], top[b, :K, :T]]                         # (K, T, 4)
+    return out
+
+
+def choose_boxes(store: FeatureStore, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Top-1 boxes from per-proposal scores {key: (K, T, N)} -> {key: (K, T, 4)}."""
+    out = {}
+    for key, s in scores.items():
+        boxes = store.boxes(store.index(key))
+        out[key] = boxes[np.arange(s.shape[1])[None, :], s.argmax(-1)]
+    return out
+
+
+def evaluate_split(model, store: FeatureStore, text, gt: dict, vocab, cfg: Config, device: torch.device,
+                   keys: Sequence[str] | None = None, ensemble_weight: float | None = None) -> dict:
+    """The four metrics (stvg rule) of ``model`` on the segments ``keys`` (default: all of ``gt``)."""
+    from .evaluate import evaluate_boxes
+
+    keys = list(gt) if keys is None else list(keys)
+    t0 = time.time()
+    if cfg.fusion == "ensemble":
+        w = cfg.ensemble_weight if ensemble_weight is None else ensemble_weight
+        if w < 0:
+            raise ValueError("ensemble weight not chosen yet")
+        parts = ground_split(model, store, text, keys, cfg, device, parts=True)
+        pred = choose_boxes(store, {k: w * p["f"] + (1 - w) * p["c"] for k, p in parts.items()})
+    else:
+        pred = ground_split(model, store, text, keys, cfg, device)
+    metrics = evaluate_boxes({k: gt[k] for k in keys}, pred, vocab, rule="stvg")
+    metrics["seconds"] = round(time.time() - t0, 2)
+    return metrics
+
+
+def search_ensemble_weight(model, store, text, gt, vocab, cfg, device, keys=None,
+                           grid: Sequence[float] = tuple(np.round(np.linspace(0, 1, 11), 2))) -> tuple[float, dict]:
+    """Fusion-ensemble: the E_f weight w of w*M^f + (1-w)*M^c that is best on validation."""
+    from .evaluate import evaluate_boxes
+
+    keys = list(gt) if keys is None else list(keys)
+    parts = ground_split(model, store, text, keys, cfg, device, parts=True)
+    results = {}
+    for w in grid:
+        pred = choose_boxes(store, {k: w * p["f"] + (1 - w) * p["c"] for k, p in parts.items()})
+        results[float(w)] = evaluate_boxes({k: gt[k] for k in keys}, pred, vocab, rule="stvg")
+    best = max(results, key=lambda w: (results[w][cfg.select_metric], -abs(w - 0.5)))
+    return best, results

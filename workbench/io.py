@@ -1,0 +1,91 @@
+"""File helpers shared by every module: atomic writes, strict JSON/pickle readers, errors.
+
+Every file the workbench writes goes through ``atomic_path``: data is written to a temporary
+name in the same directory and renamed over the final name only when complete, so an
+interrupted write never leaves a half file under the final name.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+
+class DataError(ValueError):
+    """Bad input data. The message names the file, segment or key and what was expected."""
+
+
+@contextlib.contextmanager
+def atomic_path(final: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``final``; rename it to ``final`` if the block succeeds.
+
+    ``suffix`` keeps the extension for libraries that look at it (``.npy``, ``.h5``).
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=f".tmp{suffix}", dir=final.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_json(path: str | os.PathLike, obj: Any, indent: int | None = None) -> None:
+    """Write ``obj`` as JSON atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=indent)
+            f.write("\n")
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file; a missing or malformed file raises DataError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: not valid JSON ({e})") from None
+
+
+def expect(cond: bool, where: str, what: str) -> None:
+    """Raise DataError(f"{where}: {what}") unless ``cond``."""
+    if not cond:
+        raise DataError(f"{where}: {what}")
+
+
+class _BuiltinsOnlyUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):  # noqa: D401 - pickle API
+        raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
+
+
+def load_builtin_pickle(path: str | os.PathLike) -> Any:
+    """Load a pickle that may hold only builtin containers and scalars (no globals at all).
+
+    Used for NAFAE's ``*_entities.pkl``; anything that would construct an object is refused.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    data = path.read_bytes()
+    try:
+        return _BuiltinsOnlyUnpickler(io.BytesIO(data)).load()
+    except pickle.UnpicklingError as e:
+        raise DataError(f"{path}: not a plain-builtin pickle ({e})") from None

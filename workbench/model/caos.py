@@ -1,0 +1,50 @@
+"""CAOS (Eq. 5-6): pull the extracted object concepts D(E_c(o), E_c(S)) of a class towards its stable concept E_f(o)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .mil import fp32, normalize
+
+
+def extract_concept(ec_obj: torch.Tensor, ec_sent: torch.Tensor, extract: bool = True) -> torch.Tensor:
+    """D(E_c(o), E_c(S)) = E_c(o) - E_c(S) (Eq. 5); ``extract=False`` gives E_c(o). (B, K, d), (B, d) -> (B, K, d)."""
+    return ec_obj - ec_sent[:, None, :] if extract else ec_obj
+
+
+def caos_means(ef: torch.Tensor, concept: torch.Tensor, obj_class: torch.Tensor, obj_mask: torch.Tensor):
+    """d+ and d- of every real object of the batch.
+
+    d+(o) = mean of cos(D_b, E_f(o)) over the batch objects b of o's class (o itself included),
+    d-(o) = the same mean over the objects of other classes. Returns d+ (O,), d- (O,), and
+    ``has_neg`` (O,) bool: whether the batch holds any object of another class.
+    """
+    with fp32(ef):
+        a = normalize(ef[obj_mask])  # (O, d) anchors E_f(o)
+        b = normalize(concept[obj_mask])  # (O, d) concepts D
+        c = a @ b.T  # (O, O)  c[i, j] = cos(D_j, E_f(o_i))
+        cls = obj_class[obj_mask]
+        same = (cls[:, None] == cls[None, :]).float()
+        diff = 1.0 - same
+        d_pos = (c * same).sum(1) / same.sum(1)
+        d_neg = (c * diff).sum(1) / diff.sum(1).clamp_min(1)
+    return d_pos, d_neg, diff.sum(1) > 0
+
+
+def caos_loss(ef, concept, obj_class, obj_mask, form: str = "ratio", temperature: float = 0.1) -> torch.Tensor:
+    """L_clust (Eq. 6) averaged over the batch's real objects that have a different-class object.
+
+    ``form="ratio"`` is the paper's literal -d+/d- (unbounded when d- nears 0 or changes sign);
+    ``form="contrast"`` is -log(e^{d+/T} / (e^{d+/T} + e^{d-/T})) = softplus((d- - d+)/T): a
+    two-way InfoNCE of d+ against d-, bounded below by 0 and smooth everywhere.
+    A batch with a single class has no d-: the loss is 0 (kept in the graph).
+    """
+    d_pos, d_neg, has_neg = caos_means(ef, concept, obj_class, obj_mask)
+    if not bool(has_neg.any()):
+        return (ef.sum() + concept.sum()).float() * 0.0
+    d_pos, d_neg = d_pos[has_neg], d_neg[has_neg]
+    if form == "ratio":
+        return -(d_pos / d_neg).mean()
+    if form == "contrast":
+        return F.softplus((d_neg - d_pos) / temperature).mean()
+    raise ValueError(f"caos_form must be 'ratio' or 'contrast', got {form!r}")

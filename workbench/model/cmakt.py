@@ -1,0 +1,68 @@
+"""CMAKT (Eq. 7-15): the context selector U(o) and the spatial / temporal alignment-transfer losses."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .mil import fp32, log_loss, masked_softmax
+
+
+class ContextSelector(nn.Module):
+    """U(o) = (E_c(o) + E_c(S)) * (g(E_f(o)) + 1), g = Linear(d, d) (Eq. 8)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.g = nn.Linear(dim, dim)
+
+    def forward(self, context: torch.Tensor, ef: torch.Tensor) -> torch.Tensor:
+        """``context`` = E_c(o) + E_c(S) (or a negative pair's sum) (B, K, d); ``ef`` = E_f(o) (B, K, d)."""
+        return context * (self.g(ef).float() + 1.0)
+
+
+def negative_context(ec_obj: torch.Tensor, ec_sent: torch.Tensor | None, obj_mask: torch.Tensor,
+                     neg_sentence: torch.Tensor) -> torch.Tensor:
+    """The pair (E_c(o_k'), E_c(S_k')) from the unmatched sentence S_k' = neg_sentence[i], summed.
+
+    Design choice (SPEC does not say which o_k'): slot k of segment i takes object k mod K_j of
+    the unmatched sentence j, a deterministic cycle over j's real objects. ``ec_sent=None``
+    (selector off) gives E_c(o_k') alone. (B, K, d) -> (B, K, d).
+    """
+    B, K, _ = ec_obj.shape
+    count = obj_mask.sum(1).clamp_min(1)[neg_sentence]  # (B,) objects in sentence j
+    slot = torch.arange(K, device=ec_obj.device)[None, :] % count[:, None]  # (B, K)
+    out = ec_obj[neg_sentence[:, None], slot]  # (B, K, d)
+    if ec_sent is not None:
+        out = out + ec_sent[neg_sentence][:, None, :]
+    return out
+
+
+def alignment_gap(pf: torch.Tensor, pc: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """A = mean of |pf - pc| over the entries selected by ``mask`` (broadcast to pf's shape); per segment (B,)."""
+    with fp32(pf):
+        mask = mask.expand_as(pf).float()
+        dims = tuple(range(1, pf.dim()))
+        return ((pf.float() - pc.float()).abs() * mask).sum(dims) / mask.sum(dims).clamp_min(1)
+
+
+def transfer_loss(a_pos: torch.Tensor, a_neg: torch.Tensor, eta: float) -> torch.Tensor:
+    """L = l(A+ - A-) averaged over the batch (Eq. 13, 15)."""
+    return log_loss(a_pos - a_neg, eta).mean()
+
+
+def spatial_transfer_loss(m_f, m_c, m_cneg, obj_mask, frame_mask, tau: float, eta: float) -> torch.Tensor:
+    """L_STran: softmax_n(M/tau) of the E_f branch against U (A+) and against U- (A-). M: (B, K, T, N)."""
+    n_all = torch.ones(m_f.shape[-1], dtype=torch.bool, device=m_f.device)
+    soft = lambda m: masked_softmax(m, n_all.expand_as(m), tau)  # noqa: E731
+    mask = (obj_mask[:, :, None] & frame_mask[:, None, :])[..., None]  # (B, K, T, 1)
+    sf = soft(m_f)
+    return transfer_loss(alignment_gap(sf, soft(m_c), mask), alignment_gap(sf, soft(m_cneg), mask), eta)
+
+
+def temporal_transfer_loss(lg_f, lg_c, lg_cneg, obj_mask, frame_mask, tau: float, eta: float) -> torch.Tensor:
+    """L_TTran: Q softened over the valid frames, softmax_t(logits/tau), as A+ / A- on (B, K, T) frame logits."""
+    fm = frame_mask[:, None, :].expand_as(lg_f)
+    mask = obj_mask[:, :, None] & frame_mask[:, None, :]  # (B, K, T)
+    qf = masked_softmax(lg_f, fm, tau)
+    a_pos = alignment_gap(qf, masked_softmax(lg_c, fm, tau), mask)
+    a_neg = alignment_gap(qf, masked_softmax(lg_cneg, fm, tau), mask)
+    return transfer_loss(a_pos, a_neg, eta)

@@ -1,0 +1,228 @@
+"""The SCL model: one module for every preset (STVG baseline, Table 3 variants, full SCL), losses as a dict."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..config import Config
+from ..io import DataError
+from .caos import caos_loss, extract_concept
+from .cmakt import ContextSelector, negative_context, spatial_transfer_loss, temporal_transfer_loss
+from .mil import (TemporalAttention, mil_loss, normalize, pair_score, similarity, temporal_logits,
+                  temporal_weights)
+from .negatives import Negatives
+from .text import GloveBiLSTM, TextEmbedding
+from .visual import VisualEmbedding
+
+
+def loss_weights(cfg: Config) -> dict[str, float]:
+    """Weight of each loss term (Eq. 18); a term switched off is absent (and not computed).
+
+    mil_f: MIL of the main query branch (E_f(o) for the STVG/SCL presets); mil_c: MIL of the
+    contextual branch U(o) (SCL) or of the E_c branch (fusion-ensemble); clust: L_clust (λ1);
+    stran, ttran: L_STran, L_TTran (λ2). L^c_MIL is on whenever cfg.context_branch.
+    """
+    w = {"mil_f": 1.0}
+    if cfg.context_branch or cfg.fusion == "ensemble":
+        w["mil_c"] = 1.0
+    if cfg.context_branch:
+        if cfg.lambda_clust > 0:
+            w["clust"] = cfg.lambda_clust
+        if cfg.lambda_transfer > 0 and cfg.spatial_transfer:
+            w["stran"] = cfg.lambda_transfer
+        # With uniform temporal weights ("mean") both branches' Q are equal: nothing to transfer.
+        if cfg.lambda_transfer > 0 and cfg.temporal_transfer and cfg.temporal == "attention":
+            w["ttran"] = cfg.lambda_transfer
+    return w
+
+
+def _check(cfg: Config) -> None:
+    if (cfg.query == "fusion") != (cfg.fusion != "none"):
+        raise DataError(f"config: query={cfg.query!r} and fusion={cfg.fusion!r} disagree; "
+                        "query='fusion' needs fusion in add|mul|concat|ensemble and vice versa")
+    if cfg.context_branch and cfg.query != "glove":
+        raise DataError(f"config: context_branch (SCL) expects query='glove', got {cfg.query!r}")
+    uses_u = cfg.context_branch or cfg.query == "selector"
+    if cfg.infer != "f" and not uses_u:
+        raise DataError(f"config: infer={cfg.infer!r} needs U(o): set context_branch=true or query='selector'")
+    if cfg.fusion == "ensemble" and cfg.infer != "f":
+        raise DataError("config: fusion='ensemble' scores with ensemble_weight; infer must be 'f'")
+
+
+class SCL(nn.Module):
+    """Region-phrase grounding model for every preset of config.PRESETS.
+
+    Design choices where SPEC leaves one: the E_f branch and the U branch share E_v and the
+    temporal MLP (the transfer compares two texts' alignments with the same regions); the
+    fusion-ensemble preset has two independent baselines, each with its own E_v and temporal
+    MLP; gradients of the transfer and CAOS losses flow into both sides (no detach).
+    """
+
+    def __init__(self, cfg: Config, dims: dict[str, int]):
+        super().__init__()
+        _check(cfg)
+        self.cfg = cfg
+        d = cfg.embed_dim
+        self.ensemble = cfg.fusion == "ensemble"
+        self.uses_u = cfg.context_branch or cfg.query == "selector"
+        needs_f = cfg.query != "context" or cfg.context_branch
+        needs_c = cfg.query != "glove" or cfg.context_branch
+        self.visual = VisualEmbedding(dims["visual"], d, cfg.attn_heads, cfg.visual_attention)
+        self.temporal = TemporalAttention(d) if cfg.temporal == "attention" else None
+        self.ef = TextEmbedding(dims["glove"], d) if needs_f else None
+        self.context, self.ec = None, None
+        if needs_c:
+            c_dim = dims["ctx"]
+            if cfg.context_encoder == "glove-bilstm":
+                self.context = GloveBiLSTM(dims["glove"], cfg.lstm_hidden)
+                c_dim = self.context.out_dim
+            self.ec = TextEmbedding(c_dim, d)
+        self.selector = ContextSelector(d) if self.uses_u and cfg.selector else None
+        # Concatenation fusion: [E_f(o) ; E_c(o)] mapped back to d by one linear layer.
+        self.fuse = nn.Linear(2 * d, d) if cfg.fusion == "concat" else None
+        if self.ensemble:
+            self.visual_c = VisualEmbedding(dims["visual"], d, cfg.attn_heads, cfg.visual_attention)
+            self.temporal_c = TemporalAttention(d) if cfg.temporal == "attention" else None
+
+    # --- text side -------------------------------------------------------------------------
+    def _texts(self, batch: dict) -> dict[str, torch.Tensor]:
+        """Every text embedding this preset uses, (B, K, d) / (B, d), not normalised."""
+        cfg, t = self.cfg, {}
+        if self.ef is not None:
+            t["ef"] = self.ef(batch["obj_glove"])
+        if self.ec is not None:
+            if self.context is not None:
+                c_obj, c_sent = self.context(batch["tok_glove"], batch["tok_mask"], batch["obj_tok_span"])
+            else:
+                c_obj, c_sent = batch["obj_ctx"], batch["sent_ctx"]
+            t["ec_o"], t["ec_s"] = self.ec(c_obj), self.ec(c_sent)
+        if self.uses_u:
+            t["u"] = self._selector(t["ec_o"] + t["ec_s"][:, None, :], t["ec_o"], t["ef"])
+        q = cfg.query
+        if q == "glove" or self.ensemble:
+            t["main"] = t["ef"]
+        elif q == "context":
+            t["main"] = t["ec_o"]
+        elif q == "selector":
+            t["main"] = t["u"]
+        elif cfg.fusion == "add":
+            t["main"] = t["ef"] + t["ec_o"]
+        elif cfg.fusion == "mul":
+            t["main"] = t["ef"] * t["ec_o"]
+        else:  # concat
+            t["main"] = self.fuse(torch.cat([t["ef"], t["ec_o"]], -1)).float()
+        return t
+
+    def _selector(self, pair: torch.Tensor, ec_obj: torch.Tensor, ef: torch.Tensor) -> torch.Tensor:
+        """U from a (E_c(o) + E_c(S)) pair; without the selector U = E_c(o) (``ec_obj``)."""
+        return self.selector(pair, ef) if self.selector is not None else ec_obj
+
+    # --- visual side -----------------------------------------------------------------------
+    @staticmethod
+    def _embed(visual: VisualEmbedding, regions: torch.Tensor):
+        """Unit region embeddings (B, T, N, d) and frame-pooled regions (B, T, d)."""
+        v = visual(regions)  # (B, T, N, d)
+        return normalize(v), v.mean(2)
+
+    # --- training ----------------------------------------------------------------------------
+    def losses(self, batch: dict, neg: Negatives) -> dict[str, torch.Tensor]:
+        """Unweighted loss terms, the keys of ``loss_weights(cfg)``; combine as sum(w[k] * L[k])."""
+        cfg, weights = self.cfg, loss_weights(self.cfg)
+        om, fm = batch["obj_mask"], batch["frame_mask"]
+        t = self._texts(batch)
+        vis, frames = self._embed(self.visual, batch["regions"])
+
+        def mil(text, vis, frames, temporal):
+            h, m, lg = pair_score(text, om, vis, frames, fm, temporal)
+            hs, _, _ = pair_score(text, om, vis, frames, fm, temporal, text_idx=neg.sentence)
+            hv, _, _ = pair_score(text, om, vis, frames, fm, temporal, video_idx=neg.video)
+            return mil_loss(h, hs, hv, cfg.eta), m, lg
+
+        out = {}
+        out["mil_f"], m_f, lg_f = mil(normalize(t["main"]), vis, frames, self.temporal)
+        if self.ensemble:
+            vis_c, frames_c = self._embed(self.visual_c, batch["regions"])
+            out["mil_c"], _, _ = mil(normalize(t["ec_o"]), vis_c, frames_c, self.temporal_c)
+        elif cfg.context_branch:
+            out["mil_c"], m_c, lg_c = mil(normalize(t["u"]), vis, frames, self.temporal)
+            if "stran" in weights or "ttran" in weights:
+                pair = negative_context(t["ec_o"], t["ec_s"], om, neg.sentence)
+                u_neg = normalize(self._selector(pair, negative_context(t["ec_o"], None, om, neg.sentence), t["ef"]))
+            if "stran" in weights:
+                out["stran"] = spatial_transfer_loss(m_f, m_c, similarity(u_neg, vis), om, fm, cfg.tau, cfg.eta)
+            if "ttran" in weights:
+                lg_neg = temporal_logits(self.temporal, frames, u_neg)
+                out["ttran"] = temporal_transfer_loss(lg_f, lg_c, lg_neg, om, fm, cfg.tau, cfg.eta)
+            if "clust" in weights:
+                concept = extract_concept(t["ec_o"], t["ec_s"], cfg.concept_extraction)
+                out["clust"] = caos_loss(t["ef"], concept, batch["obj_class"], om, cfg.caos_form,
+                                         cfg.caos_temperature)
+        return out
+
+    # --- inference ---------------------------------------------------------------------------
+    def ground_parts(self, batch: dict, chunk_frames: int = 64) -> dict[str, torch.Tensor]:
+        """Proposal scores (B, K, T, N) of each text branch, computed frame-chunked.
+
+        "f": the main query (E_f(o) for stvg/scl); "u": U(o) (presets with U); "c": the E_c
+        baseline of fusion-ensemble (its own E_v). Frames are independent under frame-span
+        attention, so chunking over T changes nothing but memory.
+        """
+        t = self._texts(batch)
+        texts = {"f": normalize(t["main"])}
+        if self.uses_u and "u" not in texts:
+            texts["u"] = texts["f"] if self.cfg.query == "selector" else normalize(t["u"])
+        parts: dict[str, list] = {k: [] for k in texts}
+        if self.ensemble:
+            text_c, parts["c"] = normalize(t["ec_o"]), []
+        regions = batch["regions"]
+        for t0 in range(0, regions.shape[1], chunk_frames):
+            chunk = regions[:, t0:t0 + chunk_frames]
+            vis, _ = self._embed(self.visual, chunk)
+            for k, text in texts.items():
+                parts[k].append(similarity(text, vis))
+            if self.ensemble:
+                parts["c"].append(similarity(text_c, self._embed(self.visual_c, chunk)[0]))
+        return {k: torch.cat(v, 2) for k, v in parts.items()}
+
+    def ground(self, batch: dict, chunk_frames: int = 64, ensemble_weight: float | None = None) -> torch.Tensor:
+        """Proposal scores (B, K, T, N) under cfg.infer ("f" M^f, "u" M with U, "both" their sum).
+
+        fusion-ensemble: w * M^f + (1 - w) * M^c with w = ``ensemble_weight`` or cfg.ensemble_weight;
+        a weight of -1 (to be picked on validation) raises: use ground_parts() to pick it.
+        """
+        parts = self.ground_parts(batch, chunk_frames)
+        if self.ensemble:
+            w = self.cfg.ensemble_weight if ensemble_weight is None else ensemble_weight
+            if not 0.0 <= w <= 1.0:
+                raise DataError(f"fusion-ensemble: ensemble_weight must be in [0, 1], got {w}; "
+                                "pick it on validation from ground_parts()")
+            return w * parts["f"] + (1.0 - w) * parts["c"]
+        if self.cfg.infer == "u":
+            return parts["u"]
+        if self.cfg.infer == "both":
+            return parts["f"] + parts["u"]
+        return parts["f"]
+
+    def temporal_weights(self, batch: dict, chunk_frames: int = 64) -> torch.Tensor:
+        """Q (B, K, T) of the main query branch (uniform over valid frames for temporal="mean")."""
+        text = normalize(self._texts(batch)["main"])
+        regions = batch["regions"]
+        frames = torch.cat([self._embed(self.visual, regions[:, t0:t0 + chunk_frames])[1]
+                            for t0 in range(0, regions.shape[1], chunk_frames)], 1)  # (B, T, d)
+        return temporal_weights(temporal_logits(self.temporal, frames, text), batch["frame_mask"])
+
+    def concepts(self, batch: dict) -> dict[str, torch.Tensor]:
+        """E_f(o) and the extracted concept D(E_c(o), E_c(S)) (B, K, d) each, for the t-SNE notebook."""
+        if self.ef is None or self.ec is None:
+            raise DataError(f"concepts() needs both E_f and E_c; preset with query={self.cfg.query!r}, "
+                            f"context_branch={self.cfg.context_branch} has only one")
+        t = self._texts(batch)
+        return {"ef": t["ef"], "d": extract_concept(t["ec_o"], t["ec_s"], self.cfg.concept_extraction)}
+
+
+def build_model(cfg: Config, dims: dict[str, int]) -> SCL:
+    """The model of a config; ``dims = dict(visual=Dv, glove=Dw, ctx=Dc)``."""
+    missing = {"visual", "glove", "ctx"} - set(dims)
+    if missing:
+        raise DataError(f"build_model: dims lacks {sorted(missing)}; got {dims}")
+    return SCL(cfg, dims)

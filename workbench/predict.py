@@ -1,0 +1,145 @@
+"""``python -m workbench predict``: top-1 proposal per (object, frame) of a trained run, in the
+official submission layout; plus the per-segment views the notebooks draw (similarity maps,
+temporal weights, learned concepts)."""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import Config
+from .engine import autocast, ground_split, resolve_device, to_device
+from .io import DataError, read_json, write_json
+from .run import BEST, METRICS, RunDir
+
+
+@dataclass
+class LoadedRun:
+    path: Path
+    preset: str
+    cfg: Config
+    model: torch.nn.Module
+    ws: "object"              # train.Workspace
+    device: torch.device
+    ensemble_weight: float | None
+
+
+def load_run(run_dir: str | Path, data: str | None = None, device: str | None = None) -> LoadedRun:
+    """Rebuild a run's model from its config and best checkpoint (``data`` overrides the dataset dir)."""
+    from .model.scl import build_model
+    from .train import Workspace
+
+    run = RunDir(run_dir)
+    preset_name, cfg = run.read_config()
+    if data:
+        cfg = cfg.replace(data=data)
+    if device:
+        cfg = cfg.replace(device=device)
+    ws = Workspace(cfg)
+    dev = resolve_device(cfg.device)
+    model = build_model(cfg, ws.dims).to(dev)
+    ck = run.load_checkpoint(BEST, map_location=dev)
+    if ck is None:
+        raise DataError(f"{run.file(BEST)}: no checkpoint (train the run first)")
+    model.load_state_dict(ck["model"])
+    model.eval()
+    w = None
+    if cfg.fusion == "ensemble":
+        w = cfg.ensemble_weight
+        if w < 0:
+            m = read_json(run.file(METRICS)) if run.file(METRICS).is_file() else {}
+            w = float(m.get("ensemble_weight", 0.5))
+    return LoadedRun(run.path, preset_name, cfg, model, ws, dev, w)
+
+
+def predict_boxes(r: LoadedRun, split: str) -> dict[str, np.ndarray]:
+    """{segment key: boxes (K, T, 4)} over all frames of every annotated segment of ``split``."""
+    from .engine import choose_boxes
+
+    if split not in r.ws.gt:
+        raise DataError(f"{r.cfg.data}: no annotations / store for split {split}")
+    store, keys = r.ws.stores[split], list(r.ws.gt[split])
+    if r.cfg.fusion == "ensemble":
+        parts = ground_split(r.model, store, r.ws.text, keys, r.cfg, r.device, parts=True)
+        w = r.ensemble_weight
+        return choose_boxes(store, {k: w * p["f"] + (1 - w) * p["c"] for k, p in parts.items()})
+    return ground_split(r.model, store, r.ws.text, keys, r.cfg, r.device)
+
+
+def submission(gt: dict, boxes: dict[str, np.ndarray]) -> dict:
+    """Official submission layout: objects in GT order, one box per frame."""
+    db: dict = {}
+    for key, seg in gt.items():
+        b = boxes[key]
+        video = db.setdefault(seg.vid, {"segments": {}})
+        video["segments"][str(seg.seg)] = {"objects": [
+            {"label": o.label, "boxes": [{"xtl": float(x1), "ytl": float(y1), "xbr": float(x2), "ybr": float(y2)}
+                                         for x1, y1, x2, y2 in b[j]]}
+            for j, o in enumerate(seg.objects)]}
+    return {"database": db}
+
+
+@torch.no_grad()
+def ground_segment(r: LoadedRun, split: str, key: str) -> dict[str, np.ndarray]:
+    """Similarity map of one segment: per-proposal scores (K, T, N) under the run's inference mode,
+    the E_f-only scores, temporal weights (K, T), proposal boxes (T, N, 4), chosen index (K, T)."""
+    from .data.batches import collate_text
+
+    store = r.ws.stores[split]
+    i = store.index(key)
+    text = r.ws.text[key]
+    batch = collate_text([text])
+    batch["regions"] = torch.from_numpy(np.asarray(store.features(i)))[None]           # (1, T, N, Dv)
+    batch["frame_mask"] = torch.ones(batch["regions"].shape[:2], dtype=torch.bool)
+    batch = to_device(batch, r.device)
+    with autocast(r.cfg, r.device):
+        scores = r.model.ground(batch).float()[0]                                      # (K, T, N)
+        temporal = r.model.temporal_weights(batch).float()[0]                          # (K, T)
+    scores = scores.cpu().numpy()
+    return {"scores": scores, "temporal": temporal.cpu().numpy(), "boxes": store.boxes(i),
+            "chosen": scores.argmax(-1), "obj_class": np.asarray(text.obj_class), "sentence": text.sentence}
+
+
+@torch.no_grad()
+def concepts(r: LoadedRun, split: str = "training", max_segments: int = 500) -> dict[str, np.ndarray]:
+    """Learned stable concepts E_f(o) and extracted concepts D(E_c(o), E_c(S)) of the objects of
+    the first ``max_segments`` segments of ``split`` (text side only)."""
+    from .data.batches import collate_text
+
+    store = r.ws.stores.get(split)
+    keys = [k for k in (store.seg_ids if store is not None else r.ws.text.seg_ids)][:max_segments]
+    ef, d, cls, sent, seg = [], [], [], [], []
+    for s in range(0, len(keys), 64):
+        chunk = keys[s:s + 64]
+        texts = [r.ws.text[k] for k in chunk]
+        batch = to_device(collate_text(texts), r.device)
+        out = r.model.concepts(batch)                                                   # ef, d: (B, K, d)
+        mask = batch["obj_mask"].cpu().numpy()
+        for b, k in enumerate(chunk):
+            n = int(mask[b].sum())
+            ef.append(out["ef"][b, :n].float().cpu().numpy())
+            d.append(out["d"][b, :n].float().cpu().numpy())
+            cls.extend(texts[b].obj_class[:n])
+            sent.extend([texts[b].sentence] * n)
+            seg.extend([k] * n)
+    return {"ef": np.concatenate(ef), "d": np.concatenate(d), "obj_class": np.asarray(cls),
+            "sentence": np.asarray(sent), "seg_id": np.asarray(seg)}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", required=True, help="run directory written by `train`")
+    p.add_argument("--split", required=True, choices=("validation", "testing"))
+    p.add_argument("--out", required=True, help="predictions JSON (official submission layout)")
+    p.add_argument("--data", default=None, help="dataset directory (default: the run's)")
+
+
+def run(args: argparse.Namespace) -> int:
+    r = load_run(args.run, data=args.data)
+    boxes = predict_boxes(r, args.split)
+    write_json(args.out, submission(r.ws.gt[args.split], boxes))
+    print(json.dumps({"segments": len(boxes), "out": str(args.out)}))
+    return 0

@@ -1,0 +1,36 @@
+"""Make a dataset directory ready to train on: simulate it if it is missing (simulator
+presets only), build its feature stores and its text-feature cache. Every step is skipped
+when its output is already there, so notebooks, tests and the main job can all call it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .data.layout import DatasetDir
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def default_dir(preset: str = "smoke") -> Path:
+    """Where the README's commands and the notebooks keep a simulated dataset: <repo>/work/<preset>."""
+    return REPO / "work" / preset
+
+
+def prepare(data: str | Path | None = None, preset: str = "smoke", seed: int = 0, encoder: str = "minilm",
+            glove: str = "yc2-vocab", quiet: bool = True) -> Path:
+    """Return a dataset directory with stores and text features, creating what is missing.
+
+    A missing ``data`` directory is simulated with ``preset`` (smoke | demo | full).
+    """
+    from .data.simulator import ensure_dataset
+    from .data.store import build_store
+    from .text.cache import ensure_text_features
+
+    data = Path(data) if data else default_dir(preset)
+    ds = DatasetDir(data)
+    if not (data / "class_file.csv").is_file():
+        ensure_dataset(data, preset=preset, seed=seed)
+    for split in ("training", "validation", "testing"):
+        if not ds.store(split).is_file() and (ds.feature_root / split).is_dir():
+            build_store(data, split, ds.store(split), progress=not quiet)
+    ensure_text_features(data, encoder=encoder, glove=glove)
+    return data

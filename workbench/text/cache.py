@@ -1,0 +1,310 @@
+"""The text cache: every segment's objects with GloVe and contextual features in one HDF5 file.
+
+``python -m workbench text-features --data DIR --encoder minilm --glove yc2-vocab`` writes the flat
+layout of docs/ARCHITECTURE.md ("Text cache"). A second call with the same inputs (segments,
+sentences, objects, encoder revision, GloVe source, OOV policies) reuses the file and says so;
+anything different rebuilds it and says why.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from ..io import DataError, atomic_path, expect
+from .glove import OOV_POLICIES, GloVe, glove_fingerprint, load_glove
+from .objects import QueryObject, objects_for_segment, tokenize
+
+FORMAT_VERSION = 1
+STR = h5py.string_dtype()
+
+
+@dataclass
+class SegmentText:
+    """Everything the model reads about one segment's sentence."""
+
+    obj_class: np.ndarray       # (K,) int64, -1 for an open-vocabulary object
+    obj_glove: np.ndarray       # (K, Dw) float32
+    obj_ctx: np.ndarray         # (K, Dc) float32
+    sent_ctx: np.ndarray        # (Dc,) float32
+    tok_glove: np.ndarray       # (L, Dw) float32
+    obj_tok_span: np.ndarray    # (K, 2) int64 token [start, end) in tok_glove; -1 when not in the sentence
+    sentence: str
+    obj_name: list[str]
+    obj_char_span: np.ndarray   # (K, 2) int64 character [start, end); -1 when not in the sentence
+    obj_in_sentence: np.ndarray  # (K,) bool
+    tok_words: list[str]
+
+
+# --- inputs ---------------------------------------------------------------------------------
+
+@dataclass
+class TextInputs:
+    seg_ids: list[str]
+    splits: list[str]
+    sentences: list[str]
+    objects: list[list[QueryObject]]
+
+
+def collect_inputs(data_dir: str | Path) -> TextInputs:
+    """Segments of DIR's train/val/test split dicts with their sentences and objects (spans located)."""
+    from ..data.layout import DatasetDir
+    from ..data.yc2 import SPLITS, load_class_file, load_sentences, load_split_dict
+
+    d = DatasetDir(data_dir)
+    vocab = load_class_file(d.class_file)
+    sentences = load_sentences(d.sentences)
+    out = TextInputs([], [], [], [])
+    seen: dict[str, str] = {}
+    for split in SPLITS:
+        path = d.split_dict(split)
+        for key, e in load_split_dict(path, len(vocab)).items():
+            expect(key not in seen, f"{path}: segment {key}", f"also in the {seen.get(key)} split dict")
+            seen[key] = split
+            expect(key in sentences, f"{d.sentences}", f"no sentence for segment {key} of {path.name}")
+            out.seg_ids.append(key)
+            out.splits.append(split)
+            out.sentences.append(sentences[key])
+            out.objects.append(objects_for_segment(sentences[key], e.class_ids, vocab, where=f"{path}: segment {key}"))
+    expect(len(out.seg_ids) > 0, str(d.root), "the split dicts hold no segments")
+    return out
+
+
+def _inputs_hash(inp: TextInputs, identity: dict) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps(identity, sort_keys=True).encode())
+    for key, split, s, objs in zip(inp.seg_ids, inp.splits, inp.sentences, inp.objects):
+        h.update(json.dumps([key, split, s, [[o.class_id, o.name, o.char_span, o.mention] for o in objs]]).encode())
+    return h.hexdigest()
+
+
+# --- GloVe side -----------------------------------------------------------------------------
+
+def object_glove_words(obj: QueryObject, glove: GloVe, vocab_forms: list[str] | None) -> list[str]:
+    """Words whose GloVe mean is w(o): the object's name; if that has OOV words and another form
+    of the same class (e.g. "mussels" for "mussel") is fully in the source, that form."""
+    words = [w for w, _, _ in tokenize(obj.name)]
+    if glove.missing(words) and vocab_forms:
+        for form in vocab_forms:
+            alt = [w for w, _, _ in tokenize(form)]
+            if alt and not glove.missing(alt):
+                return alt
+    return words
+
+
+# --- build ----------------------------------------------------------------------------------
+
+def build_text_features(data_dir: str | Path, encoder: str = "minilm", glove: str = "yc2-vocab",
+                        out: str | Path | None = None, oov: str = "error", token_oov: str = "zero",
+                        batch_size: int = 64, device: str = "auto", bf16: bool = False,
+                        allow_download: bool = False, progress: bool = True, force: bool = False) -> Path:
+    """Write (or reuse) the text cache of a dataset directory; returns its path.
+
+    oov: policy for object words (w(o)); token_oov: policy for the per-token GloVe sequences of
+    the GloVe+biLSTM encoder. Both counts are printed and stored as attributes.
+    """
+    from ..data.layout import DatasetDir
+    from ..data.yc2 import load_class_file
+    from .contextual import resolve_encoder
+
+    expect(oov in OOV_POLICIES and token_oov in OOV_POLICIES, "text-features",
+           f"OOV policies must be in {OOV_POLICIES}, got {oov!r}, {token_oov!r}")
+    d = DatasetDir(data_dir)
+    out = Path(out) if out else d.text_features
+    inp = collect_inputs(data_dir)
+    enc_path, enc_rev = resolve_encoder(encoder, allow_download)
+    identity = dict(format_version=FORMAT_VERSION, encoder=encoder, encoder_revision=enc_rev,
+                    glove_source=glove, glove_fingerprint=glove_fingerprint(glove), oov_policy=oov,
+                    token_oov_policy=token_oov, bf16=bool(bf16))
+    digest = _inputs_hash(inp, identity)
+    if out.is_file() and not force:
+        try:
+            with h5py.File(out, "r") as f:
+                old = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+        except OSError:
+            old = {}
+        if old.get("inputs_hash") == digest:
+            print(f"text-features: reusing {out} (same inputs, encoder {encoder} {enc_rev}, GloVe {glove})")
+            return out
+        changed = [k for k, v in identity.items() if str(old.get(k)) != str(v)] or ["segments/sentences/objects"]
+        print(f"text-features: rebuilding {out} (changed: {', '.join(changed)})")
+
+    t0 = time.time()
+    vocab = load_class_file(d.class_file)
+    tok_lists = [tokenize(s) for s in inp.sentences]
+    all_words = {w for toks in tok_lists for w, _, _ in toks} | {w for objs in inp.objects for o in objs
+                                                                for w, _, _ in tokenize(o.name)}
+    all_words |= {w for f in vocab.forms for w, _, _ in tokenize(f)}
+    gl = load_glove(glove, all_words)
+
+    # objects: GloVe, spans
+    obj_rows, obj_glove, obj_words, tok_span = [], [], [], []
+    n_sub = 0
+    for key, objs, toks in zip(inp.seg_ids, inp.objects, tok_lists):
+        for o in objs:
+            forms = vocab.alternatives(o.class_id) if o.class_id is not None else None
+            words = object_glove_words(o, gl, forms)
+            n_sub += words != [w for w, _, _ in tokenize(o.name)]
+            obj_glove.append(gl.phrase(words, oov, where=f"segment {key}: object {o.name!r}"))
+            obj_words.append(" ".join(words))
+            if o.char_span is None:
+                tok_span.append((-1, -1))
+            else:
+                a, e = o.char_span
+                ids = [i for i, (_, s, t) in enumerate(toks) if s < e and t > a]
+                tok_span.append((ids[0], ids[-1] + 1))
+            obj_rows.append(o)
+    obj_oov = dict(gl.oov)
+    gl.oov.clear()
+    tok_glove, tok_words, tok_oov = [], [], []
+    for key, toks in zip(inp.seg_ids, tok_lists):
+        for w, _, _ in toks:
+            tok_glove.append(gl.word(w, token_oov, where=f"segment {key}: sentence token"))
+            tok_words.append(w)
+            tok_oov.append(w not in gl)
+    tok_oov_words = dict(gl.oov)
+
+    # contextual
+    from .contextual import encode, load_encoder
+
+    enc = load_encoder(encoder, device, allow_download)
+    sent_ctx, obj_ctx = encode(enc, inp.sentences, [[o.char_span for o in objs] for objs in inp.objects],
+                               [[o.name for o in objs] for objs in inp.objects], batch_size=batch_size,
+                               bf16=bf16, progress=progress, where=[f"segment {k}" for k in inp.seg_ids])
+    obj_ctx = np.concatenate(obj_ctx) if obj_rows else np.zeros((0, enc.dim), np.float32)
+
+    counts = np.array([len(o) for o in inp.objects], np.int64)
+    tcounts = np.array([len(t) for t in tok_lists], np.int64)
+    n_absent = sum(o.mention == "absent" for o in obj_rows)
+    n_reused = sum(o.mention == "reused" for o in obj_rows)
+    with atomic_path(out, suffix=".h5") as tmp:
+        with h5py.File(tmp, "w") as f:
+            f["seg_ids"] = np.array(inp.seg_ids, dtype=object).astype(STR)
+            f["splits"] = np.array(inp.splits, dtype=object).astype(STR)
+            f["sentences"] = np.array(inp.sentences, dtype=object).astype(STR)
+            f["obj_offset"] = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+            f["obj_count"] = counts
+            f["obj_class"] = np.array([-1 if o.class_id is None else o.class_id for o in obj_rows], np.int64)
+            f["obj_name"] = np.array([o.name for o in obj_rows], dtype=object).astype(STR)
+            f["obj_glove_words"] = np.array(obj_words, dtype=object).astype(STR)
+            f["obj_mention"] = np.array([o.mention for o in obj_rows], dtype=object).astype(STR)
+            f["obj_char_span"] = np.array([o.char_span or (-1, -1) for o in obj_rows], np.int64).reshape(-1, 2)
+            f["obj_tok_span"] = np.array(tok_span, np.int64).reshape(-1, 2)
+            f["obj_in_sentence"] = np.array([o.char_span is not None for o in obj_rows], bool)
+            f["obj_glove"] = np.array(obj_glove, np.float32).reshape(-1, gl.dim)
+            f["obj_ctx"] = obj_ctx.astype(np.float32)
+            f["sent_ctx"] = sent_ctx.astype(np.float32)
+            f["tok_offset"] = np.concatenate([[0], np.cumsum(tcounts)[:-1]]).astype(np.int64)
+            f["tok_count"] = tcounts
+            f["tok_words"] = np.array(tok_words, dtype=object).astype(STR)
+            f["tok_glove"] = np.array(tok_glove, np.float32).reshape(-1, gl.dim)
+            f["tok_oov"] = np.array(tok_oov, bool)
+            attrs = dict(identity, encoder_path=enc.path, ctx_dim=enc.dim, glove_dim=gl.dim,
+                         oov_count=sum(obj_oov.values()), oov_words=json.dumps(obj_oov),
+                         obj_glove_substituted=int(n_sub), token_oov_count=sum(tok_oov_words.values()),
+                         token_oov_words=json.dumps(tok_oov_words), absent_objects=int(n_absent),
+                         reused_mentions=int(n_reused), inputs_hash=digest,
+                         created=time.strftime("%Y-%m-%dT%H:%M:%S"))
+            for k, v in attrs.items():
+                f.attrs[k] = v
+    top = sorted(tok_oov_words.items(), key=lambda kv: -kv[1])[:8]
+    print(f"text-features: {len(inp.seg_ids)} segments, {len(obj_rows)} objects ({n_reused} reuse a mention, "
+          f"{n_absent} not named in their sentence), {len(tok_words)} tokens; encoder {encoder} ({enc.dim}-d), "
+          f"GloVe {glove} ({gl.dim}-d)")
+    print(f"  object OOV ({oov}): {sum(obj_oov.values())}; objects using another form of their class for GloVe: "
+          f"{n_sub}; token OOV ({token_oov}): {sum(tok_oov_words.values())} of {len(tok_words)} "
+          f"({len(tok_oov_words)} distinct, e.g. {[w for w, _ in top]})")
+    print(f"  wrote {out} ({out.stat().st_size / 2**20:.1f} MiB) in {time.time() - t0:.1f} s")
+    return out
+
+
+def ensure_text_features(data_dir: str | Path, encoder: str = "minilm", glove: str = "yc2-vocab",
+                         out: str | Path | None = None, **kw) -> Path:
+    """The text cache of a dataset directory, built if missing or stale (default DIR/text_features.h5)."""
+    return build_text_features(data_dir, encoder, glove, out, **kw)
+
+
+# --- reader ---------------------------------------------------------------------------------
+
+class TextFeatures:
+    """The whole text cache in RAM; ``tf[seg_id] -> SegmentText``."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        expect(self.path.is_file(), str(self.path), "text cache not found (run `python -m workbench text-features`)")
+        with h5py.File(self.path, "r") as f:
+            self.attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+            expect(self.attrs.get("format_version") == FORMAT_VERSION, str(self.path),
+                   f"format_version {self.attrs.get('format_version')!r}, expected {FORMAT_VERSION}")
+            a = {k: f[k][()] for k in f.keys()}
+        dec = lambda x: [s.decode() if isinstance(s, bytes) else s for s in x]  # noqa: E731
+        self.seg_ids: list[str] = dec(a["seg_ids"])
+        self.splits: list[str] = dec(a["splits"])
+        self.sentences: list[str] = dec(a["sentences"])
+        self.obj_name = dec(a["obj_name"])
+        self.tok_words = dec(a["tok_words"])
+        self._a = a
+        self._index = {k: i for i, k in enumerate(self.seg_ids)}
+
+    @property
+    def ctx_dim(self) -> int:
+        return int(self.attrs["ctx_dim"])
+
+    @property
+    def glove_dim(self) -> int:
+        return int(self.attrs["glove_dim"])
+
+    def __len__(self) -> int:
+        return len(self.seg_ids)
+
+    def __contains__(self, seg_id: str) -> bool:
+        return seg_id in self._index
+
+    def index(self, seg_id: str) -> int:
+        i = self._index.get(seg_id)
+        if i is None:
+            raise DataError(f"{self.path}: segment {seg_id} not in the text cache")
+        return i
+
+    def __getitem__(self, seg_id: str) -> SegmentText:
+        a, i = self._a, self.index(seg_id)
+        o = slice(a["obj_offset"][i], a["obj_offset"][i] + a["obj_count"][i])
+        t = slice(a["tok_offset"][i], a["tok_offset"][i] + a["tok_count"][i])
+        return SegmentText(a["obj_class"][o], a["obj_glove"][o], a["obj_ctx"][o], a["sent_ctx"][i],
+                           a["tok_glove"][t], a["obj_tok_span"][o], self.sentences[i], self.obj_name[o],
+                           a["obj_char_span"][o], a["obj_in_sentence"][o], self.tok_words[t])
+
+    def array(self, name: str) -> np.ndarray:
+        """A raw flat dataset (e.g. "obj_ctx", "obj_class", "obj_offset") for whole-cache statistics."""
+        expect(name in self._a, str(self.path), f"no dataset {name!r}")
+        return self._a[name]
+
+
+# --- CLI ------------------------------------------------------------------------------------
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="dataset directory (class_file.csv, seg_sentence_dict.json, split dicts)")
+    p.add_argument("--encoder", default="minilm", help="hub name (cached locally), model directory, or 'minilm'")
+    p.add_argument("--glove", default="yc2-vocab", help="'yc2-vocab' (vendored) or a glove.*.txt / JSON path")
+    p.add_argument("--out", default="", help="output HDF5 (default DIR/text_features.h5)")
+    p.add_argument("--oov", default="error", choices=OOV_POLICIES, help="OOV policy for object words")
+    p.add_argument("--token-oov", default="zero", choices=OOV_POLICIES,
+                   help="OOV policy for the per-token GloVe sequences (GloVe+biLSTM input)")
+    p.add_argument("--batch-size", type=int, default=64, help="sentences per encoder batch")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast on CPU (features agree to cos > 0.9999)")
+    p.add_argument("--allow-download", action="store_true", help="download a hub encoder missing from the cache")
+    p.add_argument("--force", action="store_true", help="rebuild even when the inputs are unchanged")
+
+
+def run(args: argparse.Namespace) -> int:
+    build_text_features(args.data, args.encoder, args.glove, args.out or None, oov=args.oov,
+                        token_oov=args.token_oov, batch_size=args.batch_size, device=args.device,
+                        bf16=args.bf16, allow_download=args.allow_download, force=args.force)
+    return 0

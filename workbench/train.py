@@ -1,0 +1,214 @@
+"""``python -m workbench train``: train a preset on a dataset directory, select the epoch on
+validation, and write the run directory (config, log, checkpoints, metrics). Re-running on an
+existing run directory resumes from its last checkpoint."""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .config import Config, dumps, parse_sets, preset
+from .data.batches import TrainBatches
+from .data.layout import DatasetDir
+from .data.store import FeatureStore
+from .data.yc2 import load_class_file, load_official_annotations
+from .engine import evaluate_split, resolve_device, search_ensemble_weight, train_one_epoch
+from .io import DataError, write_json
+from .run import BEST, LAST, METRICS, RunDir
+
+# config keys that may differ between a run and its resumption (they do not change results on CPU)
+_RESUMABLE = {"device", "threads"}
+
+
+class Workspace:
+    """Everything a run reads from a dataset directory, opened once."""
+
+    def __init__(self, cfg: Config):
+        from .text.cache import TextFeatures
+
+        if not cfg.data:
+            raise DataError("config: 'data' (the dataset directory) is not set")
+        self.ds = DatasetDir(cfg.data)
+        self.vocab = load_class_file(self.ds.class_file)
+        self.text = TextFeatures(cfg.text_features or self.ds.text_features)
+        self.stores = {s: FeatureStore(self.ds.store(s)) for s in ("training", "validation", "testing")
+                       if self.ds.store(s).is_file()}
+        if "training" not in self.stores:
+            raise DataError(f"{self.ds.store('training')}: not found; run `build-store` for the training split")
+        self.gt = {s: load_official_annotations(self.ds.annotations(s)) for s in ("validation", "testing")
+                   if self.ds.has_annotations(s) and s in self.stores}
+        self.dims = {"visual": self.stores["training"].feature_dim, "glove": self.text.glove_dim,
+                     "ctx": self.text.ctx_dim}
+
+    def eval_keys(self, split: str, cfg: Config) -> list[str]:
+        keys = [k for k in self.gt[split] if any(b is not None for o in self.gt[split][k].objects for b in o.boxes)]
+        return keys[:cfg.max_eval_segments] if cfg.max_eval_segments else keys
+
+
+def _set_threads(cfg: Config) -> None:
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+
+
+def build(cfg: Config, ws: Workspace, device: torch.device):
+    from .model.scl import build_model, loss_weights
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg, ws.dims).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return model, opt, loss_weights(cfg)
+
+
+def train(cfg: Config, out: str | Path, preset_name: str = "",
+          on_epoch: Callable[[dict], None] | None = None, on_step: Callable[[int, int, dict], None] | None = None,
+          ws: Workspace | None = None) -> dict:
+    """Train ``cfg`` into run directory ``out`` (resuming if it holds a checkpoint); returns metrics.json."""
+    _set_threads(cfg)
+    run = RunDir(out)
+    run.path.mkdir(parents=True, exist_ok=True)
+    if run.file("config.json").is_file():
+        old_preset, old = run.read_config()
+        diff = {k for k, v in cfg.to_dict().items() if old.to_dict()[k] != v} - _RESUMABLE
+        if diff:
+            raise DataError(f"{run.path}: holds a run with a different config ({sorted(diff)}); "
+                            "use a new --out or the same settings to resume")
+    run.write_config(preset_name, cfg)
+    ws = ws or Workspace(cfg)
+    device = resolve_device(cfg.device)
+    model, opt, weights = build(cfg, ws, device)
+    data = TrainBatches(ws.stores["training"], ws.text, cfg.batch_size, cfg.num_frames, cfg.seed,
+                        cfg.max_train_segments)
+    val_keys = ws.eval_keys("validation", cfg) if "validation" in ws.gt else []
+
+    start, best = 0, {"epoch": -1, "score": -np.inf}
+    log = run.read_log()
+    ck = run.load_checkpoint(LAST, map_location=device)
+    if ck is not None:
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        start, best = ck["epoch"] + 1, ck["best"]
+        log = [r for r in log if r["epoch"] < start]
+        print(f"train: resuming {run.path} after epoch {ck['epoch']}")
+    else:
+        log = []
+    if start >= cfg.epochs and run.file(METRICS).is_file():
+        return json.loads(run.file(METRICS).read_text())
+
+    for epoch in range(start, cfg.epochs):
+        t0 = time.time()
+        step_cb = (lambda s, v, e=epoch: on_step(e, s, v)) if on_step else None
+        losses = train_one_epoch(model, weights, data, opt, cfg, epoch, device, step_cb)
+        train_s = time.time() - t0
+        row = {"epoch": epoch, "losses": losses, "train_seconds": round(train_s, 2)}
+        if val_keys:
+            w = 0.5 if cfg.fusion == "ensemble" and cfg.ensemble_weight < 0 else None
+            val = evaluate_split(model, ws.stores["validation"], ws.text, ws.gt["validation"], ws.vocab, cfg, device,
+                                 val_keys, ensemble_weight=w)
+            row["val"] = val
+            score = val[cfg.select_metric]
+            if score > best["score"]:
+                best = {"epoch": epoch, "score": score}
+                run.save_checkpoint(BEST, {"model": model.state_dict(), "epoch": epoch})
+        else:
+            best = {"epoch": epoch, "score": 0.0}
+            run.save_checkpoint(BEST, {"model": model.state_dict(), "epoch": epoch})
+        row["seconds"] = round(time.time() - t0, 2)
+        log.append(row)
+        run.write_log(log)
+        run.save_checkpoint(LAST, {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+                                   "best": best})
+        if on_epoch:
+            on_epoch(row)
+    return finish(cfg, run, ws, model, device, best)
+
+
+def finish(cfg: Config, run: RunDir, ws: Workspace, model, device, best: dict) -> dict:
+    """Evaluate the checkpoint selected on validation on validation and testing -> metrics.json."""
+    ck = run.load_checkpoint(BEST, map_location=device)
+    model.load_state_dict(ck["model"])
+    metrics: dict = {"selected_epoch": int(ck["epoch"]), "select_metric": cfg.select_metric}
+    w = None
+    if cfg.fusion == "ensemble" and cfg.ensemble_weight < 0 and "validation" in ws.gt:
+        w, table = search_ensemble_weight(model, ws.stores["validation"], ws.text, ws.gt["validation"], ws.vocab,
+                                          cfg, device, ws.eval_keys("validation", cfg))
+        metrics["ensemble_weight"] = w
+        metrics["ensemble_search"] = {str(k): v[cfg.select_metric] for k, v in table.items()}
+    for split in ("validation", "testing"):
+        if split in ws.gt:
+            metrics[split] = evaluate_split(model, ws.stores[split], ws.text, ws.gt[split], ws.vocab, cfg, device,
+                                            ws.eval_keys(split, cfg), ensemble_weight=w)
+    write_json(run.file(METRICS), metrics, indent=2)
+    return metrics
+
+
+BASELINES = ("random", "upper-bound")
+
+
+def run_baseline(name: str, cfg: Config, out: str | Path, ws: Workspace | None = None) -> dict:
+    """The Random / Upper Bound rows: predictions from the proposals alone, evaluated like a run."""
+    from .baselines import random_boxes, upper_bound_boxes
+    from .evaluate import evaluate_boxes
+
+    run = RunDir(out)
+    run.path.mkdir(parents=True, exist_ok=True)
+    run.write_config(name, cfg)
+    ws = ws or Workspace(cfg)
+    metrics: dict = {"selected_epoch": None, "select_metric": None}
+    for split in ("validation", "testing"):
+        if split in ws.gt:
+            keys = ws.eval_keys(split, cfg)
+            gt = {k: ws.gt[split][k] for k in keys}
+            store = ws.stores[split]
+            boxes = random_boxes(gt, store, cfg.seed) if name == "random" else upper_bound_boxes(gt, store)
+            metrics[split] = evaluate_boxes(gt, boxes, ws.vocab, rule="stvg")
+    write_json(run.file(METRICS), metrics, indent=2)
+    return metrics
+
+
+def run_preset(name: str, out: str | Path, **overrides) -> dict:
+    """Train (or, for random / upper-bound, evaluate) the preset ``name`` into ``out``."""
+    if name in BASELINES:
+        return run_baseline(name, Config().replace(**overrides), out)
+    return train(preset(name, **overrides), out, name)
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    sets = parse_sets(args.set)
+    sets.setdefault("data", args.data)
+    if args.preset in BASELINES:
+        return Config().replace(**sets)
+    return preset(args.preset, **sets)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from .config import PRESETS
+
+    p.add_argument("--data", required=True, help="dataset directory")
+    p.add_argument("--preset", required=True, choices=[*PRESETS, *BASELINES], metavar="NAME",
+                   help=f"one of: {', '.join([*PRESETS, *BASELINES])}")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (repeatable)")
+    p.add_argument("--out", required=True, help="run directory (resumed if it holds a checkpoint)")
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    print(dumps(cfg))
+
+    def on_epoch(row):
+        val = row.get("val", {})
+        print(json.dumps({"epoch": row["epoch"], "loss": round(row["losses"]["total"], 4),
+                          **{k: round(v, 2) for k, v in val.items() if k.endswith(("macro", "micro"))},
+                          "seconds": row["seconds"]}), flush=True)
+
+    if args.preset in BASELINES:
+        metrics = run_baseline(args.preset, cfg, args.out)
+    else:
+        metrics = train(cfg, args.out, args.preset, on_epoch=on_epoch)
+    print(json.dumps({s: {k: round(v, 2) for k, v in metrics[s].items() if k.endswith(("macro", "micro"))}
+                      for s in ("validation", "testing") if s in metrics}))
+    return 0
