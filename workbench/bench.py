@@ -27,7 +27,7 @@ def synthetic_batch(B: int, T: int, N: int, Dv: int, K: int = 5, L: int = 20, Dw
     tok_len = torch.randint(K + 3, L + 1, (B,), generator=g)
     start = torch.arange(K)[None, :].expand(B, K)  # object k is token k
     batch = dict(
-        regions=torch.rand(B, T, N, Dv, generator=g),
+        regions=torch.rand(B, T, N, Dv, generator=g).half(),  # float16, as the feature store serves them
         frame_mask=torch.ones(B, T, dtype=torch.bool),
         obj_glove=torch.randn(B, K, Dw, generator=g),
         obj_ctx=torch.randn(B, K, Dc, generator=g),
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         opt.step()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        return float(loss)
+        return loss.item()
 
     times = []
     for i in range(args.warmup + args.steps):

@@ -126,7 +126,7 @@ def _flatten_predictions(units: GTUnits, pred_boxes: Mapping[str, np.ndarray]) -
 
 
 def _percent(hits: float, total: float) -> float | None:
-    return 100.0 * hits / total if total > 0 else None
+    return float(100.0 * hits / total) if total > 0 else None
 
 
 def _macro(hits: np.ndarray, total: np.ndarray, num_classes: int, over_all: bool) -> float | None:
@@ -134,7 +134,7 @@ def _macro(hits: np.ndarray, total: np.ndarray, num_classes: int, over_all: bool
     if not present.any():
         return None
     rates = hits[present] / total[present]
-    return 100.0 * (rates.sum() / num_classes if over_all else rates.mean())
+    return float(100.0 * (rates.sum() / num_classes if over_all else rates.mean()))
 
 
 def score_units(units: GTUnits, pred: np.ndarray, rule: Rule,

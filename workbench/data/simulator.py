@@ -22,7 +22,7 @@ from ..boxes import iou_matrix
 from ..io import DataError, atomic_path, read_json, write_json
 from .layout import DatasetDir
 from .yc2 import (SPLIT_DICT_NAMES, SPLITS, GTObject, GTSegment, SegmentInfo, SplitEntry, Box, load_class_file,
-                  load_official_annotations, load_sentences, load_split_dict, load_youcookii, parse_seg_key,
+                  load_official_annotations, load_sentences, load_split_dict, load_youcookii,
                   write_official_annotations, write_split_dict)
 
 GENERATOR_VERSION = "yc2-sim-1"
@@ -30,6 +30,7 @@ REAL_DATA = Path(__file__).resolve().parents[2] / "data" / "youcook2_bb"
 PRONOUNS = (63, 64, 65, 66)                  # it, them, that, they
 FRAME = 224.0                                # proposals live in the 224x224 resized frame
 RWIDTH = 720                                 # every YouCook2-BB video is resized to 720 px wide
+TRAINING_VID_FILE = "yc2_training_vid.json"  # official pack: training video sizes (no boxes)
 ANNOTATION_FILES = {"validation": "yc2_bb_val_annotations.json", "testing": "yc2_bb_test_annotations.json"}
 
 PRESETS = {
@@ -408,6 +409,7 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
             write_split_dict(tmp / SPLIT_DICT_NAMES[split],
                              [SplitEntry(split, pl.recipe, pl.vid, pl.seg, pl.class_ids) for pl in plans[split]])
         _write_youcookii(tmp / "youcookii_annotations.json", all_plans, data_dir)
+        _write_training_vid(tmp / TRAINING_VID_FILE, plans["training"])
         stats = {}
         for split in SPLITS:
             gts = []
@@ -429,7 +431,7 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
             "generator_version": GENERATOR_VERSION, "preset": preset, "seed": int(seed), "feature_dim": dim,
             "num_proposals": knobs.num_proposals, "knobs": dataclasses.asdict(knobs),
             "frames": "real durations (end - start of youcookii_annotations.json) for every split",
-            "splits": stats, "seconds": round(time.time() - t0, 1),
+            "splits": stats,
         }
         write_json(tmp / "dataset.json", meta, indent=2)           # written last: marks a complete dataset
         tmp.rename(out)
@@ -450,6 +452,16 @@ def _write_youcookii(path: Path, plans: list[SegmentPlan], data_dir: Path) -> No
                                        "video_url": v.get("video_url", "")})
         a = next(a for a in v["annotations"] if a["id"] == pl.seg)
         video["annotations"].append({"segment": list(a["segment"]), "id": a["id"], "sentence": a["sentence"]})
+    write_json(path, {"database": db})
+
+
+def _write_training_vid(path: Path, plans: list[SegmentPlan]) -> None:
+    """The official ``yc2_training_vid.json`` layout: training video sizes and segment sentences."""
+    db: dict[str, dict] = {}
+    for pl in plans:
+        video = db.setdefault(pl.vid, {"rwidth": pl.rwidth, "rheight": pl.rheight, "recipe_type": pl.recipe,
+                                       "segments": {}})
+        video["segments"][str(pl.seg)] = {"sentence": pl.sentence}
     write_json(path, {"database": db})
 
 

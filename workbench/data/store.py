@@ -138,7 +138,7 @@ def _validate(seg: SourceSegment, feats: np.ndarray, boxes: np.ndarray, num_prop
     expect(bool(np.isfinite(feats).all()), k, "non-finite values in the region features")
     if feature_dtype == "float16":
         big = float(np.abs(feats[:, :num_proposals]).max())
-        expect(big <= np.finfo(np.float16).max, k, f"feature magnitude {big:g} overflows float16 (use --dtype float32)")
+        expect(big <= float(np.finfo(np.float16).max), k, f"feature magnitude {big:g} overflows float16 (use --dtype float32)")
     b = boxes[:, :num_proposals]
     expect(bool(np.isfinite(b).all()), k, "non-finite values in the proposal boxes")
     w, h = seg.frame_size

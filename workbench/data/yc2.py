@@ -7,7 +7,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from ..io import DataError, expect, load_builtin_pickle, read_json, write_json
 
@@ -239,20 +239,28 @@ class GTSegment:
         return len(self.objects[0].boxes) if self.objects else 0
 
 
-def parse_box(b: Any, where: str) -> Box | None:
-    if b == {}:
+def parse_box(b: Any, where: str | Callable[[], str]) -> Box | None:
+    """One official box dict -> Box, or None for ``{}``. ``where`` may be a callable so that the
+    message is only formatted when a check fails (the readers parse ~10^5 boxes)."""
+    if isinstance(b, dict) and not b:
         return None
-    expect(isinstance(b, dict) and all(k in b for k in _BOX_KEYS), where,
-           f"box must be {{}} or have keys {_BOX_KEYS}, got {b!r}")
+
+    def fail(what: str) -> DataError:
+        return DataError(f"{where() if callable(where) else where}: {what}")
+
+    if not (isinstance(b, dict) and all(k in b for k in _BOX_KEYS)):
+        raise fail(f"box must be {{}} or have keys {_BOX_KEYS}, got {b!r}")
     try:
         box = Box(float(b["xtl"]), float(b["ytl"]), float(b["xbr"]), float(b["ybr"]), int(b["occluded"]), int(b["outside"]))
     except (TypeError, ValueError):
-        raise DataError(f"{where}: non-numeric box {b!r}") from None
-    expect(box.occluded in (0, 1) and box.outside in (0, 1), where, f"occluded/outside must be 0 or 1, got {b!r}")
-    expect(all(math.isfinite(v) for v in box.xyxy()), where, f"non-finite box coordinates {b!r}")
+        raise fail(f"non-numeric box {b!r}") from None
+    if box.occluded not in (0, 1) or box.outside not in (0, 1):
+        raise fail(f"occluded/outside must be 0 or 1, got {b!r}")
+    if not all(math.isfinite(v) for v in box.xyxy()):
+        raise fail(f"non-finite box coordinates {b!r}")
     # Boxes marked outside may carry stale coordinates; a visible box must be ordered.
-    expect(box.outside == 1 or (box.xbr >= box.xtl and box.ybr >= box.ytl), where,
-           f"malformed box (xbr < xtl or ybr < ytl) {b!r}")
+    if box.outside == 0 and (box.xbr < box.xtl or box.ybr < box.ytl):
+        raise fail(f"malformed box (xbr < xtl or ybr < ytl) {b!r}")
     return box
 
 
@@ -284,7 +292,8 @@ def load_official_annotations(path: str | os.PathLike, vocab: ClassVocab | None 
                        "expected {'label': str, 'boxes': [...]}")
                 if vocab is not None:
                     vocab.id_of(o["label"], where=wo)
-                objects.append(GTObject(o["label"], [parse_box(b, f"{wo} frame {t}") for t, b in enumerate(o["boxes"])]))
+                objects.append(GTObject(o["label"], [parse_box(b, lambda wo=wo, t=t: f"{wo} frame {t}")
+                                                     for t, b in enumerate(o["boxes"])]))
             counts = {len(o.boxes) for o in objects}
             expect(len(counts) <= 1, w, f"objects have different frame counts {sorted(counts)}")
             expect(key not in out, w, "segment appears twice")

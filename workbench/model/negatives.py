@@ -12,6 +12,9 @@ class Negatives:
     video: torch.Tensor  # (B,) long: V' of the pair (S_i, V')
     fallbacks: int  # draws that could not avoid a shared class (see sample_negatives)
 
+    def to(self, device) -> "Negatives":
+        return Negatives(self.sentence.to(device), self.video.to(device), self.fallbacks)
+
 
 def _draw(ok: torch.Tensor, generator: torch.Generator | None) -> tuple[torch.Tensor, int]:
     B = ok.shape[0]

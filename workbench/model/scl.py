@@ -8,8 +8,8 @@ from ..config import Config
 from ..io import DataError
 from .caos import caos_loss, extract_concept
 from .cmakt import ContextSelector, negative_context, spatial_transfer_loss, temporal_transfer_loss
-from .mil import (TemporalAttention, mil_loss, normalize, pair_score, similarity, temporal_logits,
-                  temporal_weights)
+from .mil import (TemporalAttention, mil_loss, normalize, similarity, temporal_logits, temporal_weights,
+                  video_sentence_score)
 from .negatives import Negatives
 from .text import GloveBiLSTM, TextEmbedding
 from .visual import VisualEmbedding
@@ -132,27 +132,42 @@ class SCL(nn.Module):
         t = self._texts(batch)
         vis, frames = self._embed(self.visual, batch["regions"])
 
-        def mil(text, vis, frames, temporal):
-            h, m, lg = pair_score(text, om, vis, frames, fm, temporal)
-            hs, _, _ = pair_score(text, om, vis, frames, fm, temporal, text_idx=neg.sentence)
-            hv, _, _ = pair_score(text, om, vis, frames, fm, temporal, video_idx=neg.video)
-            return mil_loss(h, hs, hv, cfg.eta), m, lg
+        def branches(texts, vis, frames, temporal, video_idx=None):
+            """M and frame logits of several texts against one set of videos, in one matmul each."""
+            if video_idx is not None:
+                vis, frames = vis[video_idx], frames[video_idx]
+            cat = torch.cat(texts, 1)  # (B, len(texts) * K, d)
+            K = texts[0].shape[1]
+            return zip(similarity(cat, vis).split(K, 1), temporal_logits(temporal, frames, cat).split(K, 1))
+
+        def h(m, lg, obj_mask, frame_mask):
+            return video_sentence_score(m, temporal_weights(lg, frame_mask), obj_mask)
+
+        def mil(text, vis, frames, temporal, extra=()):
+            """L_MIL of one text branch: pairs (S, V), (S', V), (S, V') reuse the batch's embeddings."""
+            (m, lg), (m_s, lg_s), *more = branches([text, text[neg.sentence], *extra], vis, frames, temporal)
+            ((m_v, lg_v),) = branches([text], vis, frames, temporal, neg.video)
+            loss = mil_loss(h(m, lg, om, fm), h(m_s, lg_s, om[neg.sentence], fm),
+                            h(m_v, lg_v, om, fm[neg.video]), cfg.eta)
+            return loss, m, lg, more
 
         out = {}
-        out["mil_f"], m_f, lg_f = mil(normalize(t["main"]), vis, frames, self.temporal)
+        out["mil_f"], m_f, lg_f, _ = mil(normalize(t["main"]), vis, frames, self.temporal)
         if self.ensemble:
             vis_c, frames_c = self._embed(self.visual_c, batch["regions"])
-            out["mil_c"], _, _ = mil(normalize(t["ec_o"]), vis_c, frames_c, self.temporal_c)
+            out["mil_c"] = mil(normalize(t["ec_o"]), vis_c, frames_c, self.temporal_c)[0]
         elif cfg.context_branch:
-            out["mil_c"], m_c, lg_c = mil(normalize(t["u"]), vis, frames, self.temporal)
+            extra = ()
             if "stran" in weights or "ttran" in weights:
+                # U-: the unmatched sentence's (E_c(o_k'), E_c(S_k')) with o_k's own selector.
                 pair = negative_context(t["ec_o"], t["ec_s"], om, neg.sentence)
-                u_neg = normalize(self._selector(pair, negative_context(t["ec_o"], None, om, neg.sentence), t["ef"]))
+                alone = negative_context(t["ec_o"], None, om, neg.sentence)
+                extra = (normalize(self._selector(pair, alone, t["ef"])),)
+            out["mil_c"], m_c, lg_c, more = mil(normalize(t["u"]), vis, frames, self.temporal, extra)
             if "stran" in weights:
-                out["stran"] = spatial_transfer_loss(m_f, m_c, similarity(u_neg, vis), om, fm, cfg.tau, cfg.eta)
+                out["stran"] = spatial_transfer_loss(m_f, m_c, more[0][0], om, fm, cfg.tau, cfg.eta)
             if "ttran" in weights:
-                lg_neg = temporal_logits(self.temporal, frames, u_neg)
-                out["ttran"] = temporal_transfer_loss(lg_f, lg_c, lg_neg, om, fm, cfg.tau, cfg.eta)
+                out["ttran"] = temporal_transfer_loss(lg_f, lg_c, more[0][1], om, fm, cfg.tau, cfg.eta)
             if "clust" in weights:
                 concept = extract_concept(t["ec_o"], t["ec_s"], cfg.concept_extraction)
                 out["clust"] = caos_loss(t["ef"], concept, batch["obj_class"], om, cfg.caos_form,

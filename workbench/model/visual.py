@@ -6,6 +6,19 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(hd)) v over short sequences (N proposals), softmax in float32.
+
+    On CUDA this is F.scaled_dot_product_attention. On CPU the fused kernel is several times
+    slower than two batched matmuls for N = 20 in bf16 (measured: 366 ms vs 57 ms fwd+bwd at
+    B*T = 240, 8 heads, 1 thread), so the CPU path spells it out.
+    """
+    if q.is_cuda:
+        return F.scaled_dot_product_attention(q, k, v)
+    s = torch.matmul(q, k.transpose(-1, -2)).float() * q.shape[-1] ** -0.5  # (BT, h, N, N)
+    return torch.matmul(torch.softmax(s, -1).to(v.dtype), v)
+
+
 class VisualEmbedding(nn.Module):
     """E_v(r) = tanh(x + Attn(x)), x = Linear(r / |r|).
 
@@ -36,13 +49,15 @@ class VisualEmbedding(nn.Module):
         B, T, N, _ = regions.shape
         # L2-normalise by scaling the projection: W(r/|r|) + b == (W r)/|r| + b. This avoids a
         # normalised copy of the (largest) input tensor; the norm itself is computed in fp32.
+        if not torch.is_autocast_enabled(regions.device.type):
+            regions = regions.to(self.proj.weight.dtype)  # e.g. float16 store features in an fp32 run
         norm = torch.linalg.vector_norm(regions, dim=-1, keepdim=True, dtype=torch.float32).clamp_min(1e-6)
         x = F.linear(regions, self.proj.weight) / norm + self.proj.bias  # (B, T, N, d) fp32
         if self.attention == "frame":
             d, h = x.shape[-1], self.heads
             qkv = self.qkv(x.reshape(B * T, N, d))  # (BT, N, 3d)
             q, k, v = qkv.view(B * T, N, 3, h, d // h).permute(2, 0, 3, 1, 4)  # each (BT, h, N, hd)
-            a = F.scaled_dot_product_attention(q, k, v)  # (BT, h, N, hd)
+            a = attention(q, k, v)  # (BT, h, N, hd)
             a = a.transpose(1, 2).reshape(B, T, N, d)
             x = x + self.out(a)
         return torch.tanh(x.float())

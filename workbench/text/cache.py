@@ -21,7 +21,7 @@ from ..io import DataError, atomic_path, expect
 from .glove import OOV_POLICIES, GloVe, glove_fingerprint, load_glove
 from .objects import QueryObject, objects_for_segment, tokenize
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 STR = h5py.string_dtype()
 
 
@@ -98,6 +98,13 @@ def object_glove_words(obj: QueryObject, glove: GloVe, vocab_forms: list[str] | 
     return words
 
 
+def _fail_on_oov(gl: GloVe, words: list[str], what: str, flag: str) -> None:
+    missing = gl.missing(words)
+    if missing:
+        raise DataError(f"GloVe source {gl.source}: {len(missing)} words of the {what} are out of vocabulary: "
+                        f"{missing[:30]}{' ...' if len(missing) > 30 else ''} (choose {flag} zero or unk)")
+
+
 # --- build ----------------------------------------------------------------------------------
 
 def build_text_features(data_dir: str | Path, encoder: str = "minilm", glove: str = "yc2-vocab",
@@ -143,13 +150,19 @@ def build_text_features(data_dir: str | Path, encoder: str = "minilm", glove: st
     all_words |= {w for f in vocab.forms for w, _, _ in tokenize(f)}
     gl = load_glove(glove, all_words)
 
+    if token_oov == "error":
+        _fail_on_oov(gl, [w for toks in tok_lists for w, _, _ in toks], "sentence tokens", "--token-oov")
+
     # objects: GloVe, spans
+    forms_of = lambda o: vocab.alternatives(o.class_id) if o.class_id is not None else None  # noqa: E731
+    if oov == "error":
+        _fail_on_oov(gl, [w for objs in inp.objects for o in objs for w in object_glove_words(o, gl, forms_of(o))],
+                     "object names", "--oov")
     obj_rows, obj_glove, obj_words, tok_span = [], [], [], []
     n_sub = 0
     for key, objs, toks in zip(inp.seg_ids, inp.objects, tok_lists):
         for o in objs:
-            forms = vocab.alternatives(o.class_id) if o.class_id is not None else None
-            words = object_glove_words(o, gl, forms)
+            words = object_glove_words(o, gl, forms_of(o))
             n_sub += words != [w for w, _, _ in tokenize(o.name)]
             obj_glove.append(gl.phrase(words, oov, where=f"segment {key}: object {o.name!r}"))
             obj_words.append(" ".join(words))
@@ -162,13 +175,17 @@ def build_text_features(data_dir: str | Path, encoder: str = "minilm", glove: st
             obj_rows.append(o)
     obj_oov = dict(gl.oov)
     gl.oov.clear()
-    tok_glove, tok_words, tok_oov = [], [], []
+    tok_words, tok_ids, table, table_glove = [], [], {}, []   # distinct words -> row of /tok_vocab_glove
+    tok_oov_words: dict[str, int] = {}
     for key, toks in zip(inp.seg_ids, tok_lists):
         for w, _, _ in toks:
-            tok_glove.append(gl.word(w, token_oov, where=f"segment {key}: sentence token"))
+            if w not in table:
+                table[w] = len(table)
+                table_glove.append(gl.word(w, token_oov, where=f"segment {key}: sentence token"))
+            if w not in gl:
+                tok_oov_words[w] = tok_oov_words.get(w, 0) + 1
             tok_words.append(w)
-            tok_oov.append(w not in gl)
-    tok_oov_words = dict(gl.oov)
+            tok_ids.append(table[w])
 
     # contextual
     from .contextual import encode, load_encoder
@@ -202,9 +219,10 @@ def build_text_features(data_dir: str | Path, encoder: str = "minilm", glove: st
             f["sent_ctx"] = sent_ctx.astype(np.float32)
             f["tok_offset"] = np.concatenate([[0], np.cumsum(tcounts)[:-1]]).astype(np.int64)
             f["tok_count"] = tcounts
-            f["tok_words"] = np.array(tok_words, dtype=object).astype(STR)
-            f["tok_glove"] = np.array(tok_glove, np.float32).reshape(-1, gl.dim)
-            f["tok_oov"] = np.array(tok_oov, bool)
+            f["tok_ids"] = np.array(tok_ids, np.int32)
+            f["tok_vocab"] = np.array(list(table), dtype=object).astype(STR)
+            f["tok_vocab_glove"] = np.array(table_glove, np.float32).reshape(-1, gl.dim)
+            f["tok_vocab_oov"] = np.array([w not in gl for w in table], bool)
             attrs = dict(identity, encoder_path=enc.path, ctx_dim=enc.dim, glove_dim=gl.dim,
                          oov_count=sum(obj_oov.values()), oov_words=json.dumps(obj_oov),
                          obj_glove_substituted=int(n_sub), token_oov_count=sum(tok_oov_words.values()),
@@ -248,7 +266,7 @@ class TextFeatures:
         self.splits: list[str] = dec(a["splits"])
         self.sentences: list[str] = dec(a["sentences"])
         self.obj_name = dec(a["obj_name"])
-        self.tok_words = dec(a["tok_words"])
+        self.tok_vocab = dec(a["tok_vocab"])
         self._a = a
         self._index = {k: i for i, k in enumerate(self.seg_ids)}
 
@@ -277,8 +295,9 @@ class TextFeatures:
         o = slice(a["obj_offset"][i], a["obj_offset"][i] + a["obj_count"][i])
         t = slice(a["tok_offset"][i], a["tok_offset"][i] + a["tok_count"][i])
         return SegmentText(a["obj_class"][o], a["obj_glove"][o], a["obj_ctx"][o], a["sent_ctx"][i],
-                           a["tok_glove"][t], a["obj_tok_span"][o], self.sentences[i], self.obj_name[o],
-                           a["obj_char_span"][o], a["obj_in_sentence"][o], self.tok_words[t])
+                           a["tok_vocab_glove"][a["tok_ids"][t]], a["obj_tok_span"][o], self.sentences[i],
+                           self.obj_name[o], a["obj_char_span"][o], a["obj_in_sentence"][o],
+                           [self.tok_vocab[j] for j in a["tok_ids"][t]])
 
     def array(self, name: str) -> np.ndarray:
         """A raw flat dataset (e.g. "obj_ctx", "obj_class", "obj_offset") for whole-cache statistics."""
