@@ -24,3 +24,15 @@ def vocab(yc2_dir):
     from workbench.data.yc2 import load_class_file
 
     return load_class_file(yc2_dir / "class_file.csv")
+
+
+@pytest.fixture(scope="session")
+def smoke_data(tmp_path_factory) -> Path:
+    """A simulated smoke dataset with its feature stores and text features (built once per session)."""
+    from workbench.prepare import prepare
+
+    return prepare(tmp_path_factory.mktemp("smoke") / "data", preset="smoke", seed=0)
+
+
+# Tiny model settings for end-to-end runs on the smoke data (seconds per run).
+TINY = {"embed_dim": 32, "attn_heads": 4, "batch_size": 8, "lstm_hidden": 16, "threads": 1}

@@ -115,7 +115,10 @@ def test_sweep_figures_from_trained_runs(tmp_path):
         params = sweep.run_params(p, data, sw, nb.SMOKE)
         (sw / p).mkdir(parents=True)
         write_json(sw / p / sweep.PARAMS, params)
-        run_preset(p, params["out"], **nb.SMOKE, data=str(data))
+        if p == "random":
+            run_preset(p, params["out"], **nb.SMOKE, data=str(data))
+        else:                                   # the notebooks' cached smoke runs (trained on first use)
+            (sw / p / sweep.RUN).symlink_to(nb.smoke_run(p, data), target_is_directory=True)
     write_json(sw / "sweep.json", {"grid": "main", "data": str(data), "presets": ["random", "stvg", "scl"],
                                    "overrides": nb.SMOKE})
     paths = figures.sweep_figures(sw, tmp_path / "fig", tsne_segments=40, log=lambda s: None)
@@ -125,3 +128,30 @@ def test_sweep_figures_from_trained_runs(tmp_path):
     assert [r["preset"] for r in prov["runs"]] == ["stvg", "scl"] and prov["parameters"]["segment"]
     tsne = json.loads((tmp_path / "fig" / "concept_tsne.provenance.json").read_text())
     assert tsne["seed"] == 0 and tsne["runs"][0]["preset"] == "scl" and tsne["parameters"]["objects"] > 0
+
+
+@pytest.mark.parametrize("interactive", ["0", "1"])
+def test_explorers_static_and_with_widgets(monkeypatch, capsys, interactive):
+    from workbench import notebook as nb
+
+    monkeypatch.setenv("WORKBENCH_INTERACTIVE", interactive)
+    shown = []
+    monkeypatch.setattr(nb, "show", shown.append)
+    rng = np.random.default_rng(1)
+    maps = {"stvg": {"a_00": _map(rng), "b_01": _map(rng)}, "scl": {"a_00": _map(rng), "b_01": _map(rng)}}
+    nb.explore_similarity(maps, {3: "onion", 7: "garlic"})
+    pts = viz.concept_tsne_points(_concepts(rng), {i: f"class{i}" for i in range(4)})
+    nb.explore_concepts(pts, default_class=1, k=3)
+    if interactive == "0":       # static: the default selection drawn directly
+        kinds = [type(o).__name__ for o in shown]
+        assert kinds == ["Figure", "Figure", "DataFrame"] and "static explorer" in capsys.readouterr().out
+    else:                        # widgets: one box per explorer, redrawn on a new selection
+        import ipywidgets as w
+
+        boxes = [o for o in shown if isinstance(o, w.VBox)]
+        assert len(boxes) == 2
+        seg, query, frame = boxes[0].children[0].children
+        seg.value, frame.value = "b_01", 2
+        assert query.options[1][0] == "1: garlic" and frame.max == 3
+        pick = boxes[1].children[0]
+        pick.value = 3

@@ -37,8 +37,9 @@ class Config:
     context_branch: bool = False       # train the contextual branch U(o) with L^c_MIL
     selector: bool = True              # U(o) = (E_c(o)+E_c(S)) * (g(E_f(o))+1); False: U(o) = E_c(o)
     concept_extraction: bool = True    # D = E_c(o) - E_c(S); False: D = E_c(o)
-    caos_form: str = "ratio"           # "contrast": softmax contrast of d+ against d- (numerically
-                                       # safe); "ratio": the paper's literal -d+/d-
+    caos_form: str = "contrast"        # "contrast": InfoNCE of d+ against d- (numerically safe, the
+                                       # default: the literal ratio explodes, |d-| ~ 1e-5 at init,
+                                       # see docs/DECISIONS.md); "ratio": the paper's literal -d+/d-
     caos_temperature: float = 0.1      # temperature of the "contrast" form
     spatial_transfer: bool = True      # L_STran
     temporal_transfer: bool = True     # L_TTran

@@ -3,7 +3,6 @@ and device helpers they share)."""
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from typing import Callable, Sequence
 
@@ -59,7 +58,7 @@ def train_one_epoch(model, criterion_weights: dict[str, float], data: TrainBatch
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         optimizer.step()
-        vals = {k: float(v) for k, v in losses.items()} | {"total": float(total)}
+        vals = {k: float(v.detach()) for k, v in losses.items()} | {"total": float(total.detach())}
         for k, v in vals.items():
             sums[k] = sums.get(k, 0.0) + v
         steps += 1

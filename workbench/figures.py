@@ -82,8 +82,9 @@ def save_figures(items: list[tuple[Any, str, dict]], out: str | Path, static: bo
                 figs.append(fig)
                 paths.append(tmp)
                 finals.append(out / f"{name}.{ext}")
-        try:
-            pio.write_images(figs, paths, scale=2)
+        try:                                            # layout sizes are not kaleido's defaults: pass them
+            pio.write_images(figs, paths, scale=2, width=[f.layout.width or 900 for f in figs],
+                             height=[f.layout.height or 600 for f in figs])
         except Exception as e:                          # noqa: BLE001 - kaleido / browser failures
             for t in paths:
                 t.unlink(missing_ok=True)
@@ -154,7 +155,7 @@ def tsne_figure(run: str | Path, split: str = "training", max_segments: int = 30
     r = load_run(run, data=data)
     pts = viz.concept_tsne_points(concepts(r, split, max_segments), dict(enumerate(r.ws.vocab.names)), seed=seed)
     fig = viz.concept_tsne_figure(pts)
-    fig.update_layout(title=f"{r.preset}: {fig.layout.title.text}")
+    fig.update_layout(title=f"{r.preset} · {fig.layout.title.text}")
     return fig, {"split": split, "max_segments": max_segments, "objects": int(len(pts["obj_class"])),
                  "classes": int(len(pts["classes"])), "silhouette": pts["silhouette"],
                  "perplexity": pts["perplexity"]}

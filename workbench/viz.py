@@ -115,9 +115,10 @@ def results_table(df: pd.DataFrame, title: str = "results (ours | paper)") -> go
         cells.append([f"{_fmt(o)} | {_fmt(p)}" if _fmt(p) else _fmt(o)
                       for o, p in zip(ours if ours is not None else [None] * len(df),
                                       paper if paper is not None else [None] * len(df))])
-    fig = go.Figure(go.Table(header=dict(values=header, fill_color="#dde4ee", font=dict(size=11)),
-                             cells=dict(values=cells, font=dict(size=11), height=24)))
-    fig.update_layout(title=title, width=1400, height=140 + 26 * len(df), margin=dict(l=10, r=10, t=50, b=10))
+    fig = go.Figure(go.Table(columnwidth=[1.4, 0.8] + [1.2] * len(cols),
+                             header=dict(values=header, fill_color="#dde4ee", font=dict(size=12)),
+                             cells=dict(values=cells, font=dict(size=12), height=26)))
+    fig.update_layout(title=title, width=1500, height=150 + 30 * len(df), margin=dict(l=10, r=10, t=50, b=10))
     return fig
 
 
@@ -185,7 +186,7 @@ def similarity_maps(maps: dict[str, dict], query: int, class_names: dict[int, st
     titles = []
     for lab in labels:
         titles += [f"{lab} · frame {t}" for t in frames] + [f"{lab} · temporal weights"]
-    fig = make_subplots(rows=R, cols=C, specs=specs, subplot_titles=titles, vertical_spacing=0.07,
+    fig = make_subplots(rows=R, cols=C, specs=specs, subplot_titles=titles, vertical_spacing=0.09 / len(labels),
                         horizontal_spacing=0.02, row_heights=[0.34, 0.16] * len(labels))
     for r, lab in enumerate(labels):
         m = maps[lab]
@@ -195,7 +196,7 @@ def similarity_maps(maps: dict[str, dict], query: int, class_names: dict[int, st
         gt = m.get("gt")
         extent = np.nanmax(np.concatenate([m["boxes"].reshape(-1, 4)] +
                                           ([gt[query].reshape(-1, 4)] if gt is not None else [])), 0)
-        W, H = float(max(extent[0], extent[2])), float(max(extent[1], extent[3]))
+        W, H = 1.02 * float(max(extent[0], extent[2])), 1.02 * float(max(extent[1], extent[3]))
         row = 2 * r + 1
         for c, t in enumerate(frames, 1):
             for n in np.argsort(norm[t]):                    # most similar drawn last (on top)
@@ -214,13 +215,11 @@ def similarity_maps(maps: dict[str, dict], query: int, class_names: dict[int, st
             fig.update_xaxes(range=[0, W], showticklabels=False, row=row, col=c)
             fig.update_yaxes(range=[H, 0], showticklabels=False, scaleanchor=None, row=row, col=c)
         q = m["temporal"][query]
-        fig.add_trace(go.Bar(x=list(range(len(q))), y=q, marker_color=["#d62728" if t in frames else OURS
-                                                                          for t in range(len(q))],
-                             showlegend=False, hovertemplate="frame %{x}: %{y:.3f}<extra></extra>"), row + 1, 1)
-        fig.update_xaxes(title_text="frame", row=row + 1, col=1)
+        fig.add_trace(go.Bar(x=[f"t={t}" for t in range(len(q))], y=q, marker_color=OURS, showlegend=False,
+                             hovertemplate="%{x}: %{y:.3f}<extra></extra>"), row + 1, 1)
     fig.update_layout(title=title or f"“{first['sentence']}” · query: {name} "
                                      f"(green dashed: GT, red: chosen)",
-                      height=330 * len(labels), width=max(700, 230 * C), template="plotly_white",
+                      height=360 * len(labels), width=max(700, 230 * C + 120), template="plotly_white",
                       margin=dict(l=30, r=30, t=80, b=30), font=dict(size=11))
     return fig
 
@@ -276,8 +275,9 @@ def concept_tsne_figure(p: dict, highlight: int | None = None, title: str = "") 
                                  marker=dict(size=14, symbol="star", color=color, line=dict(width=1, color="black")),
                                  hovertext=[f"E_f({label})"], hoverinfo="text"))
     sil = "n/a" if p["silhouette"] is None else f"{p['silhouette']:.3f}"
-    fig.update_layout(title=title or f"concepts: ★ E_f(o) per class, ● D(E_c(o), E_c(S)) per object · "
-                                     f"silhouette of D by class {sil}",
+    fig.update_layout(title=title or f"learned concepts (t-SNE) · silhouette of D by class: {sil}<br><sup>"
+                                     f"★ stable concept E_f(o) per class, ● extracted concept D(E_c(o), E_c(S)) "
+                                     f"per object (hover: sentence)</sup>",
                       template="plotly_white", height=650, width=900, legend=dict(font=dict(size=9)),
                       xaxis=dict(showticklabels=False), yaxis=dict(showticklabels=False))
     return fig

@@ -1,0 +1,134 @@
+"""End-to-end training, selection, resume, prediction and evaluation on the smoke simulator."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY
+from workbench.__main__ import main
+from workbench.config import PRESETS
+
+METRICS = ("query_macro", "query_micro", "box_macro", "box_micro")
+
+
+def sets(**over):
+    out = []
+    for k, v in {**TINY, **over}.items():
+        out += ["--set", f"{k}={v}"]
+    return out
+
+
+def train_cli(data, preset, out, **over):
+    return main(["train", "--data", str(data), "--preset", preset, "--out", str(out), *sets(**over)])
+
+
+def test_train_writes_the_run_directory(smoke_data, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train_cli(smoke_data, "scl", out, epochs=2) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["preset"] == "scl" and cfg["config"]["lambda_clust"] == 0.4 and cfg["config"]["embed_dim"] == 32
+    assert set(cfg["provenance"]["git"]) == {"sha", "dirty"}
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [0, 1]
+    assert {"mil_f", "mil_c", "clust", "stran", "ttran", "total"} <= set(log[0]["losses"])
+    assert all(0 <= log[0]["val"][m] <= 100 for m in METRICS) and log[0]["seconds"] > 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    for split in ("validation", "testing"):
+        assert all(0 <= metrics[split][m] <= 100 for m in METRICS)
+        assert metrics[split]["boxes"] > 0 and metrics[split]["missing"] == 0
+    # the selected epoch is the best validation epoch of the log
+    best = max(log, key=lambda r: r["val"]["box_micro"])
+    assert metrics["selected_epoch"] == best["epoch"]
+    assert metrics["validation"]["box_micro"] == pytest.approx(best["val"]["box_micro"])
+    assert (out / "checkpoint_last.pt").is_file() and (out / "checkpoint_best.pt").is_file()
+
+
+def test_unknown_set_key_is_an_error(smoke_data, tmp_path, capsys):
+    assert main(["train", "--data", str(smoke_data), "--preset", "stvg", "--out", str(tmp_path / "r"),
+                 "--set", "learning_rate=1"]) == 2
+    assert "learning_rate" in capsys.readouterr().err
+    assert not (tmp_path / "r" / "metrics.json").exists()
+
+
+def test_resume_after_sigkill_matches_an_uninterrupted_run(smoke_data, tmp_path):
+    """A run killed with SIGKILL mid-training and resumed ends with the metrics of an uninterrupted run."""
+    epochs = 4
+    ref, killed = tmp_path / "ref", tmp_path / "killed"
+    assert train_cli(smoke_data, "scl", ref, epochs=epochs) == 0
+    cmd = [sys.executable, "-m", "workbench", "train", "--data", str(smoke_data), "--preset", "scl",
+           "--out", str(killed), *sets(epochs=epochs)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = killed / "log.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if log.is_file() and len(log.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "metrics.json").exists()
+    done = len(log.read_text().splitlines())
+    assert 2 <= done < epochs
+    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    a = json.loads((ref / "metrics.json").read_text())
+    b = json.loads((killed / "metrics.json").read_text())
+    assert a["selected_epoch"] == b["selected_epoch"]
+    for split in ("validation", "testing"):
+        for m in METRICS:
+            assert a[split][m] == b[split][m], (split, m)
+    ra = [json.loads(x)["losses"] for x in (ref / "log.jsonl").read_text().splitlines()]
+    rb = [json.loads(x)["losses"] for x in log.read_text().splitlines()]
+    assert ra == rb
+
+
+def test_resume_refuses_a_different_config(smoke_data, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train_cli(smoke_data, "stvg", out, epochs=1) == 0
+    assert train_cli(smoke_data, "stvg", out, epochs=1, lr=0.5) == 2
+    assert "different config" in capsys.readouterr().err
+
+
+def test_predict_then_evaluate_reproduces_metrics_json(smoke_data, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train_cli(smoke_data, "stvg", out, epochs=1) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    for split, gt_name in (("validation", "yc2_bb_val_annotations.json"), ("testing", "yc2_bb_test_annotations.json")):
+        pred = tmp_path / f"{split}.json"
+        assert main(["predict", "--run", str(out), "--split", split, "--out", str(pred)]) == 0
+        capsys.readouterr()
+        assert main(["evaluate", "--annotations", str(smoke_data / gt_name), "--predictions", str(pred),
+                     "--class-file", str(smoke_data / "class_file.csv")]) == 0
+        got = json.loads(capsys.readouterr().out)
+        for m in METRICS:
+            assert got[m] == pytest.approx(metrics[split][m]), (split, m)
+        assert got["missing"] == 0
+
+
+@pytest.mark.parametrize("name", ["random", "upper-bound"])
+def test_baseline_rows_through_train(smoke_data, tmp_path, name):
+    out = tmp_path / name
+    assert main(["train", "--data", str(smoke_data), "--preset", name, "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert 0 < m["validation"]["box_micro"] < 100
+
+
+def test_upper_bound_beats_random_and_training_beats_random(smoke_data, tmp_path):
+    res = {}
+    for name in ("random", "upper-bound", "stvg"):
+        out = tmp_path / name
+        assert train_cli(smoke_data, name, out, epochs=3, lr=1e-3) == 0
+        res[name] = json.loads((out / "metrics.json").read_text())["validation"]["box_micro"]
+    assert res["random"] < res["stvg"] < res["upper-bound"], res
+
+
+def test_every_preset_trains_one_epoch_end_to_end(smoke_data, tmp_path):
+    for name in PRESETS:
+        assert train_cli(smoke_data, name, tmp_path / name, epochs=1, max_eval_segments=5) == 0, name
+        m = json.loads((tmp_path / name / "metrics.json").read_text())
+        assert m["validation"]["boxes"] > 0, name
