@@ -51,13 +51,24 @@ def run_params(preset: str, data: Path, sweep_dir: Path, overrides: dict[str, An
             "overrides": dict(overrides)}
 
 
+def _normal(params: dict) -> dict:
+    """Parameters with their overrides typed as Config types ("2" and 2 are the same epochs)."""
+    from .config import Config
+
+    try:
+        cfg = Config().replace(**params.get("overrides", {}))
+        return {**params, "overrides": {k: getattr(cfg, k) for k in params.get("overrides", {})}}
+    except DataError:
+        return params
+
+
 def is_finished(d: Path, params: dict) -> bool:
     """True when ``d`` holds a finished run of exactly ``params``; DataError when it holds another one."""
     if not (d / PARAMS).is_file():
         return False
     old = read_json(d / PARAMS)
     done = (d / RUN / "metrics.json").is_file()
-    if old != params:
+    if _normal(old) != _normal(params):
         if done:
             raise DataError(f"{d}: holds a finished run with other parameters ({old}); use another --out")
         return False
@@ -254,8 +265,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from .config import Config
 
-    overrides = parse_sets(args.set)
-    Config().replace(**overrides)                       # unknown keys / bad values fail before any run
+    sets = parse_sets(args.set)
+    cfg = Config().replace(**sets)                      # unknown keys / bad values fail before any run
+    overrides = {k: getattr(cfg, k) for k in sets}      # typed, as the notebook parameters record them
     df = sweep(GRIDS[args.grid], args.data, args.out, overrides, args.jobs, grid=args.grid)
     print((Path(args.out) / "results.md").read_text())
     failed = df[df["status"] != "ok"]

@@ -118,7 +118,7 @@ def results_table(df: pd.DataFrame, title: str = "results (ours | paper)") -> go
     fig = go.Figure(go.Table(columnwidth=[1.4, 0.8] + [1.2] * len(cols),
                              header=dict(values=header, fill_color="#dde4ee", font=dict(size=12)),
                              cells=dict(values=cells, font=dict(size=12), height=26)))
-    fig.update_layout(title=title, width=1500, height=150 + 30 * len(df), margin=dict(l=10, r=10, t=50, b=10))
+    fig.update_layout(title=title, width=1500, height=90 + 28 * (len(df) + 1), margin=dict(l=10, r=10, t=50, b=10))
     return fig
 
 
@@ -215,11 +215,12 @@ def similarity_maps(maps: dict[str, dict], query: int, class_names: dict[int, st
             fig.update_xaxes(range=[0, W], showticklabels=False, row=row, col=c)
             fig.update_yaxes(range=[H, 0], showticklabels=False, scaleanchor=None, row=row, col=c)
         q = m["temporal"][query]
-        fig.add_trace(go.Bar(x=[f"t={t}" for t in range(len(q))], y=q, marker_color=OURS, showlegend=False,
-                             hovertemplate="%{x}: %{y:.3f}<extra></extra>"), row + 1, 1)
+        fig.add_trace(go.Bar(x=list(range(len(q))), y=q, showlegend=False,
+                             marker_color=["#d62728" if t in frames else OURS for t in range(len(q))],
+                             hovertemplate="frame %{x}: %{y:.3f}<extra></extra>"), row + 1, 1)
     fig.update_layout(title=title or f"“{first['sentence']}” · query: {name} "
-                                     f"(green dashed: GT, red: chosen)",
-                      height=360 * len(labels), width=max(700, 230 * C + 120), template="plotly_white",
+                                     f"(green dashed: GT, red: chosen; red bars: frames drawn)",
+                      height=380 * len(labels), width=max(700, 230 * C + 120), template="plotly_white",
                       margin=dict(l=30, r=30, t=80, b=30), font=dict(size=11))
     return fig
 
@@ -270,7 +271,9 @@ def concept_tsne_figure(p: dict, highlight: int | None = None, title: str = "") 
         fig.add_trace(go.Scatter(x=p["obj_xy"][sel, 0], y=p["obj_xy"][sel, 1], mode="markers", name=label,
                                  legendgroup=label, marker=dict(size=6, color=color),
                                  text=[f"{label}: {s}" for s in p["sentence"][sel]], hoverinfo="text"))
-        fig.add_trace(go.Scatter(x=p["class_xy"][i:i + 1, 0], y=p["class_xy"][i:i + 1, 1], mode="markers+text",
+        labelled = highlight == c or (highlight is None and len(p["classes"]) <= 12)
+        fig.add_trace(go.Scatter(x=p["class_xy"][i:i + 1, 0], y=p["class_xy"][i:i + 1, 1],
+                                 mode="markers+text" if labelled else "markers",
                                  legendgroup=label, showlegend=False, text=[label], textposition="top center",
                                  marker=dict(size=14, symbol="star", color=color, line=dict(width=1, color="black")),
                                  hovertext=[f"E_f({label})"], hoverinfo="text"))
