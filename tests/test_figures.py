@@ -107,7 +107,7 @@ def test_sweep_figures_from_trained_runs(tmp_path):
     from workbench import sweep
     from workbench.io import write_json
     from workbench.prepare import prepare
-    from workbench.train import run_preset
+    from workbench.train import config_for, run_preset
 
     data = prepare()
     sw = tmp_path / "sweep"
@@ -116,7 +116,7 @@ def test_sweep_figures_from_trained_runs(tmp_path):
         (sw / p).mkdir(parents=True)
         write_json(sw / p / sweep.PARAMS, params)
         if p == "random":
-            run_preset(p, params["out"], **nb.SMOKE, data=str(data))
+            run_preset(p, config_for(p, **nb.SMOKE, data=str(data)), params["out"])
         else:                                   # the notebooks' cached smoke runs (trained on first use)
             (sw / p / sweep.RUN).symlink_to(nb.smoke_run(p, data), target_is_directory=True)
     write_json(sw / "sweep.json", {"grid": "main", "data": str(data), "presets": ["random", "stvg", "scl"],

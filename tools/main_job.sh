@@ -22,7 +22,8 @@ done
 step "text-features"
 $PY -m workbench text-features --data "$DATA" --encoder minilm --glove yc2-vocab --out "$DATA/text_features.h5"
 step "sweep main"
-$PY -m workbench sweep --grid main --data "$DATA" --out "$SWEEP"
+# Demo schedule: 4 epochs per trained preset keeps the job near 15 min on 2 cores (all else as the presets say).
+$PY -m workbench sweep --grid main --data "$DATA" --out "$SWEEP" --set epochs=4
 step "figures"
 $PY -m workbench figures --sweep "$SWEEP" --out figures/
 step "results ($SWEEP/results.md)"

@@ -138,12 +138,11 @@ def parameters(ns: dict[str, Any]) -> Parameters:
 def smoke_run(preset: str, data: str | Path, root: str | Path | None = None, **overrides: Any) -> Path:
     """Train (or reuse) a smoke-sized run of ``preset`` on ``data``; returns its run directory."""
     from .run import METRICS
-    from .train import run_preset
+    from .train import config_for, run_preset
 
-    cfg = {**SMOKE, **overrides, "data": str(data)}
     out = Path(root or REPO / "work" / "nb_runs") / f"{Path(data).name}-{preset}"
     if not (out / METRICS).is_file():
-        run_preset(preset, out, **cfg)
+        run_preset(preset, config_for(preset, **{**SMOKE, **overrides, "data": str(data)}), out)
     return out
 
 

@@ -170,19 +170,19 @@ def run_baseline(name: str, cfg: Config, out: str | Path, ws: Workspace | None =
     return metrics
 
 
-def run_preset(name: str, out: str | Path, **overrides) -> dict:
-    """Train (or, for random / upper-bound, evaluate) the preset ``name`` into ``out``."""
+def config_for(name: str, **overrides) -> Config:
+    """The config of a preset or of a baseline row (random / upper-bound), with ``overrides``."""
+    return Config().replace(**overrides) if name in BASELINES else preset(name, **overrides)
+
+
+def run_preset(name: str, cfg: Config, out: str | Path, on_epoch: Callable[[dict], None] | None = None,
+               on_step: Callable[[int, int, dict], None] | None = None) -> dict:
+    """Train ``cfg`` as preset ``name`` into ``out`` (random / upper-bound: evaluate) -> metrics.json.
+
+    The one code path of the CLI, the training notebook and sweeps."""
     if name in BASELINES:
-        return run_baseline(name, Config().replace(**overrides), out)
-    return train(preset(name, **overrides), out, name)
-
-
-def config_from_args(args: argparse.Namespace) -> Config:
-    sets = parse_sets(args.set)
-    sets.setdefault("data", args.data)
-    if args.preset in BASELINES:
-        return Config().replace(**sets)
-    return preset(args.preset, **sets)
+        return run_baseline(name, cfg, out)
+    return train(cfg, out, name, on_epoch=on_epoch, on_step=on_step)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -196,7 +196,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = config_from_args(args)
+    sets = parse_sets(args.set)
+    sets.setdefault("data", args.data)
+    cfg = config_for(args.preset, **sets)
     print(dumps(cfg))
 
     def on_epoch(row):
@@ -205,10 +207,7 @@ def run(args: argparse.Namespace) -> int:
                           **{k: round(v, 2) for k, v in val.items() if k.endswith(("macro", "micro"))},
                           "seconds": row["seconds"]}), flush=True)
 
-    if args.preset in BASELINES:
-        metrics = run_baseline(args.preset, cfg, args.out)
-    else:
-        metrics = train(cfg, args.out, args.preset, on_epoch=on_epoch)
+    metrics = run_preset(args.preset, cfg, args.out, on_epoch=on_epoch)
     print(json.dumps({s: {k: round(v, 2) for k, v in metrics[s].items() if k.endswith(("macro", "micro"))}
                       for s in ("validation", "testing") if s in metrics}))
     return 0
