@@ -77,7 +77,7 @@ def test_build_store_cli_exact_contents(tmp_path, capsys):
     assert fs.features(i, []).shape == (0, N, D)
     with pytest.raises(DataError, match="segment vid_B_03 has 6 frames"):
         fs.features(i, [6])
-    with pytest.raises(DataError, match="segment nope_00 is not in the store"):
+    with pytest.raises(DataError, match="segment nope_00 is not in the feature store"):
         fs.index("nope_00")
     fs.close()
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import resource
 import statistics
@@ -53,10 +52,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     p.add_argument("--seed", type=int, default=0, help="RNG seed")
+    p.add_argument("--data", default=None,
+                   help="dataset directory: also time steps fed from its training store + text cache "
+                        "(end to end, background reading) against the same batches held in memory")
 
 
 def run(args: argparse.Namespace) -> int:
-    from .model import build_model, loss_weights, sample_negatives
+    from .engine import to_device, train_step
+    from .model import build_model, loss_weights
 
     if min(args.batch, args.frames, args.proposals, args.feature_dim, args.steps) < 1 or args.warmup < 0:
         raise DataError("bench: --batch, --frames, --proposals, --feature-dim and --steps must be >= 1")
@@ -69,40 +72,51 @@ def run(args: argparse.Namespace) -> int:
                  batch_size=args.batch, seed=args.seed)
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
-    model = build_model(cfg, dict(visual=args.feature_dim, glove=300, ctx=384)).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     weights = loss_weights(cfg)
-    batches = [synthetic_batch(args.batch, args.frames, args.proposals, args.feature_dim, generator=g,
-                               device=str(device)) for _ in range(2)]
-    amp = (torch.autocast(device.type, dtype=torch.bfloat16) if args.dtype == "bf16"
-           else contextlib.nullcontext())
+    if args.data:
+        from .data.batches import TrainBatches
+        from .train import Workspace
 
+        ws = Workspace(cfg.replace(data=args.data))
+        data = TrainBatches(ws.stores["training"], ws.text, args.batch, args.frames, args.seed)
+        dims = ws.dims
+    else:
+        dims = dict(visual=args.feature_dim, glove=300, ctx=384)
+    model = build_model(cfg, dims).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if args.data:
+        batches = [to_device(b, device) for b, _ in zip(data.epoch(0), range(2))]
+    else:
+        batches = [synthetic_batch(args.batch, args.frames, args.proposals, args.feature_dim, generator=g,
+                                   device=str(device)) for _ in range(2)]
     def step(batch):
-        neg = sample_negatives(batch["obj_class"], batch["obj_mask"], g)
-        with amp:
-            losses = model.losses(batch, neg)
-        loss = sum(weights[k] * v for k, v in losses.items())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        vals = train_step(model, weights, batch, opt, cfg, device, g, where="bench")
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        return loss.item()
+        return vals["total"]
 
     times = []
     for i in range(args.warmup + args.steps):
         t0 = time.perf_counter()
-        loss = step(batches[i % 2])
+        step(batches[i % 2])
         if i >= args.warmup:
             times.append(time.perf_counter() - t0)
-        if not torch.isfinite(torch.tensor(loss)):
-            raise DataError(f"bench: non-finite loss {loss} at step {i}")
     sec = statistics.median(times)
     out = dict(preset=args.preset, dtype=args.dtype, device=str(device), threads=torch.get_num_threads(),
-               batch=args.batch, frames=args.frames, proposals=args.proposals, feature_dim=args.feature_dim,
+               batch=args.batch, frames=args.frames, proposals=args.proposals, feature_dim=dims["visual"],
                steps=args.steps, warmup=args.warmup, sec_per_step=round(sec, 4),
-               segments_per_s=round(args.batch / sec, 2),
-               peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
+               segments_per_s=round(args.batch / sec, 2))
+    if args.data:
+        # End to end: batches read from the store by the background thread while the model computes.
+        t0 = time.perf_counter()
+        for i, batch in enumerate(data.epoch(1)):
+            if i == args.steps:
+                break
+            step(to_device(batch, device))
+        e2e = (time.perf_counter() - t0) / min(args.steps, len(data))
+        out.update(data=str(args.data), e2e_sec_per_step=round(e2e, 4),
+                   e2e_over_model=round(e2e / statistics.mean(times), 3))
+    out["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     if device.type == "cuda":
         out["peak_cuda_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
     print(json.dumps(out))

@@ -29,36 +29,41 @@ def autocast(cfg: Config, device: torch.device):
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    out = {}
-    for k, v in batch.items():
-        v = v.to(device, non_blocking=True)
-        out[k] = v.float() if v.dtype == torch.float16 else v  # float16 storage -> fp32 compute input
-    return out
+    """Move a batch to ``device``. Region features stay float16 as the store serves them: the
+    model casts them once, to bf16 under autocast or to its weight dtype otherwise."""
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def train_step(model, weights: dict[str, float], batch: dict[str, torch.Tensor], optimizer, cfg: Config,
+               device: torch.device, gen: torch.Generator, where: str = "") -> dict[str, float]:
+    """One optimizer step on a device batch: negatives, forward under autocast, weighted sum of the
+    loss dict, backward, Adam. Returns each loss term and "total"; a non-finite loss stops the run."""
+    from .model.negatives import sample_negatives
+
+    neg = sample_negatives(batch["obj_class"].cpu(), batch["obj_mask"].cpu(), gen).to(device)
+    with autocast(cfg, device):
+        losses = model.losses(batch, neg)
+    total = sum(weights.get(k, 0.0) * v.float() for k, v in losses.items())
+    if not torch.isfinite(total):
+        raise FloatingPointError(f"{where}: non-finite loss {({k: float(v) for k, v in losses.items()})}; "
+                                 "stopping the run")
+    optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    optimizer.step()
+    return {k: float(v.detach()) for k, v in losses.items()} | {"total": float(total.detach())}
 
 
 def train_one_epoch(model, criterion_weights: dict[str, float], data: TrainBatches, optimizer, cfg: Config,
                     epoch: int, device: torch.device, on_step: Callable[[int, dict], None] | None = None
                     ) -> dict[str, float]:
     """One pass over the training batches of ``epoch``; returns the mean of each loss term."""
-    from .model.negatives import sample_negatives
-
     model.train()
     sums: dict[str, float] = {}
     steps = 0
     gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
     for step, batch in enumerate(data.epoch(epoch)):
-        batch = to_device(batch, device)
-        neg = sample_negatives(batch["obj_class"].cpu(), batch["obj_mask"].cpu(), gen).to(device)
-        with autocast(cfg, device):
-            losses = model.losses(batch, neg)
-        total = sum(criterion_weights.get(k, 0.0) * v.float() for k, v in losses.items())
-        if not torch.isfinite(total):
-            raise FloatingPointError(f"epoch {epoch} step {step}: non-finite loss "
-                                     f"{ {k: float(v) for k, v in losses.items()} }; stopping the run")
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        optimizer.step()
-        vals = {k: float(v.detach()) for k, v in losses.items()} | {"total": float(total.detach())}
+        vals = train_step(model, criterion_weights, to_device(batch, device), optimizer, cfg, device, gen,
+                          where=f"epoch {epoch} step {step}")
         for k, v in vals.items():
             sums[k] = sums.get(k, 0.0) + v
         steps += 1

@@ -92,3 +92,30 @@ def load_builtin_pickle(path: str | os.PathLike) -> Any:
         return _BuiltinsOnlyUnpickler(io.BytesIO(data)).load()
     except pickle.UnpicklingError as e:
         raise DataError(f"{path}: not a plain-builtin pickle ({e})") from None
+
+
+class SegmentIndex:
+    """Segment-id lookup shared by the readers of per-split HDF5 files (feature store, text cache).
+
+    Subclasses set ``path`` and call ``_set_ids``; ``what`` names the file kind in errors.
+    """
+
+    path: Path
+    what = "file"
+
+    def _set_ids(self, ids) -> None:
+        self.seg_ids: list[str] = [s.decode() if isinstance(s, bytes) else str(s) for s in ids]
+        self._index = {k: i for i, k in enumerate(self.seg_ids)}
+
+    def __len__(self) -> int:
+        return len(self.seg_ids)
+
+    def __contains__(self, seg_id: str) -> bool:
+        return seg_id in self._index
+
+    def index(self, seg_id: str) -> int:
+        """Row of ``seg_id``; DataError naming the file when it is absent."""
+        i = self._index.get(seg_id)
+        if i is None:
+            raise DataError(f"{self.path}: segment {seg_id} is not in the {self.what}")
+        return i

@@ -83,6 +83,18 @@ def load_split_ids(path: str | Path) -> dict[str, list[str]]:
     return raw
 
 
+CLEANED_PREFIX = "anet_entities_cleaned_class_thresh50_"
+
+
+def anet_text_files(root: str | Path) -> list[Path]:
+    """The cleaned annotation JSONs of an ActivityNet-Entities directory (trainval, test, ...)."""
+    return sorted(Path(root).glob(f"{CLEANED_PREFIX}*.json"))
+
+
+def is_anet_text_root(root: str | Path) -> bool:
+    return bool(anet_text_files(root))
+
+
 def is_gvd_root(root: Path) -> bool:
     return (Path(root) / GVD_FEATURES).is_dir()
 

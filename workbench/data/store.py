@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 
 from .. import __version__
-from ..io import DataError, atomic_path, expect, read_json
+from ..io import DataError, SegmentIndex, atomic_path, expect, read_json
 from .layout import DatasetDir, check_split
 from .yc2 import SPLIT_DICT_NAMES, load_official_annotations, load_split_dict, load_youcookii
 
@@ -208,8 +208,10 @@ def build_store(root: str | Path, split: str, out: str | Path, num_proposals: in
                 bytes=Path(out).stat().st_size, seconds=round(time.time() - t0, 2), out=str(out))
 
 
-class FeatureStore:
+class FeatureStore(SegmentIndex):
     """Read-only access to one split's store. Frames are read chunk by chunk (one frame per chunk)."""
+
+    what = "feature store"
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -224,28 +226,15 @@ class FeatureStore:
         expect(int(f.attrs.get("format_version", -1)) == FORMAT_VERSION, str(self.path),
                f"store format {f.attrs.get('format_version')} is not {FORMAT_VERSION}; rebuild it")
         self.attrs = dict(f.attrs)
-        self.seg_ids: list[str] = [s.decode() if isinstance(s, bytes) else s for s in f["seg_ids"][:]]
+        self._set_ids(f["seg_ids"][:])
         self.frame_offset = f["frame_offset"][:]
         self.frame_count = f["frame_count"][:]
-        self._index = {k: i for i, k in enumerate(self.seg_ids)}
         self._feat = f["features"]
         self._boxes = f["boxes"]
         self.num_proposals = int(self._feat.shape[1])
         self.feature_dim = int(self._feat.shape[2])
         self._direct = self._feat.chunks == (1, self.num_proposals, self.feature_dim) and self._feat.compression is None
         self._frame_dtype = self._feat.dtype
-
-    def __len__(self) -> int:
-        return len(self.seg_ids)
-
-    def __contains__(self, seg_id: str) -> bool:
-        return seg_id in self._index
-
-    def index(self, seg_id: str) -> int:
-        i = self._index.get(seg_id)
-        if i is None:
-            raise DataError(f"{self.path}: segment {seg_id} is not in the store")
-        return i
 
     def _rows(self, i: int, frames) -> np.ndarray:
         T = int(self.frame_count[i])

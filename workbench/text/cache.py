@@ -17,7 +17,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..io import DataError, atomic_path, expect
+from ..io import DataError, SegmentIndex, atomic_path, expect
 from .glove import OOV_POLICIES, GloVe, glove_fingerprint, load_glove
 from .objects import QueryObject, objects_for_segment, tokenize
 
@@ -50,17 +50,24 @@ class TextInputs:
     splits: list[str]
     sentences: list[str]
     objects: list[list[QueryObject]]
+    class_forms: dict[int, list[str]]          # class id -> every surface form (GloVe fallbacks)
 
 
 def collect_inputs(data_dir: str | Path) -> TextInputs:
-    """Segments of DIR's train/val/test split dicts with their sentences and objects (spans located)."""
+    """Segments of a dataset directory with their sentences and objects (spans located):
+    the train/val/test split dicts of a YouCook2-BB directory, or the cleaned annotation JSONs
+    of an ActivityNet-Entities directory."""
+    from ..data.anet import is_anet_text_root
+
+    if is_anet_text_root(data_dir):
+        return collect_anet_inputs(data_dir)
     from ..data.layout import DatasetDir
     from ..data.yc2 import SPLITS, load_class_file, load_sentences, load_split_dict
 
     d = DatasetDir(data_dir)
     vocab = load_class_file(d.class_file)
     sentences = load_sentences(d.sentences)
-    out = TextInputs([], [], [], [])
+    out = TextInputs([], [], [], [], {i: vocab.alternatives(i) for i in range(len(vocab))})
     seen: dict[str, str] = {}
     for split in SPLITS:
         path = d.split_dict(split)
@@ -73,6 +80,44 @@ def collect_inputs(data_dir: str | Path) -> TextInputs:
             out.sentences.append(sentences[key])
             out.objects.append(objects_for_segment(sentences[key], e.class_ids, vocab, where=f"{path}: segment {key}"))
     expect(len(out.seg_ids) > 0, str(d.root), "the split dicts hold no segments")
+    return out
+
+
+def collect_anet_inputs(data_dir: str | Path) -> TextInputs:
+    """ActivityNet-Entities: every segment with a sentence in the directory's cleaned annotation
+    JSONs; objects are the annotated noun phrases (process_clss / process_idx); the split comes
+    from split_ids_anet_entities.json when present, else from the file name."""
+    from ..data.anet import anet_text_files, load_anet_annotations, load_split_ids
+    from .objects import anet_objects
+
+    root = Path(data_dir)
+    split_of: dict[str, str] = {}
+    if (root / "split_ids_anet_entities.json").is_file():
+        split_of = {v: s for s, vids in load_split_ids(root / "split_ids_anet_entities.json").items() for v in vids}
+    out: TextInputs | None = None
+    seen: set[str] = set()
+    skipped = 0
+    for path in anet_text_files(root):
+        vocab, segs = load_anet_annotations(path)
+        if out is None:
+            out = TextInputs([], [], [], [], {i: [c] for i, c in enumerate(vocab)})
+        expect([out.class_forms[i][0] for i in range(len(vocab))] == vocab, str(path),
+               "vocab differs from the other annotation files of the directory")
+        fallback = path.stem.rsplit("_", 1)[-1]
+        for key, s in segs.items():
+            if not s.tokens:            # hidden test: no sentence to ground
+                skipped += 1
+                continue
+            expect(key not in seen, f"{path}: {key}", "segment appears twice")
+            seen.add(key)
+            sentence, objs = anet_objects(s.tokens, s.process_clss, s.process_idx, vocab, where=f"{path}: {key}")
+            out.seg_ids.append(key)
+            out.splits.append(split_of.get(s.vid, fallback))
+            out.sentences.append(sentence)
+            out.objects.append(objs)
+    expect(out is not None and len(out.seg_ids) > 0, str(root), "no ActivityNet-Entities segment with a sentence")
+    if skipped:
+        print(f"text-features: skipped {skipped} ActivityNet-Entities segments without tokens (hidden test)")
     return out
 
 
@@ -117,7 +162,6 @@ def build_text_features(data_dir: str | Path, encoder: str = "minilm", glove: st
     the GloVe+biLSTM encoder. Both counts are printed and stored as attributes.
     """
     from ..data.layout import DatasetDir
-    from ..data.yc2 import load_class_file
     from .contextual import resolve_encoder
 
     expect(oov in OOV_POLICIES and token_oov in OOV_POLICIES, "text-features",
@@ -143,18 +187,17 @@ def build_text_features(data_dir: str | Path, encoder: str = "minilm", glove: st
         print(f"text-features: rebuilding {out} (changed: {', '.join(changed)})")
 
     t0 = time.time()
-    vocab = load_class_file(d.class_file)
     tok_lists = [tokenize(s) for s in inp.sentences]
     all_words = {w for toks in tok_lists for w, _, _ in toks} | {w for objs in inp.objects for o in objs
                                                                 for w, _, _ in tokenize(o.name)}
-    all_words |= {w for f in vocab.forms for w, _, _ in tokenize(f)}
+    all_words |= {w for forms in inp.class_forms.values() for f in forms for w, _, _ in tokenize(f)}
     gl = load_glove(glove, all_words)
 
     if token_oov == "error":
         _fail_on_oov(gl, [w for toks in tok_lists for w, _, _ in toks], "sentence tokens", "--token-oov")
 
     # objects: GloVe, spans
-    forms_of = lambda o: vocab.alternatives(o.class_id) if o.class_id is not None else None  # noqa: E731
+    forms_of = lambda o: inp.class_forms.get(o.class_id)  # noqa: E731
     if oov == "error":
         _fail_on_oov(gl, [w for objs in inp.objects for o in objs for w in object_glove_words(o, gl, forms_of(o))],
                      "object names", "--oov")
@@ -250,8 +293,10 @@ def ensure_text_features(data_dir: str | Path, encoder: str = "minilm", glove: s
 
 # --- reader ---------------------------------------------------------------------------------
 
-class TextFeatures:
+class TextFeatures(SegmentIndex):
     """The whole text cache in RAM; ``tf[seg_id] -> SegmentText``."""
+
+    what = "text cache"
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -262,13 +307,12 @@ class TextFeatures:
                    f"format_version {self.attrs.get('format_version')!r}, expected {FORMAT_VERSION}")
             a = {k: f[k][()] for k in f.keys()}
         dec = lambda x: [s.decode() if isinstance(s, bytes) else s for s in x]  # noqa: E731
-        self.seg_ids: list[str] = dec(a["seg_ids"])
+        self._set_ids(a["seg_ids"])
         self.splits: list[str] = dec(a["splits"])
         self.sentences: list[str] = dec(a["sentences"])
         self.obj_name = dec(a["obj_name"])
         self.tok_vocab = dec(a["tok_vocab"])
         self._a = a
-        self._index = {k: i for i, k in enumerate(self.seg_ids)}
 
     @property
     def ctx_dim(self) -> int:
@@ -277,18 +321,6 @@ class TextFeatures:
     @property
     def glove_dim(self) -> int:
         return int(self.attrs["glove_dim"])
-
-    def __len__(self) -> int:
-        return len(self.seg_ids)
-
-    def __contains__(self, seg_id: str) -> bool:
-        return seg_id in self._index
-
-    def index(self, seg_id: str) -> int:
-        i = self._index.get(seg_id)
-        if i is None:
-            raise DataError(f"{self.path}: segment {seg_id} not in the text cache")
-        return i
 
     def __getitem__(self, seg_id: str) -> SegmentText:
         a, i = self._a, self.index(seg_id)
