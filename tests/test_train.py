@@ -132,3 +132,16 @@ def test_every_preset_trains_one_epoch_end_to_end(smoke_data, tmp_path):
         assert train_cli(smoke_data, name, tmp_path / name, epochs=1, max_eval_segments=5) == 0, name
         m = json.loads((tmp_path / name / "metrics.json").read_text())
         assert m["validation"]["boxes"] > 0, name
+
+
+def test_bench_prints_one_json_line(smoke_data, capsys):
+    """`bench` on synthetic batches and end to end from a store (tiny shapes; timings are not asserted)."""
+    assert main(["bench", "--preset", "scl", "--batch", "4", "--frames", "2", "--feature-dim", "32",
+                 "--steps", "2", "--warmup", "1", "--dtype", "fp32"]) == 0
+    row = json.loads(capsys.readouterr().out.strip())
+    assert {"sec_per_step", "segments_per_s", "peak_rss_mib", "dtype", "device"} <= set(row)
+    assert row["dtype"] == "fp32" and row["feature_dim"] == 32
+    assert main(["bench", "--preset", "stvg", "--batch", "4", "--frames", "2", "--steps", "2", "--warmup", "1",
+                 "--data", str(smoke_data)]) == 0
+    row = json.loads(capsys.readouterr().out.strip())
+    assert row["e2e_sec_per_step"] > 0 and row["feature_dim"] == 32
