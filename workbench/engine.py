@@ -111,6 +111,23 @@ def choose_boxes(store: FeatureStore, scores: dict[str, np.ndarray]) -> dict[str
     return out
 
 
+def ensemble_boxes(store: FeatureStore, parts: dict[str, dict[str, np.ndarray]], w: float) -> dict[str, np.ndarray]:
+    """fusion-ensemble: top-1 boxes of w * M^f + (1 - w) * M^c from ``ground_split(parts=True)``."""
+    return choose_boxes(store, {k: w * p["f"] + (1 - w) * p["c"] for k, p in parts.items()})
+
+
+def predict_split(model, store: FeatureStore, text, keys: Sequence[str], cfg: Config, device: torch.device,
+                  ensemble_weight: float | None = None) -> dict[str, np.ndarray]:
+    """Top-1 boxes {key: (K, T, 4)} under the preset's inference mode (fusion-ensemble: weight
+    ``ensemble_weight``, else cfg.ensemble_weight, which must have been chosen)."""
+    if cfg.fusion != "ensemble":
+        return ground_split(model, store, text, keys, cfg, device)
+    w = cfg.ensemble_weight if ensemble_weight is None else ensemble_weight
+    if w < 0:
+        raise ValueError("ensemble weight not chosen yet")
+    return ensemble_boxes(store, ground_split(model, store, text, keys, cfg, device, parts=True), w)
+
+
 def evaluate_split(model, store: FeatureStore, text, gt: dict, vocab, cfg: Config, device: torch.device,
                    keys: Sequence[str] | None = None, ensemble_weight: float | None = None) -> dict:
     """The four metrics (stvg rule) of ``model`` on the segments ``keys`` (default: all of ``gt``)."""
@@ -118,14 +135,7 @@ def evaluate_split(model, store: FeatureStore, text, gt: dict, vocab, cfg: Confi
 
     keys = list(gt) if keys is None else list(keys)
     t0 = time.time()
-    if cfg.fusion == "ensemble":
-        w = cfg.ensemble_weight if ensemble_weight is None else ensemble_weight
-        if w < 0:
-            raise ValueError("ensemble weight not chosen yet")
-        parts = ground_split(model, store, text, keys, cfg, device, parts=True)
-        pred = choose_boxes(store, {k: w * p["f"] + (1 - w) * p["c"] for k, p in parts.items()})
-    else:
-        pred = ground_split(model, store, text, keys, cfg, device)
+    pred = predict_split(model, store, text, keys, cfg, device, ensemble_weight)
     metrics = evaluate_boxes({k: gt[k] for k in keys}, pred, vocab, rule="stvg")
     metrics["seconds"] = round(time.time() - t0, 2)
     return metrics
@@ -140,7 +150,7 @@ def search_ensemble_weight(model, store, text, gt, vocab, cfg, device, keys=None
     parts = ground_split(model, store, text, keys, cfg, device, parts=True)
     results = {}
     for w in grid:
-        pred = choose_boxes(store, {k: w * p["f"] + (1 - w) * p["c"] for k, p in parts.items()})
+        pred = ensemble_boxes(store, parts, w)
         results[float(w)] = evaluate_boxes({k: gt[k] for k in keys}, pred, vocab, rule="stvg")
     best = max(results, key=lambda w: (results[w][cfg.select_metric], -abs(w - 0.5)))
     return best, results

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from .config import Config
-from .engine import autocast, ground_split, resolve_device, to_device
+from .engine import autocast, predict_split, resolve_device, to_device
+from .evaluate import to_submission
 from .io import DataError, read_json, write_json
 from .run import BEST, METRICS, RunDir
 
@@ -58,29 +59,10 @@ def load_run(run_dir: str | Path, data: str | None = None, device: str | None = 
 
 def predict_boxes(r: LoadedRun, split: str) -> dict[str, np.ndarray]:
     """{segment key: boxes (K, T, 4)} over all frames of every annotated segment of ``split``."""
-    from .engine import choose_boxes
-
     if split not in r.ws.gt:
         raise DataError(f"{r.cfg.data}: no annotations / store for split {split}")
-    store, keys = r.ws.stores[split], list(r.ws.gt[split])
-    if r.cfg.fusion == "ensemble":
-        parts = ground_split(r.model, store, r.ws.text, keys, r.cfg, r.device, parts=True)
-        w = r.ensemble_weight
-        return choose_boxes(store, {k: w * p["f"] + (1 - w) * p["c"] for k, p in parts.items()})
-    return ground_split(r.model, store, r.ws.text, keys, r.cfg, r.device)
-
-
-def submission(gt: dict, boxes: dict[str, np.ndarray]) -> dict:
-    """Official submission layout: objects in GT order, one box per frame."""
-    db: dict = {}
-    for key, seg in gt.items():
-        b = boxes[key]
-        video = db.setdefault(seg.vid, {"segments": {}})
-        video["segments"][str(seg.seg)] = {"objects": [
-            {"label": o.label, "boxes": [{"xtl": float(x1), "ytl": float(y1), "xbr": float(x2), "ybr": float(y2)}
-                                         for x1, y1, x2, y2 in b[j]]}
-            for j, o in enumerate(seg.objects)]}
-    return {"database": db}
+    return predict_split(r.model, r.ws.stores[split], r.ws.text, list(r.ws.gt[split]), r.cfg, r.device,
+                         r.ensemble_weight)
 
 
 @torch.no_grad()
@@ -140,6 +122,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     r = load_run(args.run, data=args.data)
     boxes = predict_boxes(r, args.split)
-    write_json(args.out, submission(r.ws.gt[args.split], boxes))
+    write_json(args.out, to_submission(r.ws.gt[args.split], boxes))
     print(json.dumps({"segments": len(boxes), "out": str(args.out)}))
     return 0
