@@ -2,6 +2,10 @@
 
 The package holds all model and data code; notebooks and the CLI (``python -m workbench``)
 only call it. See README.md for the two commands that run everything.
+
+Public API (what notebooks import; ``from workbench import run_preset, load_run, ...``): the
+names of ``__all__``, each loaded from its module on first use so that ``import workbench``
+stays cheap and imports nothing else.
 """
 
 import os as _os
@@ -13,3 +17,36 @@ import os as _os
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
+
+# public name -> module (relative to this package) that defines it
+_API = {
+    # configuration and registries
+    "Config": "config", "PRESETS": "config", "preset": "config",
+    "MODELS": "model", "build_model": "model",
+    "FORMATS": "formats",
+    # data
+    "DataError": "io", "DatasetDir": "data.layout", "load_class_file": "data.yc2", "load_sentences": "data.yc2",
+    "load_glove": "text.glove", "prepare": "prepare", "Workspace": "workspace",
+    # runs
+    "RunDir": "run", "BASELINES": "train", "config_for": "train", "run_preset": "train",
+    "load_run": "predict", "predict_boxes": "predict", "ground_segment": "predict", "concepts": "predict",
+    # results
+    "METRICS": "evaluate", "RULES": "evaluate", "evaluate_boxes": "evaluate", "paper_numbers": "paper",
+    "provenance": "figures", "save_figures": "figures",
+}
+_SUBMODULES = ("notebook", "viz", "sweep")   # used as namespaces: workbench.viz.results_table(...)
+
+__all__ = sorted([*_API, *_SUBMODULES])
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _API:
+        value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'workbench' has no attribute {name!r}")
+    globals()[name] = value
+    return value

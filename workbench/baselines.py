@@ -1,7 +1,7 @@
 """The Random and Upper Bound rows: predictions picked from a dataset's proposals without a model."""
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -60,6 +60,29 @@ def upper_bound_boxes(gt: Mapping[str, GTSegment], store, plus_one: bool = False
         pick = ious.argmax(-1).T                                             # (K, T)
         out[key] = props[np.arange(T)[None, :], pick]
     return out
+
+
+def proposal_hit_rates(pairs: Iterable[tuple[GTSegment, np.ndarray]]) -> dict[str, float]:
+    """Expected Random and Upper Bound box accuracy (STVG rule, micro over counted GT boxes) of
+    (annotation, proposals (T, P, 4) in annotation pixels) pairs, without drawing anything.
+
+    A GT box counts when it has coordinates and occluded == outside == 0; a proposal hits when its
+    continuous IoU with the box is > 0.5. Random = mean fraction of hitting proposals; upper bound
+    = fraction of boxes with at least one hitting proposal.
+    """
+    rand = hits = n = 0.0
+    for segment, props in pairs:
+        for o in segment.objects:
+            idx = [t for t, b in enumerate(o.boxes) if b is not None and b.counted]
+            if not idx:
+                continue
+            gt = np.array([o.boxes[t].xyxy() for t in idx])                 # (k, 4)
+            hit = iou_matrix(props[idx], gt[:, None, :])[..., 0] > 0.5      # (k, P)
+            rand += hit.mean(1).sum()
+            hits += hit.any(1).sum()
+            n += len(idx)
+    return {"random": rand / n if n else float("nan"), "upper_bound": hits / n if n else float("nan"),
+            "boxes": int(n)}
 
 
 def add_arguments(parser) -> None:

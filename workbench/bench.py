@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     weights = loss_weights(cfg)
     if args.data:
         from .data.batches import TrainBatches
-        from .train import Workspace
+        from .workspace import Workspace
 
         ws = Workspace(cfg.replace(data=args.data))
         data = TrainBatches(ws.stores["training"], ws.text, args.batch, args.frames, args.seed)

@@ -20,6 +20,8 @@ class Config:
     num_frames: int = 5                # T: frames sampled per training segment
     num_proposals: int = 20            # N: proposals per frame (first N of each frame)
     # --- model ----------------------------------------------------------------------------
+    model: str = "scl"                 # registry name in workbench.model.MODELS ("scl": STVG/SCL presets,
+                                       # "fusion-ensemble": the two-baseline ensemble)
     embed_dim: int = 512               # d: common embedding dimension
     attn_heads: int = 8                # heads of the visual self-attention
     visual_attention: str = "frame"    # "frame": self-attention over the proposals of one frame
@@ -60,6 +62,8 @@ class Config:
     max_train_segments: int = 0        # use only the first N training segments (0 = all)
     max_eval_segments: int = 0         # evaluate only the first N val/test segments (0 = all)
     select_metric: str = "box_micro"   # validation metric that selects the checkpoint
+    eval_rule: str = "auto"            # evaluation rule (evaluate.RULES) of validation/testing metrics;
+                                       # "auto" = the dataset format's default (stvg for YouCook2-BB)
 
     def replace(self, **overrides: Any) -> "Config":
         return apply_overrides(self, overrides)
@@ -81,7 +85,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "stvg": {},
     "stvg-bert": dict(query="context"),
     "stvg-glove-bilstm": dict(query="context", context_encoder="glove-bilstm"),
-    "fusion-ensemble": dict(query="fusion", fusion="ensemble"),
+    "fusion-ensemble": dict(model="fusion-ensemble", query="fusion", fusion="ensemble"),
     "fusion-add": dict(query="fusion", fusion="add"),
     "fusion-mul": dict(query="fusion", fusion="mul"),
     "fusion-concat": dict(query="fusion", fusion="concat"),

@@ -1,5 +1,6 @@
-"""The training engine: exactly ``train_one_epoch`` and ``evaluate_split`` (plus the autocast
-and device helpers they share)."""
+"""The training and evaluation loop: ``train_one_epoch``, ``evaluate_split`` (``predict_split`` +
+the evaluation rule) and ``fit_on_validation`` (the model's own post-training choice on
+validation), plus the autocast and device helpers they share. Nothing model-specific lives here."""
 from __future__ import annotations
 
 import contextlib
@@ -12,13 +13,8 @@ import torch
 from .config import Config
 from .data.batches import TrainBatches, eval_groups
 from .data.store import FeatureStore
+from .device import resolve_device  # noqa: F401  (re-exported for callers of the engine)
 from .io import DataError
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def autocast(cfg: Config, device: torch.device):
@@ -75,30 +71,37 @@ def train_one_epoch(model, criterion_weights: dict[str, float], data: TrainBatch
 
 
 @torch.no_grad()
-def ground_split(model, store: FeatureStore, text, keys: Sequence[str], cfg: Config, device: torch.device,
-                 parts: bool = False) -> dict[str, np.ndarray | dict[str, np.ndarray]]:
-    """Top-1 proposal boxes per (object, frame) of every segment in ``keys``.
-
-    Returns {key: boxes (K, T, 4)} in annotation pixel space; with ``parts`` (fusion-ensemble),
-    {key: {"f": scores (K, T, N), "c": scores (K, T, N)}} instead, for the weight search.
-    """
+def score_split(model, store: FeatureStore, text, keys: Sequence[str], cfg: Config, device: torch.device,
+                fn: Callable[[dict], dict[str, torch.Tensor]]) -> dict[str, dict[str, np.ndarray]]:
+    """Run ``fn(batch) -> {name: scores (B, K, T, N)}`` over every segment of ``keys`` (all frames)
+    -> {key: {name: (K, T, N)}} trimmed to the segment's objects and frames."""
     model.eval()
     out: dict = {}
     for group, batch in eval_groups(store, text, keys):
         batch = to_device(batch, device)
         with autocast(cfg, device):
-            if parts:
-                sc = {n: s.float().cpu().numpy() for n, s in model.ground_parts(batch).items()}  # (B, K, T, N)
-            else:
-                top = model.ground(batch).float().argmax(-1).cpu().numpy()                     # (B, K, T)
+            sc = {n: s.float().cpu().numpy() for n, s in fn(batch).items()}              # (B, K, T, N)
+        for b, key in enumerate(group):
+            T, K = int(store.frame_count[store.index(key)]), len(text[key].obj_class)
+            out[key] = {n: s[b, :K, :T] for n, s in sc.items()}
+    return out
+
+
+@torch.no_grad()
+def predict_split(model, store: FeatureStore, text, keys: Sequence[str], cfg: Config, device: torch.device
+                  ) -> dict[str, np.ndarray]:
+    """Top-1 proposal boxes {key: (K, T, 4)} (annotation pixel space) of ``model.ground``."""
+    model.eval()
+    out: dict = {}
+    for group, batch in eval_groups(store, text, keys):
+        batch = to_device(batch, device)
+        with autocast(cfg, device):
+            top = model.ground(batch).float().argmax(-1).cpu().numpy()                     # (B, K, T)
         for b, key in enumerate(group):
             i = store.index(key)
             T, K = int(store.frame_count[i]), len(text[key].obj_class)
-            if parts:
-                out[key] = {n: s[b, :K, :T] for n, s in sc.items()}
-            else:
-                boxes = store.boxes(i)                                                          # (T, N, 4)
-                out[key] = boxes[np.arange(T)[None, :], top[b, :K, :T]]                         # (K, T, 4)
+            boxes = store.boxes(i)                                                          # (T, N, 4)
+            out[key] = boxes[np.arange(T)[None, :], top[b, :K, :T]]                         # (K, T, 4)
     return out
 
 
@@ -111,46 +114,25 @@ def choose_boxes(store: FeatureStore, scores: dict[str, np.ndarray]) -> dict[str
     return out
 
 
-def ensemble_boxes(store: FeatureStore, parts: dict[str, dict[str, np.ndarray]], w: float) -> dict[str, np.ndarray]:
-    """fusion-ensemble: top-1 boxes of w * M^f + (1 - w) * M^c from ``ground_split(parts=True)``."""
-    return choose_boxes(store, {k: w * p["f"] + (1 - w) * p["c"] for k, p in parts.items()})
-
-
-def predict_split(model, store: FeatureStore, text, keys: Sequence[str], cfg: Config, device: torch.device,
-                  ensemble_weight: float | None = None) -> dict[str, np.ndarray]:
-    """Top-1 boxes {key: (K, T, 4)} under the preset's inference mode (fusion-ensemble: weight
-    ``ensemble_weight``, else cfg.ensemble_weight, which must have been chosen)."""
-    if cfg.fusion != "ensemble":
-        return ground_split(model, store, text, keys, cfg, device)
-    w = cfg.ensemble_weight if ensemble_weight is None else ensemble_weight
-    if w < 0:
-        raise ValueError("ensemble weight not chosen yet")
-    return ensemble_boxes(store, ground_split(model, store, text, keys, cfg, device, parts=True), w)
-
-
 def evaluate_split(model, store: FeatureStore, text, gt: dict, vocab, cfg: Config, device: torch.device,
-                   keys: Sequence[str] | None = None, ensemble_weight: float | None = None) -> dict:
-    """The four metrics (stvg rule) of ``model`` on the segments ``keys`` (default: all of ``gt``)."""
+                   keys: Sequence[str] | None = None, rule: str = "stvg") -> dict:
+    """The four metrics of ``model`` under ``rule`` on the segments ``keys`` (default: all of ``gt``)."""
     from .evaluate import evaluate_boxes
 
     keys = list(gt) if keys is None else list(keys)
     t0 = time.time()
-    pred = predict_split(model, store, text, keys, cfg, device, ensemble_weight)
-    metrics = evaluate_boxes({k: gt[k] for k in keys}, pred, vocab, rule="stvg")
+    pred = predict_split(model, store, text, keys, cfg, device)
+    metrics = evaluate_boxes({k: gt[k] for k in keys}, pred, vocab, rule=rule)
     metrics["seconds"] = round(time.time() - t0, 2)
     return metrics
 
 
-def search_ensemble_weight(model, store, text, gt, vocab, cfg, device, keys=None,
-                           grid: Sequence[float] = tuple(np.round(np.linspace(0, 1, 11), 2))) -> tuple[float, dict]:
-    """Fusion-ensemble: the E_f weight w of w*M^f + (1-w)*M^c that is best on validation."""
-    from .evaluate import evaluate_boxes
+def fit_on_validation(model, store: FeatureStore, text, gt: dict, vocab, cfg: Config, device: torch.device,
+                      keys: Sequence[str], rule: str = "stvg") -> dict:
+    """Let the model pick its inference parameters on validation (``GroundingModel.fit_on_validation``)."""
+    from .evaluate import evaluate_boxes, gt_units
 
-    keys = list(gt) if keys is None else list(keys)
-    parts = ground_split(model, store, text, keys, cfg, device, parts=True)
-    results = {}
-    for w in grid:
-        pred = ensemble_boxes(store, parts, w)
-        results[float(w)] = evaluate_boxes({k: gt[k] for k in keys}, pred, vocab, rule="stvg")
-    best = max(results, key=lambda w: (results[w][cfg.select_metric], -abs(w - 0.5)))
-    return best, results
+    units = gt_units({k: gt[k] for k in keys}, vocab)
+    return model.fit_on_validation(
+        lambda fn: score_split(model, store, text, keys, cfg, device, fn),
+        lambda scores: evaluate_boxes(units, choose_boxes(store, scores), vocab, rule=rule))

@@ -11,10 +11,12 @@ import numpy as np
 
 from .boxes import iou
 from .io import DataError, expect, read_json
+from .paths import CLASS_FILE, YC2_DATA
 from .data.yc2 import ClassVocab, GTSegment, load_class_file, load_official_annotations, seg_key
 
-DEFAULT_CLASS_FILE = Path(__file__).resolve().parents[1] / "data" / "youcook2_bb" / "class_file.csv"
-METRIC_KEYS = ("query_macro", "query_micro", "box_macro", "box_micro", "boxes", "queries", "missing")
+DEFAULT_CLASS_FILE = YC2_DATA / CLASS_FILE
+METRICS = ("query_macro", "query_micro", "box_macro", "box_micro")   # the four reported accuracies (percent)
+METRIC_KEYS = (*METRICS, "boxes", "queries", "missing")                 # every key evaluate_boxes returns
 _COORDS = ("xtl", "ytl", "xbr", "ybr")
 
 

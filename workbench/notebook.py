@@ -11,7 +11,7 @@ from typing import Any
 
 from .io import DataError
 
-REPO = Path(__file__).resolve().parents[1]
+from .paths import REPO
 
 # Config keys of every smoke-sized run a notebook trains by itself (seconds on 2 CPU cores).
 SMOKE = dict(epochs=2, embed_dim=64, attn_heads=4, lstm_hidden=32, batch_size=16, max_train_segments=48,
@@ -137,11 +137,11 @@ def parameters(ns: dict[str, Any]) -> Parameters:
 
 def smoke_run(preset: str, data: str | Path, root: str | Path | None = None, **overrides: Any) -> Path:
     """Train (or reuse) a smoke-sized run of ``preset`` on ``data``; returns its run directory."""
-    from .run import METRICS
+    from .paths import METRICS_FILE
     from .train import config_for, run_preset
 
     out = Path(root or REPO / "work" / "nb_runs") / f"{Path(data).name}-{preset}"
-    if not (out / METRICS).is_file():
+    if not (out / METRICS_FILE).is_file():
         run_preset(preset, config_for(preset, **{**SMOKE, **overrides, "data": str(data)}), out)
     return out
 

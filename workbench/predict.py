@@ -15,7 +15,9 @@ from .config import Config
 from .engine import autocast, predict_split, resolve_device, to_device
 from .evaluate import to_submission
 from .io import DataError, read_json, write_json
-from .run import BEST, METRICS, RunDir
+from .paths import METRICS_FILE
+from .run import BEST, RunDir
+from .workspace import Workspace
 
 
 @dataclass
@@ -24,15 +26,13 @@ class LoadedRun:
     preset: str
     cfg: Config
     model: torch.nn.Module
-    ws: "object"              # train.Workspace
+    ws: Workspace
     device: torch.device
-    ensemble_weight: float | None
 
 
 def load_run(run_dir: str | Path, data: str | None = None, device: str | None = None) -> LoadedRun:
     """Rebuild a run's model from its config and best checkpoint (``data`` overrides the dataset dir)."""
-    from .model.scl import build_model
-    from .train import Workspace
+    from .model import build_model
 
     run = RunDir(run_dir)
     preset_name, cfg = run.read_config()
@@ -48,21 +48,15 @@ def load_run(run_dir: str | Path, data: str | None = None, device: str | None = 
         raise DataError(f"{run.file(BEST)}: no checkpoint (train the run first)")
     model.load_state_dict(ck["model"])
     model.eval()
-    w = None
-    if cfg.fusion == "ensemble":
-        w = cfg.ensemble_weight
-        if w < 0:
-            m = read_json(run.file(METRICS)) if run.file(METRICS).is_file() else {}
-            w = float(m.get("ensemble_weight", 0.5))
-    return LoadedRun(run.path, preset_name, cfg, model, ws, dev, w)
+    model.restore_fitted(read_json(run.file(METRICS_FILE)) if run.file(METRICS_FILE).is_file() else {})
+    return LoadedRun(run.path, preset_name, cfg, model, ws, dev)
 
 
 def predict_boxes(r: LoadedRun, split: str) -> dict[str, np.ndarray]:
     """{segment key: boxes (K, T, 4)} over all frames of every annotated segment of ``split``."""
     if split not in r.ws.gt:
         raise DataError(f"{r.cfg.data}: no annotations / store for split {split}")
-    return predict_split(r.model, r.ws.stores[split], r.ws.text, list(r.ws.gt[split]), r.cfg, r.device,
-                         r.ensemble_weight)
+    return predict_split(r.model, r.ws.stores[split], r.ws.text, list(r.ws.gt[split]), r.cfg, r.device)
 
 
 @torch.no_grad()

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from .data.layout import DatasetDir
 
-REPO = Path(__file__).resolve().parents[1]
+from .paths import CLASS_FILE, WORK
 
 
 def default_dir(preset: str = "smoke") -> Path:
     """Where the README's commands and the notebooks keep a simulated dataset: <repo>/work/<preset>."""
-    return REPO / "work" / preset
+    return WORK / preset
 
 
 def prepare(data: str | Path | None = None, preset: str = "smoke", seed: int = 0, encoder: str = "minilm",
@@ -27,7 +27,7 @@ def prepare(data: str | Path | None = None, preset: str = "smoke", seed: int = 0
 
     data = Path(data) if data else default_dir(preset)
     ds = DatasetDir(data)
-    if not (data / "class_file.csv").is_file():
+    if not (data / CLASS_FILE).is_file():
         ensure_dataset(data, preset=preset, seed=seed)
     for split in ("training", "validation", "testing"):
         if not ds.store(split).is_file() and (ds.feature_root / split).is_dir():

@@ -16,16 +16,13 @@ from . import __version__
 from .config import Config
 from .io import DataError, atomic_path, read_json, write_json
 
-CONFIG = "config.json"
-LOG = "log.jsonl"
-METRICS = "metrics.json"
-LAST = "checkpoint_last.pt"
-BEST = "checkpoint_best.pt"
+from .paths import CHECKPOINT_BEST as BEST, CHECKPOINT_LAST as LAST, METRICS_FILE, REPO, RUN_CONFIG as CONFIG
+from .paths import RUN_LOG as LOG
 
 
 def git_info(cwd: str | Path | None = None) -> dict[str, Any]:
     """Commit sha and whether the work tree is dirty (None outside a git checkout)."""
-    cwd = cwd or Path(__file__).resolve().parents[1]
+    cwd = cwd or REPO
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
         if sha.returncode != 0:

@@ -25,10 +25,11 @@ import pandas as pd
 
 from .config import PRESETS, parse_sets
 from .io import DataError, atomic_path, read_json, write_json, write_text
-from .paper import METRICS, SPLITS, paper_numbers
+from .evaluate import METRICS
+from .paper import SPLITS, paper_numbers
+from .paths import CLASS_FILE, DATASET_META, NOTEBOOKS, REPO
 
-REPO = Path(__file__).resolve().parents[1]
-NOTEBOOK = REPO / "notebooks" / "02_train.ipynb"
+NOTEBOOK = NOTEBOOKS / "02_train.ipynb"
 GRIDS = {
     "main": ["random", "upper-bound", "dvsa", "stvg", "scl"],
     "ablations": [p for p in PRESETS if p != "dvsa"],          # every Table 3 row (stvg is its baseline)
@@ -37,7 +38,7 @@ PARAMS, OUT_NB, RUN, ERROR = "params.json", "02_train.ipynb", "run", "error.txt"
 
 
 def _dataset_name(data: Path) -> str:
-    meta = data / "dataset.json"
+    meta = data / DATASET_META
     if meta.is_file():
         d = read_json(meta)
         if isinstance(d, dict) and isinstance(d.get("dataset"), str):
@@ -195,7 +196,7 @@ def sweep(presets: list[str], data: str | Path, out: str | Path, overrides: dict
     from .run import git_info
 
     data, out = Path(data).resolve(), Path(out)
-    if not (data / "class_file.csv").is_file():
+    if not (data / CLASS_FILE).is_file():
         raise DataError(f"{data}: not a dataset directory (no class_file.csv); run `simulate` / `prepare` first")
     overrides = dict(overrides or {})
     for p in presets:                                   # a finished run of other parameters: refuse up front

@@ -14,40 +14,14 @@ import torch
 
 from .config import Config, dumps, parse_sets, preset
 from .data.batches import TrainBatches
-from .data.layout import DatasetDir
-from .data.store import FeatureStore
-from .data.yc2 import load_class_file, load_official_annotations
-from .engine import evaluate_split, resolve_device, search_ensemble_weight, train_one_epoch
+from .engine import evaluate_split, fit_on_validation, resolve_device, train_one_epoch
 from .io import DataError, write_json
-from .run import BEST, LAST, METRICS, RunDir
+from .paths import METRICS_FILE
+from .run import BEST, LAST, RunDir
+from .workspace import Workspace
 
 # config keys that may differ between a run and its resumption (they do not change results on CPU)
 _RESUMABLE = {"device", "threads"}
-
-
-class Workspace:
-    """Everything a run reads from a dataset directory, opened once."""
-
-    def __init__(self, cfg: Config):
-        from .text.cache import TextFeatures
-
-        if not cfg.data:
-            raise DataError("config: 'data' (the dataset directory) is not set")
-        self.ds = DatasetDir(cfg.data)
-        self.vocab = load_class_file(self.ds.class_file)
-        self.text = TextFeatures(cfg.text_features or self.ds.text_features)
-        self.stores = {s: FeatureStore(self.ds.store(s)) for s in ("training", "validation", "testing")
-                       if self.ds.store(s).is_file()}
-        if "training" not in self.stores:
-            raise DataError(f"{self.ds.store('training')}: not found; run `build-store` for the training split")
-        self.gt = {s: load_official_annotations(self.ds.annotations(s)) for s in ("validation", "testing")
-                   if self.ds.has_annotations(s) and s in self.stores}
-        self.dims = {"visual": self.stores["training"].feature_dim, "glove": self.text.glove_dim,
-                     "ctx": self.text.ctx_dim}
-
-    def eval_keys(self, split: str, cfg: Config) -> list[str]:
-        keys = [k for k in self.gt[split] if any(b is not None for o in self.gt[split][k].objects for b in o.boxes)]
-        return keys[:cfg.max_eval_segments] if cfg.max_eval_segments else keys
 
 
 def _set_threads(cfg: Config) -> None:
@@ -56,7 +30,7 @@ def _set_threads(cfg: Config) -> None:
 
 
 def build(cfg: Config, ws: Workspace, device: torch.device):
-    from .model.scl import build_model, loss_weights
+    from .model import build_model, loss_weights
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, ws.dims).to(device)
@@ -96,8 +70,8 @@ def train(cfg: Config, out: str | Path, preset_name: str = "",
         print(f"train: resuming {run.path} after epoch {ck['epoch']}")
     else:
         log = []
-    if start >= cfg.epochs and run.file(METRICS).is_file():
-        return json.loads(run.file(METRICS).read_text())
+    if start >= cfg.epochs and run.file(METRICS_FILE).is_file():
+        return json.loads(run.file(METRICS_FILE).read_text())
 
     for epoch in range(start, cfg.epochs):
         t0 = time.time()
@@ -106,9 +80,9 @@ def train(cfg: Config, out: str | Path, preset_name: str = "",
         train_s = time.time() - t0
         row = {"epoch": epoch, "losses": losses, "train_seconds": round(train_s, 2)}
         if val_keys:
-            w = 0.5 if cfg.fusion == "ensemble" and cfg.ensemble_weight < 0 else None
-            val = evaluate_split(model, ws.stores["validation"], ws.text, ws.gt["validation"], ws.vocab, cfg, device,
-                                 val_keys, ensemble_weight=w)
+            with model.selection_mode():
+                val = evaluate_split(model, ws.stores["validation"], ws.text, ws.gt["validation"], ws.vocab, cfg,
+                                     device, val_keys, rule=ws.rule)
             row["val"] = val
             score = val[cfg.select_metric]
             if score > best["score"]:
@@ -132,17 +106,14 @@ def finish(cfg: Config, run: RunDir, ws: Workspace, model, device, best: dict) -
     ck = run.load_checkpoint(BEST, map_location=device)
     model.load_state_dict(ck["model"])
     metrics: dict = {"selected_epoch": int(ck["epoch"]), "select_metric": cfg.select_metric}
-    w = None
-    if cfg.fusion == "ensemble" and cfg.ensemble_weight < 0 and "validation" in ws.gt:
-        w, table = search_ensemble_weight(model, ws.stores["validation"], ws.text, ws.gt["validation"], ws.vocab,
-                                          cfg, device, ws.eval_keys("validation", cfg))
-        metrics["ensemble_weight"] = w
-        metrics["ensemble_search"] = {str(k): v[cfg.select_metric] for k, v in table.items()}
+    if "validation" in ws.gt:
+        metrics.update(fit_on_validation(model, ws.stores["validation"], ws.text, ws.gt["validation"], ws.vocab, cfg,
+                                         device, ws.eval_keys("validation", cfg), rule=ws.rule))
     for split in ("validation", "testing"):
         if split in ws.gt:
             metrics[split] = evaluate_split(model, ws.stores[split], ws.text, ws.gt[split], ws.vocab, cfg, device,
-                                            ws.eval_keys(split, cfg), ensemble_weight=w)
-    write_json(run.file(METRICS), metrics, indent=2)
+                                            ws.eval_keys(split, cfg), rule=ws.rule)
+    write_json(run.file(METRICS_FILE), metrics, indent=2)
     return metrics
 
 
@@ -165,8 +136,8 @@ def run_baseline(name: str, cfg: Config, out: str | Path, ws: Workspace | None =
             gt = {k: ws.gt[split][k] for k in keys}
             store = ws.stores[split]
             boxes = random_boxes(gt, store, cfg.seed) if name == "random" else upper_bound_boxes(gt, store)
-            metrics[split] = evaluate_boxes(gt, boxes, ws.vocab, rule="stvg")
-    write_json(run.file(METRICS), metrics, indent=2)
+            metrics[split] = evaluate_boxes(gt, boxes, ws.vocab, rule=ws.rule)
+    write_json(run.file(METRICS_FILE), metrics, indent=2)
     return metrics
 
 

@@ -11,7 +11,8 @@ from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 from .io import DataError
-from .paper import METRICS, SPLITS
+from .evaluate import METRICS
+from .paper import SPLITS
 
 COLORSCALE = "Viridis"
 OURS, PAPER = "#1f77b4", "#bbbbbb"

@@ -6,9 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from ..io import DataError, expect, read_json
+from ..io import expect, read_json
 
 FRAMES_PER_SEGMENT = 10  # GVD samples the middle frame of 10 equal clips of a segment
 GVD_FEATURES = "fc6_feat_100rois"
@@ -99,7 +97,7 @@ def is_gvd_root(root: Path) -> bool:
     return (Path(root) / GVD_FEATURES).is_dir()
 
 
-def _proposal_h5(root: Path) -> Path:
+def proposal_h5(root: Path) -> Path:
     cands = sorted(p for p in Path(root).glob("*.h5") if "det" in p.name)
     expect(len(cands) == 1, str(root), f"expected exactly one GVD proposal h5 (*det*.h5), found {[p.name for p in cands]}")
     return cands[0]
@@ -121,49 +119,6 @@ def proposal_index(root: Path) -> list[str]:
         expect(vid is not None and seg is not None, f"{path}: videos[{i}]", "needs 'vid' and 'seg'")
         keys.append(anet_key(vid, seg))
     return keys
-
-
-def gvd_source(root: Path, split: str):
-    """Store source for the GVD layout (boxes already in the 720-wide annotation frame)."""
-    import h5py
-
-    from .store import Source, SourceSegment
-
-    root = Path(root)
-    ids = load_split_ids(root / "split_ids_anet_entities.json")
-    expect(split in ids, str(root / "split_ids_anet_entities.json"), f"no split {split!r}")
-    vids = set(ids[split])
-    rows = {k: i for i, k in enumerate(proposal_index(root))}
-    keys = [k for k in rows if k.rpartition("_segment_")[0] in vids]
-    expect(len(keys) > 0, str(root), f"no segments of split {split} in {GVD_INDEX}")
-    h5 = _proposal_h5(root)
-
-    def load_boxes(k: str) -> np.ndarray:
-        with h5py.File(h5, "r") as f:
-            expect("dets_labels" in f and "dets_num" in f, str(h5), "expected datasets dets_labels and dets_num")
-            n = int(f["dets_num"][rows[k]])
-            d = f["dets_labels"][rows[k], :n]                      # (n, 7)
-        frames = d[:, 4].astype(int)
-        per = [d[frames == t, :4] for t in range(FRAMES_PER_SEGMENT)]
-        P = min(len(p) for p in per)
-        return np.stack([p[:P] for p in per]).astype(np.float32)  # (10, P, 4)
-
-    def load(k: str):
-        fp = root / GVD_FEATURES / f"{k}.npy"
-        if not fp.is_file():
-            raise DataError(f"segment {k}: missing feature file {fp}")
-        return np.load(fp, allow_pickle=False), load_boxes(k)
-
-    def shapes(k: str):
-        fp = root / GVD_FEATURES / f"{k}.npy"
-        if not fp.is_file():
-            raise DataError(f"segment {k}: missing feature file {fp}")
-        return np.load(fp, mmap_mode="r").shape, None
-
-    big = 1e5  # GVD boxes are in the resized 720-wide frame; heights vary per video
-    segs = [SourceSegment(k, (lambda k=k: load(k)), (lambda k=k: shapes(k)), FRAMES_PER_SEGMENT, (1.0, 1.0),
-                          (big, big)) for k in keys]
-    return Source("anet-gvd", root, segs)
 
 
 def load_vg_vocab(path: str | Path) -> list[list[str]]:

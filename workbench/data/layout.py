@@ -5,12 +5,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..io import DataError
-from .yc2 import SPLIT_DICT_NAMES, SPLITS
-
-ANNOTATION_NAMES = {
-    "validation": ("yc2_bb_val_annotations.json",),
-    "testing": ("yc2_bb_test_annotations.json", "yc2_bb_public_test_annotations.json"),
-}
+from ..paths import (ANNOTATION_NAMES, CLASS_FILE, FEATURE_DIR, SENTENCES_FILE, SPLIT_DICT_NAMES, SPLITS, STORE_DIR,
+                     TEXT_FEATURES_FILE, YOUCOOKII_FILE)
 
 
 def check_split(split: str) -> str:
@@ -36,15 +32,15 @@ class DatasetDir:
 
     @property
     def class_file(self) -> Path:
-        return self._file("class_file.csv")
+        return self._file(CLASS_FILE)
 
     @property
     def sentences(self) -> Path:
-        return self._file("seg_sentence_dict.json")
+        return self._file(SENTENCES_FILE)
 
     @property
     def youcookii(self) -> Path:
-        return self._file("youcookii_annotations.json")
+        return self._file(YOUCOOKII_FILE)
 
     def split_dict(self, split: str) -> Path:
         return self._file(SPLIT_DICT_NAMES[check_split(split)])
@@ -65,12 +61,12 @@ class DatasetDir:
     @property
     def feature_root(self) -> Path:
         """Root of the per-segment .npy layout: DIR/region_features if present, else DIR itself."""
-        sub = self.root / "region_features"
+        sub = self.root / FEATURE_DIR
         return sub if sub.is_dir() else self.root
 
     def store(self, split: str) -> Path:
-        return self.root / "store" / f"{check_split(split)}.h5"
+        return self.root / STORE_DIR / f"{check_split(split)}.h5"
 
     @property
     def text_features(self) -> Path:
-        return self.root / "text_features.h5"
+        return self.root / TEXT_FEATURES_FILE

@@ -57,18 +57,3 @@ def load_robowatch(path: str | Path) -> dict[str, RoboSegment]:
 
 def is_robowatch_root(root: Path) -> bool:
     return (Path(root) / ANNOTATION_NAME).is_file()
-
-
-def robowatch_source(root: Path, split: str):
-    """Store source: per-segment npy features, frame counts from the annotation, 224x224 boxes."""
-    from .store import yc2_source
-
-    src = yc2_source(root, split)  # same file layout; frame counts below come from the annotation
-    ann = load_robowatch(Path(root) / ANNOTATION_NAME)
-    for s in src.segments:
-        expect(s.key in ann, str(Path(root) / ANNOTATION_NAME), f"segment {s.key} has no annotation")
-        s.expected_frames = len(ann[s.key].frames)
-        s.scale = (1.0, 1.0)
-    src.layout = "robowatch-per-segment-npy"
-    src.notes = "RoboWatch boxes live in the 224x224 frame of the annotation: stored unscaled"
-    return src

@@ -18,20 +18,22 @@ from pathlib import Path
 
 import numpy as np
 
+from ..boxes import iou as pair_iou
 from ..boxes import iou_matrix
 from ..io import DataError, atomic_path, read_json, write_json
+from ..paths import (ANNOTATION_NAMES, BOX_DIR, CLASS_FILE, DATASET_META, FEATURE_DIR, SENTENCES_FILE, TRAINING_VID_FILE,
+                     YC2_DATA, YOUCOOKII_FILE)
 from .layout import DatasetDir
 from .yc2 import (SPLIT_DICT_NAMES, SPLITS, GTObject, GTSegment, SegmentInfo, SplitEntry, Box, load_class_file,
                   load_official_annotations, load_sentences, load_split_dict, load_youcookii,
                   write_official_annotations, write_split_dict)
 
 GENERATOR_VERSION = "yc2-sim-1"
-REAL_DATA = Path(__file__).resolve().parents[2] / "data" / "youcook2_bb"
+REAL_DATA = YC2_DATA
 PRONOUNS = (63, 64, 65, 66)                  # it, them, that, they
 FRAME = 224.0                                # proposals live in the 224x224 resized frame
 RWIDTH = 720                                 # every YouCook2-BB video is resized to 720 px wide
-TRAINING_VID_FILE = "yc2_training_vid.json"  # official pack: training video sizes (no boxes)
-ANNOTATION_FILES = {"validation": "yc2_bb_val_annotations.json", "testing": "yc2_bb_test_annotations.json"}
+ANNOTATION_FILES = {split: names[0] for split, names in ANNOTATION_NAMES.items()}  # what simulate writes
 
 PRESETS = {
     # max_segments: per split (0 = all real segments); max_frames: only segments this short (0 = any)
@@ -184,9 +186,9 @@ def plan_segments(preset: str, seed: int, data_dir: str | Path = REAL_DATA) -> d
         raise DataError(f"unknown simulator preset {preset!r}; presets: {sorted(PRESETS)}")
     data_dir = Path(data_dir)
     p = PRESETS[preset]
-    vocab = load_class_file(data_dir / "class_file.csv")
-    sentences = load_sentences(data_dir / "seg_sentence_dict.json")
-    infos = load_youcookii(data_dir / "youcookii_annotations.json")
+    vocab = load_class_file(data_dir / CLASS_FILE)
+    sentences = load_sentences(data_dir / SENTENCES_FILE)
+    infos = load_youcookii(data_dir / YOUCOOKII_FILE)
     public_test = load_official_annotations(data_dir / "yc2_bb_public_test_annotations.json")
     dicts = {s: load_split_dict(data_dir / SPLIT_DICT_NAMES[s], len(vocab)) for s in SPLITS}
 
@@ -217,12 +219,12 @@ def plan_segments(preset: str, seed: int, data_dir: str | Path = REAL_DATA) -> d
         for key, e in dicts[split].items():
             info: SegmentInfo | None = infos.get(key)
             if info is None:
-                raise DataError(f"{data_dir / 'youcookii_annotations.json'}: segment {key} of {split} missing")
+                raise DataError(f"{data_dir / YOUCOOKII_FILE}: segment {key} of {split} missing")
             if key not in sentences:
-                raise DataError(f"{data_dir / 'seg_sentence_dict.json'}: segment {key} of {split} missing")
+                raise DataError(f"{data_dir / SENTENCES_FILE}: segment {key} of {split} missing")
             t = info.num_frames
             if t < 1:
-                raise DataError(f"{data_dir / 'youcookii_annotations.json'}: segment {key} has {t} frames")
+                raise DataError(f"{data_dir / YOUCOOKII_FILE}: segment {key} has {t} frames")
             if p["max_frames"] and t > p["max_frames"]:
                 continue
             if e.vid in test_height:
@@ -328,8 +330,8 @@ def simulate_segment(world: World, plan: SegmentPlan) -> SegmentSim:
     jit = np.where(hit, rng.uniform(*k.good_jitter, (t, p)), rng.uniform(*k.poor_jitter, (t, p)))
     boxes = _clip(_jitter(rng, around, jit), FRAME, FRAME)
     for _ in range(3):  # a proposal around an undetected object never localises it (IoU <= 0.5)
-        iou = _pair_iou(boxes, around)
-        bad = (source < o) & ~hit & (iou > 0.5)
+        overlap = pair_iou(boxes, around)                                  # (T, P)
+        bad = (source < o) & ~hit & (overlap > 0.5)
         if not bad.any():
             break
         c = (boxes[..., :2] + boxes[..., 2:]) / 2
@@ -352,15 +354,6 @@ def simulate_segment(world: World, plan: SegmentPlan) -> SegmentSim:
     feats = weight @ appearance + rest * clutter + k.feature_noise * rng.standard_normal((t, p, d)) / np.sqrt(d)
     return SegmentSim(gt, outside, occluded, appearance, boxes.astype(np.float32), feats.astype(np.float32),
                       len(plan.class_ids))
-
-
-def _pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of matching boxes (..., 4) -> (...)."""
-    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = iw * ih
-    area = lambda x: (x[..., 2] - x[..., 0]) * (x[..., 3] - x[..., 1])  # noqa: E731
-    return inter / np.maximum(area(a) + area(b) - inter, 1e-9)
 
 
 def gt_segment(plan: SegmentPlan, sim: SegmentSim) -> GTSegment:
@@ -397,18 +390,18 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
     data_dir = Path(data_dir)
     t0 = time.time()
     plans = plan_segments(preset, seed, data_dir)
-    vocab = load_class_file(data_dir / "class_file.csv")
+    vocab = load_class_file(data_dir / CLASS_FILE)
     world = World(seed, dim, knobs, vocab.forms)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        shutil.copyfile(data_dir / "class_file.csv", tmp / "class_file.csv")
+        shutil.copyfile(data_dir / CLASS_FILE, tmp / CLASS_FILE)
         all_plans = [pl for s in SPLITS for pl in plans[s]]
-        write_json(tmp / "seg_sentence_dict.json", {pl.key: pl.sentence for pl in all_plans})
+        write_json(tmp / SENTENCES_FILE, {pl.key: pl.sentence for pl in all_plans})
         for split in SPLITS:
             write_split_dict(tmp / SPLIT_DICT_NAMES[split],
                              [SplitEntry(split, pl.recipe, pl.vid, pl.seg, pl.class_ids) for pl in plans[split]])
-        _write_youcookii(tmp / "youcookii_annotations.json", all_plans, data_dir)
+        _write_youcookii(tmp / YOUCOOKII_FILE, all_plans, data_dir)
         _write_training_vid(tmp / TRAINING_VID_FILE, plans["training"])
         stats = {}
         for split in SPLITS:
@@ -416,8 +409,8 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
             frames = 0
             for i, pl in enumerate(plans[split]):
                 sim = simulate_segment(world, pl)
-                _save_npy(tmp / "region_features" / split / f"{pl.key}.npy", sim.features)
-                _save_npy(tmp / "region_features" / "rpn_box" / split / f"{pl.key}.npy", sim.rpn)
+                _save_npy(tmp / FEATURE_DIR / split / f"{pl.key}.npy", sim.features)
+                _save_npy(tmp / FEATURE_DIR / BOX_DIR / split / f"{pl.key}.npy", sim.rpn)
                 frames += pl.num_frames
                 if split in ANNOTATION_FILES:
                     gts.append(gt_segment(pl, sim))
@@ -433,7 +426,7 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
             "frames": "real durations (end - start of youcookii_annotations.json) for every split",
             "splits": stats,
         }
-        write_json(tmp / "dataset.json", meta, indent=2)           # written last: marks a complete dataset
+        write_json(tmp / DATASET_META, meta, indent=2)           # written last: marks a complete dataset
         tmp.rename(out)
     finally:
         if tmp.exists():
@@ -443,7 +436,7 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
 
 def _write_youcookii(path: Path, plans: list[SegmentPlan], data_dir: Path) -> None:
     """NAFAE layout holding only the simulated segments (real start/end, sentence, id)."""
-    real = read_json(data_dir / "youcookii_annotations.json")["database"]
+    real = read_json(data_dir / YOUCOOKII_FILE)["database"]
     db: dict[str, dict] = {}
     for pl in sorted(plans, key=lambda pl: (pl.vid, pl.seg)):
         v = real[pl.vid]
@@ -467,16 +460,16 @@ def _write_training_vid(path: Path, plans: list[SegmentPlan]) -> None:
 
 def is_complete(path: str | Path) -> bool:
     """True when ``path`` holds a finished simulated dataset (its dataset.json is written last)."""
-    return (Path(path) / "dataset.json").is_file()
+    return (Path(path) / DATASET_META).is_file()
 
 
 def ensure_dataset(path: str | Path, preset: str = "smoke", seed: int = 0) -> Path:
     """Simulate ``preset`` at ``path`` unless a complete dataset of the same preset and seed is there."""
     path = Path(path)
     if is_complete(path):
-        meta = read_json(path / "dataset.json")
+        meta = read_json(path / DATASET_META)
         if meta.get("preset") != preset or meta.get("seed") != seed:
-            raise DataError(f"{path / 'dataset.json'}: holds preset {meta.get('preset')!r} seed {meta.get('seed')!r}, "
+            raise DataError(f"{path / DATASET_META}: holds preset {meta.get('preset')!r} seed {meta.get('seed')!r}, "
                             f"expected preset {preset!r} seed {seed!r}")
         return path
     if path.exists() and any(path.iterdir()):
@@ -489,34 +482,26 @@ def ensure_dataset(path: str | Path, preset: str = "smoke", seed: int = 0) -> Pa
 # --- the world's own box statistics -----------------------------------------------------------
 
 def world_stats(path: str | Path, split: str) -> dict[str, float]:
-    """Random and upper-bound box accuracy of a dataset's proposals (STVG rule, micro over GT boxes).
+    """Random and upper-bound box accuracy of a dataset's proposal files (``baselines.proposal_hit_rates``)."""
+    from ..baselines import proposal_hit_rates
 
-    A GT box counts when it has coordinates and occluded == outside == 0; a proposal hits when its
-    continuous IoU with the box is > 0.5. Random = mean fraction of hitting proposals; upper bound
-    = fraction of boxes with at least one hitting proposal.
-    """
     ds = DatasetDir(path)
     gts = load_official_annotations(ds.annotations(split))
-    rand = hits = n = 0.0
-    for key, g in gts.items():
-        f = ds.feature_root / "rpn_box" / split / f"{key}.npy"
-        if not f.is_file():
-            raise DataError(f"{f}: proposal boxes of segment {key} not found")
-        rpn = np.load(f).astype(np.float64) * np.array([g.rwidth, g.rheight, g.rwidth, g.rheight]) / FRAME
-        if rpn.shape[0] != g.num_frames:
-            raise DataError(f"{f}: {rpn.shape[0]} frames, annotation of {key} has {g.num_frames}")
-        for o in g.objects:
-            idx = [t for t, b in enumerate(o.boxes) if b is not None and b.counted]
-            if not idx:
-                continue
-            gt = np.array([o.boxes[t].xyxy() for t in idx])                # (k, 4)
-            iou = iou_matrix(rpn[idx], gt[:, None, :])[..., 0]             # (k, P)
-            rand += (iou > 0.5).mean(1).sum()
-            hits += (iou > 0.5).any(1).sum()
-            n += len(idx)
-    if n == 0:
+
+    def pairs():
+        for key, g in gts.items():
+            f = ds.feature_root / BOX_DIR / split / f"{key}.npy"
+            if not f.is_file():
+                raise DataError(f"{f}: proposal boxes of segment {key} not found")
+            rpn = np.load(f).astype(np.float64) * np.array([g.rwidth, g.rheight, g.rwidth, g.rheight]) / FRAME
+            if rpn.shape[0] != g.num_frames:
+                raise DataError(f"{f}: {rpn.shape[0]} frames, annotation of {key} has {g.num_frames}")
+            yield g, rpn                                                    # (T, P, 4)
+
+    stats = proposal_hit_rates(pairs())
+    if stats["boxes"] == 0:
         raise DataError(f"{path}: no counted GT boxes in {split}")
-    return {"random": rand / n, "upper_bound": hits / n, "boxes": int(n)}
+    return stats
 
 
 # --- CLI --------------------------------------------------------------------------------------
@@ -535,7 +520,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     out = Path(args.out)
     if out.exists():
-        meta = out / "dataset.json"
+        meta = out / DATASET_META
         simulated = meta.is_file() and read_json(meta).get("simulated") is True
         if not args.force or not (simulated or not any(out.iterdir())):
             raise DataError(f"{out}: exists; pass --force to replace a simulated dataset (other directories are "
@@ -551,7 +536,7 @@ def run(args) -> int:
         out.rename(old)
         target.rename(out)
         shutil.rmtree(old)
-    meta = read_json(out / "dataset.json")
+    meta = read_json(out / DATASET_META)
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(json.dumps({"out": str(out), "preset": args.preset, "seed": args.seed, "feature_dim": meta["feature_dim"],
                       "splits": meta["splits"], "bytes": size, "seconds": round(time.time() - t0, 1)}))

@@ -10,116 +10,18 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import h5py
 import numpy as np
 
 from .. import __version__
-from ..io import DataError, SegmentIndex, atomic_path, expect, read_json
-from .layout import DatasetDir, check_split
-from .yc2 import SPLIT_DICT_NAMES, load_official_annotations, load_split_dict, load_youcookii
+from ..formats import detect
+from ..formats.base import SourceSegment
+from ..io import DataError, SegmentIndex, atomic_path, expect
+from .layout import check_split
 
 FORMAT_VERSION = 1
-RESIZED = 224.0  # CI/NAFAE proposal boxes live in the 224x224 resized frame
-
-
-@dataclass
-class SourceSegment:
-    """What a layout reader yields per segment, before validation."""
-
-    key: str
-    load: Callable[[], tuple[np.ndarray, np.ndarray]]  # -> features (T, P, D), boxes (T, P, 4) in source space
-    shapes: Callable[[], tuple[tuple, tuple]]          # cheap shape probe of the two arrays
-    expected_frames: int | None                        # from the annotation, when there is one
-    scale: tuple[float, float]                         # source box space -> annotation pixel space (sx, sy)
-    frame_size: tuple[float, float]                    # (width, height) of the source box space
-
-
-@dataclass
-class Source:
-    layout: str
-    root: Path
-    segments: list[SourceSegment]
-    notes: str = ""
-
-
-def _npy_shape(path: Path, key: str, what: str) -> tuple:
-    if not path.is_file():
-        raise DataError(f"segment {key}: missing {what} file {path}")
-    try:
-        return np.load(path, mmap_mode="r").shape
-    except (ValueError, OSError, EOFError) as e:
-        raise DataError(f"segment {key}: unreadable {what} file {path} ({e})") from None
-
-
-def _npy_load(path: Path, key: str, what: str) -> np.ndarray:
-    try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise DataError(f"segment {key}: unreadable {what} file {path} ({e})") from None
-
-
-def yc2_source(root: Path, split: str) -> Source:
-    """CI/NAFAE per-segment layout: <froot>/<split>/<key>.npy and <froot>/rpn_box/<split>/<key>.npy."""
-    ds = DatasetDir(root)
-    froot = ds.feature_root
-    fdir, bdir = froot / split, froot / "rpn_box" / split
-    expect(fdir.is_dir(), str(fdir), f"no feature folder for split {split}")
-    dict_path = root / SPLIT_DICT_NAMES[split]
-    keys = list(load_split_dict(dict_path)) if dict_path.is_file() else sorted(p.stem for p in fdir.glob("*.npy"))
-    expect(len(keys) > 0, str(fdir), "no segments")
-    dims: dict[str, tuple[int, int]] = {}
-    expected: dict[str, int] = {}
-    notes = ""
-    if ds.has_annotations(split):
-        gt = load_official_annotations(ds.annotations(split))
-        for k in keys:
-            expect(k in gt, str(ds.annotations(split)), f"segment {k} of the split has no annotation")
-            dims[k] = (gt[k].rwidth, gt[k].rheight)
-            expected[k] = gt[k].num_frames
-    elif (root / "youcookii_annotations.json").is_file():
-        # Training has no boxes: its frame counts come from the segment times (1 fps).
-        yc = load_youcookii(root / "youcookii_annotations.json")
-        for k in keys:
-            expect(k in yc, str(root / "youcookii_annotations.json"), f"segment {k} of the split has no annotation")
-            expected[k] = yc[k].num_frames
-    if not dims:
-        vids_file = root / "yc2_training_vid.json"
-        if vids_file.is_file():
-            db = read_json(vids_file).get("database", {})
-            for k in keys:
-                vid = k.rpartition("_")[0]
-                expect(vid in db, str(vids_file), f"video {vid} (segment {k}) has no rwidth/rheight")
-                dims[k] = (int(db[vid]["rwidth"]), int(db[vid]["rheight"]))
-        else:
-            notes = f"no annotations or yc2_training_vid.json for {split}: boxes kept in the 224x224 frame"
-    segs = []
-    for k in keys:
-        fp, bp = fdir / f"{k}.npy", bdir / f"{k}.npy"
-        w, h = dims.get(k, (RESIZED, RESIZED))
-        segs.append(SourceSegment(
-            key=k,
-            load=lambda fp=fp, bp=bp, k=k: (_npy_load(fp, k, "feature"), _npy_load(bp, k, "rpn_box")),
-            shapes=lambda fp=fp, bp=bp, k=k: (_npy_shape(fp, k, "feature"), _npy_shape(bp, k, "rpn_box")),
-            expected_frames=expected.get(k),
-            scale=(w / RESIZED, h / RESIZED),
-            frame_size=(RESIZED, RESIZED),
-        ))
-    return Source("yc2-per-segment-npy", froot, segs, notes)
-
-
-def detect_source(root: Path, split: str) -> Source:
-    """Pick the layout reader for ``root``: ActivityNet-Entities (GVD) or the CI/NAFAE per-segment layout."""
-    from . import anet, robowatch  # local: optional layouts
-
-    if anet.is_gvd_root(root):
-        return anet.gvd_source(root, split)
-    if robowatch.is_robowatch_root(root):
-        return robowatch.robowatch_source(root, split)
-    return yc2_source(root, split)
 
 
 def _validate(seg: SourceSegment, feats: np.ndarray, boxes: np.ndarray, num_proposals: int, dim: int | None,
@@ -162,7 +64,7 @@ def build_store(root: str | Path, split: str, out: str | Path, num_proposals: in
 
     t0 = time.time()
     root, split = Path(root), check_split(split)
-    src = detect_source(root, split)
+    src = detect(root).source(root, split)
     if src.notes and progress:
         print(f"build-store: {src.notes}", file=sys.stderr)
     # Pass 1: shapes only (memory-mapped headers), to size the datasets.

@@ -11,8 +11,7 @@ from typing import Any, Callable, Iterable
 
 from ..io import DataError, expect, load_builtin_pickle, read_json, write_json
 
-SPLITS = ("training", "validation", "testing")
-SPLIT_DICT_NAMES = {"training": "train_dict.json", "validation": "val_dict.json", "testing": "test_dict.json"}
+from ..paths import SPLIT_DICT_NAMES, SPLITS  # noqa: F401  (re-exported: the format's split names)
 
 
 def seg_key(vid: str, seg: int) -> str:

