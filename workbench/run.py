@@ -16,8 +16,8 @@ from . import __version__
 from .config import Config
 from .io import DataError, atomic_path, read_json, write_json
 
-from .paths import CHECKPOINT_BEST as BEST, CHECKPOINT_LAST as LAST, METRICS_FILE, REPO, RUN_CONFIG as CONFIG
-from .paths import RUN_LOG as LOG
+from .paths import CHECKPOINT_BEST as BEST, CHECKPOINT_LAST as LAST  # noqa: F401  (names of RunDir files)
+from .paths import METRICS_FILE, REPO, RUN_CONFIG as CONFIG, RUN_LOG as LOG  # noqa: F401
 
 
 def git_info(cwd: str | Path | None = None) -> dict[str, Any]:

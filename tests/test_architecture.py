@@ -1,0 +1,157 @@
+"""Architecture invariants: no import cycle inside workbench/, a model added through the registry
+alone trains and predicts, and every format is reachable through FORMATS."""
+import ast
+from pathlib import Path
+
+import pytest
+import torch
+
+PKG = Path(__file__).resolve().parents[1] / "workbench"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PKG.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """workbench module -> the workbench modules it imports anywhere (module level or inside functions).
+
+    ``from X import name`` counts as an import of X.name when that is a module, else of X."""
+    files = {_module_name(p): p for p in PKG.rglob("*.py")}
+    graph: dict[str, set[str]] = {m: set() for m in files}
+    for mod, path in files.items():
+        package = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                    base = ".".join(anchor + ([base] if base else []))
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in files else base for a in node.names]
+            graph[mod] |= {t for t in targets if t in files and t != mod}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m: str):
+        state[m] = 1
+        stack.append(m)
+        for n in sorted(graph[m]):
+            if state.get(n) == 1:
+                return stack[stack.index(n):] + [n]
+            if n not in state:
+                found = visit(n)
+                if found:
+                    return found
+        stack.pop()
+        state[m] = 2
+        return None
+
+    for m in sorted(graph):
+        if m not in state:
+            found = visit(m)
+            if found:
+                return found
+    return None
+
+
+def test_cycle_finder_finds_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_import_cycle_in_workbench():
+    graph = import_graph()
+    assert "workbench.formats.yc2" in graph["workbench.data.store"] or "workbench.formats" in graph["workbench.data.store"]
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
+
+
+def test_public_api_resolves():
+    import workbench
+
+    for name in workbench.__all__:
+        assert getattr(workbench, name) is not None, name
+
+
+def test_a_toy_model_through_the_registry_alone(smoke_data, tmp_path, monkeypatch):
+    """A model registered in MODELS (and nothing else) trains, is selected on validation, and predicts."""
+    from conftest import TINY
+    from workbench.model import MODELS, GroundingModel
+    from workbench.predict import load_run, predict_boxes
+    from workbench.train import train
+    from workbench.config import Config
+
+    class Toy(GroundingModel):
+        """Scores a proposal by <W x_region, w(o)>: the smallest model the protocol admits."""
+
+        def __init__(self, cfg, dims):
+            super().__init__()
+            self.cfg = cfg
+            self.proj = torch.nn.Linear(dims["visual"], dims["glove"])
+
+        @staticmethod
+        def loss_weights(cfg):
+            return {"rank": 1.0}
+
+        def ground(self, batch, chunk_frames=64):
+            v = self.proj(batch["regions"].float())                              # (B, T, N, Dw)
+            return torch.einsum("bkd,btnd->bktn", batch["obj_glove"].float(), v)
+
+        def temporal_weights(self, batch, chunk_frames=64):
+            m = batch["frame_mask"].float()[:, None, :].expand(-1, batch["obj_glove"].shape[1], -1)
+            return m / m.sum(-1, keepdim=True)
+
+        def losses(self, batch, neg):
+            s = self.ground(batch).amax(-1).mean(-1)                            # (B, K)
+            om = batch["obj_mask"].float()
+            pos = (s * om).sum(1) / om.sum(1)
+            other = (s[neg.sentence] * om[neg.sentence]).sum(1) / om[neg.sentence].sum(1)
+            return {"rank": torch.relu(1.0 - pos + other).mean()}
+
+    monkeypatch.setitem(MODELS, "toy", Toy)
+    cfg = Config(data=str(smoke_data), model="toy", epochs=1, max_eval_segments=6,
+                 **{k: v for k, v in TINY.items() if k != "lstm_hidden"})
+    metrics = train(cfg, tmp_path / "toy", preset_name="toy")
+    assert 0 <= metrics["validation"]["box_micro"] <= 100
+    r = load_run(tmp_path / "toy")
+    assert isinstance(r.model, Toy)
+    boxes = predict_boxes(r, "validation")
+    assert all(b.shape[-1] == 4 for b in boxes.values())
+
+
+def test_unknown_model_is_named():
+    from workbench.config import Config
+    from workbench.io import DataError
+    from workbench.model import build_model
+
+    with pytest.raises(DataError, match="model 'nope' is not registered"):
+        build_model(Config(model="nope"), dict(visual=4, glove=4, ctx=4))
+
+
+def test_formats_detect(smoke_data, tmp_path):
+    from workbench.formats import FORMATS, detect
+    from workbench.data.robowatch import ANNOTATION_NAME
+
+    assert FORMATS[-1].name == "youcook2-bb" and detect(smoke_data).name == "youcook2-bb"
+    (tmp_path / ANNOTATION_NAME).write_text("{}")
+    assert detect(tmp_path).name == "robowatch"
+    (tmp_path / "fc6_feat_100rois").mkdir()
+    assert detect(tmp_path).name == "activitynet-entities"
+
+
+def test_eval_rule_key(smoke_data):
+    from workbench.config import Config
+    from workbench.io import DataError
+    from workbench.workspace import Workspace
+
+    assert Workspace(Config(data=str(smoke_data))).rule == "stvg"
+    assert Workspace(Config(data=str(smoke_data), eval_rule="codalab")).rule == "codalab"
+    with pytest.raises(DataError, match="eval_rule"):
+        Workspace(Config(data=str(smoke_data), eval_rule="bogus"))
