@@ -13,7 +13,7 @@ from workbench.model.cmakt import (ContextSelector, alignment_gap, negative_cont
 from workbench.model.mil import log_loss, masked_softmax, pair_score, temporal_weights, video_sentence_score
 from workbench.model.text import GloveBiLSTM
 
-DIMS = dict(visual=24, glove=12, ctx=10)
+DIMS = dict(visual=24, glove=12, ctx=10, classes=67)  # classes: label embeddings of dvsa / vog
 
 
 def test_log_loss_scale():

@@ -6,7 +6,7 @@ from workbench.bench import synthetic_batch
 from workbench.config import PRESETS, preset
 from workbench.model import build_model, loss_weights, sample_negatives
 
-DIMS = dict(visual=24, glove=12, ctx=10)
+DIMS = dict(visual=24, glove=12, ctx=10, classes=67)  # classes: label embeddings of dvsa / vog
 
 
 def tiny(name, **kw):

@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         data = TrainBatches(ws.stores["training"], ws.text, args.batch, args.frames, args.seed)
         dims = ws.dims
     else:
-        dims = dict(visual=args.feature_dim, glove=300, ctx=384)
+        dims = dict(visual=args.feature_dim, glove=300, ctx=384, classes=NUM_CLASSES)
     model = build_model(cfg, dims).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if args.data:

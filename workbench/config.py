@@ -21,7 +21,7 @@ class Config:
     num_proposals: int = 20            # N: proposals per frame (first N of each frame)
     # --- model ----------------------------------------------------------------------------
     model: str = "scl"                 # registry name in workbench.model.MODELS ("scl": STVG/SCL presets,
-                                       # "fusion-ensemble": the two-baseline ensemble)
+                                       # "fusion-ensemble": the two-baseline ensemble; "dvsa", "vog", "nafae")
     embed_dim: int = 512               # d: common embedding dimension
     attn_heads: int = 8                # heads of the visual self-attention
     visual_attention: str = "frame"    # "frame": self-attention over the proposals of one frame
@@ -35,6 +35,15 @@ class Config:
     fusion: str = "none"               # none | ensemble | add | mul | concat  (Table 3 fusion rows)
     ensemble_weight: float = -1.0      # ensemble: weight of the E_f branch; -1 = pick the best on val
     lstm_hidden: int = 256             # GloVe+biLSTM encoder: hidden size per direction (c(o), c(S) are 2x)
+    # --- baselines of Table 1 (models dvsa, vog, nafae) -------------------------------------
+    dropout: float = 0.0               # dropout of their region / word embeddings (public code: 0.2 / 0.1)
+    object_query: str = "label"        # dvsa/vog object embedding: "label" lookup table of class ids (public
+                                       # code); "glove": linear map of w(o) (Table 4: GloVe, open vocabulary)
+    margin: float = 0.1                # ranking margin (DVSA/VOG 0.1; NAFAE's Delta 1.0)
+    loss_factor: float = 0.9           # VOG: weight of the frame-weighted ranking term vs -log(2w)
+    vis_lambda: float = 1.0            # NAFAE: weight of the visual-consistency loss
+    region_input: str = "div100"       # NAFAE region input: "div100" r / 100 (public code, for its detector's
+                                       # fc7 scale); "l2" r / |r| (scale-free, see docs/DECISIONS.md)
     # --- SCL (CAOS + CMAKT) ---------------------------------------------------------------
     context_branch: bool = False       # train the contextual branch U(o) with L^c_MIL
     selector: bool = True              # U(o) = (E_c(o)+E_c(S)) * (g(E_f(o))+1); False: U(o) = E_c(o)
@@ -100,7 +109,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     "scl-glove-bilstm": dict(_SCL, context_encoder="glove-bilstm"),
     "scl-infer-u": dict(_SCL, infer="u"),
     "scl-infer-both": dict(_SCL, infer="both"),
-    "dvsa": dict(visual_attention="none", temporal="mean"),
+    # STVG without its visual self-attention and temporal attention (what `dvsa` meant before the
+    # public Extended DVSA was implemented): kept as an ablation of STVG.
+    "stvg-no-attention": dict(visual_attention="none", temporal="mean"),
+    # Table 1 baselines, architecture and loss hyper-parameters of their public code
+    # (optimiser: the workbench's Adam; see docs/DECISIONS.md).
+    "dvsa": dict(model="dvsa", embed_dim=128, dropout=0.2, margin=0.1),
+    "vog": dict(model="vog", embed_dim=128, dropout=0.2, margin=0.1, attn_heads=4, loss_factor=0.9),
+    "nafae": dict(model="nafae", embed_dim=512, dropout=0.1, margin=1.0, vis_lambda=1.0, batch_size=8,
+                  weight_decay=1e-5),
 }
 
 _CHOICES = {
@@ -112,6 +129,8 @@ _CHOICES = {
     "caos_form": ("contrast", "ratio"),
     "infer": ("f", "u", "both"),
     "dtype": ("bf16", "fp32"),
+    "object_query": ("label", "glove"),
+    "region_input": ("div100", "l2"),
 }
 
 

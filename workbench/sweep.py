@@ -23,16 +23,16 @@ from typing import Any
 
 import pandas as pd
 
-from .config import PRESETS, parse_sets
+from .config import parse_sets
 from .io import DataError, atomic_path, read_json, write_json, write_text
 from .evaluate import METRICS
-from .paper import SPLITS, paper_numbers
+from .paper import GRID_TABLES, SPLITS, TABLES, paper_numbers
 from .paths import CLASS_FILE, DATASET_META, NOTEBOOKS, REPO
 
 NOTEBOOK = NOTEBOOKS / "02_train.ipynb"
 GRIDS = {
-    "main": ["random", "upper-bound", "dvsa", "stvg", "scl"],
-    "ablations": [p for p in PRESETS if p != "dvsa"],          # every Table 3 row (stvg is its baseline)
+    "main": [r.preset for r in TABLES["table1"].rows if r.preset],       # every implemented Table 1 row
+    "ablations": [r.preset for r in TABLES["table3"].rows if r.preset],  # every Table 3 row (stvg: its baseline)
 }
 PARAMS, OUT_NB, RUN, ERROR = "params.json", "02_train.ipynb", "run", "error.txt"
 
@@ -125,17 +125,23 @@ def _gpu_count() -> int:
 
 
 def results_frame(sweep_dir: str | Path, presets: list[str] | None = None) -> pd.DataFrame:
-    """One row per preset of a sweep directory: status, error, our four numbers per split and the paper's."""
+    """One row per preset of a sweep directory: status, error, our four numbers per split and the paper's.
+
+    When the sweep's grid reproduces a paper table (``paper.GRID_TABLES``), the table's rows without a
+    run follow: status "not implemented" (preset = the paper's row name, error = why) or "not run"."""
     sweep_dir = Path(sweep_dir)
     meta = read_json(sweep_dir / "sweep.json") if (sweep_dir / "sweep.json").is_file() else {}
     presets = presets or meta.get("presets") or sorted(p.name for p in sweep_dir.iterdir() if (p / PARAMS).is_file())
     dataset = meta.get("dataset", "youcook2-bb")
     timing = meta.get("seconds", {})
+    table = TABLES.get(GRID_TABLES.get(meta.get("grid", ""), ""))
+    table = table if table is not None and table.dataset == dataset else None
     rows = []
     for p in presets:
         d = sweep_dir / p
         row: dict[str, Any] = {"preset": p, "status": "missing", "error": "", "selected_epoch": None,
-                               "seconds": timing.get(p), "run": str(d / RUN)}
+                               "seconds": timing.get(p), "run": str(d / RUN),
+                               "paper_row": (table.row(p).label if table and table.row(p) else "")}
         if (d / ERROR).is_file():
             row.update(status="failed", error=(d / ERROR).read_text().strip())
         elif (d / RUN / "metrics.json").is_file():
@@ -149,6 +155,16 @@ def results_frame(sweep_dir: str | Path, presets: list[str] | None = None) -> pd
             for k in METRICS:
                 row.setdefault(f"{s}_{k}", None)
                 row[f"paper_{s}_{k}"] = (paper.get(s) or {}).get(k)
+        rows.append(row)
+    for r in (table.rows if table else []):
+        if r.preset in presets:
+            continue
+        row = {"preset": r.preset or r.label, "status": "not run" if r.preset else "not implemented",
+               "error": r.note, "selected_epoch": None, "seconds": None, "run": "", "paper_row": r.label}
+        for s in SPLITS:
+            for k in METRICS:
+                row[f"{s}_{k}"] = None
+                row[f"paper_{s}_{k}"] = (r.numbers.get(s) or {}).get(k)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -171,6 +187,10 @@ def results_markdown(df: pd.DataFrame, title: str = "") -> str:
     failed = df[df["status"] == "failed"]
     if len(failed):
         lines += ["", "Failed runs:", ""] + [f"- {r['preset']}: {r['error']}" for _, r in failed.iterrows()]
+    missing = df[df["status"] == "not implemented"] if "status" in df else df.iloc[:0]
+    if len(missing):
+        lines += ["", "Rows of the paper's table that are not implemented:", ""]
+        lines += [f"- {r['preset']}: {r['error']}" for _, r in missing.iterrows()]
     return "\n".join(lines) + "\n"
 
 
@@ -255,8 +275,8 @@ def sweep(presets: list[str], data: str | Path, out: str | Path, overrides: dict
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--grid", required=True, choices=sorted(GRIDS), help="main: random, upper-bound, dvsa, stvg, "
-                   "scl; ablations: every Table 3 preset")
+    p.add_argument("--grid", required=True, choices=sorted(GRIDS), help="main: every implemented Table 1 row "
+                   f"({', '.join(GRIDS['main'])}); ablations: every Table 3 row")
     p.add_argument("--data", required=True, help="dataset directory (stores and text features built)")
     p.add_argument("--out", required=True, help="sweep directory (finished runs in it are skipped)")
     p.add_argument("--jobs", type=int, default=1, help="parallel runs, one per GPU (sequential without GPUs)")

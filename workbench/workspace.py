@@ -50,7 +50,7 @@ class Workspace:
                 if gt is not None:
                     self.gt[s] = gt
         self.dims = {"visual": self.stores["training"].feature_dim, "glove": self.text.glove_dim,
-                     "ctx": self.text.ctx_dim}
+                     "ctx": self.text.ctx_dim, "classes": len(self.vocab)}
 
     def eval_keys(self, split: str, cfg: Config) -> list[str]:
         """Segments of ``split`` with at least one box (the first cfg.max_eval_segments when set)."""

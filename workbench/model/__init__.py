@@ -8,13 +8,19 @@ from __future__ import annotations
 from ..config import Config
 from ..io import DataError
 from .base import GroundingModel
+from .dvsa import ExtendedDVSA
 from .ensemble import FusionEnsemble
+from .nafae import NAFAE
 from .negatives import Negatives, sample_negatives
 from .scl import SCL
+from .vog import VOG
 
 MODELS: dict[str, type[GroundingModel]] = {
     "scl": SCL,                          # STVG baseline, Table 3 variants, SCL (model/scl.py)
     "fusion-ensemble": FusionEnsemble,   # Table 3 fusion-ensemble row (model/ensemble.py)
+    "dvsa": ExtendedDVSA,                # Table 1 Extended DVSA (model/dvsa.py)
+    "vog": VOG,                          # Table 1 VOG (model/vog.py)
+    "nafae": NAFAE,                      # Table 1 NAFAE (model/nafae.py)
 }
 
 
@@ -37,5 +43,5 @@ def loss_weights(cfg: Config) -> dict[str, float]:
     return model_class(cfg).loss_weights(cfg)
 
 
-__all__ = ["MODELS", "GroundingModel", "SCL", "FusionEnsemble", "build_model", "loss_weights", "model_class",
+__all__ = ["MODELS", "GroundingModel", "SCL", "FusionEnsemble", "ExtendedDVSA", "VOG", "NAFAE", "build_model", "loss_weights", "model_class",
            "Negatives", "sample_negatives"]
