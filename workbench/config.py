@@ -116,8 +116,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # (optimiser: the workbench's Adam; see docs/DECISIONS.md).
     "dvsa": dict(model="dvsa", embed_dim=128, dropout=0.2, margin=0.1),
     "vog": dict(model="vog", embed_dim=128, dropout=0.2, margin=0.1, attn_heads=4, loss_factor=0.9),
+    # region_input="l2": the public code's r / 100 leaves features of norm ~1 (ours) at ~0.01 and NAFAE
+    # stays at chance; l2 is scale-free (docs/DECISIONS.md); --set region_input=div100 is the code's form.
     "nafae": dict(model="nafae", embed_dim=512, dropout=0.1, margin=1.0, vis_lambda=1.0, batch_size=8,
-                  weight_decay=1e-5),
+                  weight_decay=1e-5, region_input="l2"),
 }
 
 _CHOICES = {

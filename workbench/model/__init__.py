@@ -31,7 +31,7 @@ def model_class(cfg: Config) -> type[GroundingModel]:
 
 
 def build_model(cfg: Config, dims: dict[str, int]) -> GroundingModel:
-    """The registered model of ``cfg.model``; ``dims = dict(visual=Dv, glove=Dw, ctx=Dc)``."""
+    """The registered model of ``cfg.model``; ``dims = dict(visual=Dv, glove=Dw, ctx=Dc[, classes=C])``."""
     missing = {"visual", "glove", "ctx"} - set(dims)
     if missing:
         raise DataError(f"build_model: dims lacks {sorted(missing)}; got {dims}")

@@ -5,7 +5,7 @@ A model is an ``nn.Module`` subclass of ``GroundingModel`` registered in ``workb
 under the name ``Config.model`` selects. Batches are the dicts of docs/ARCHITECTURE.md ("Batches").
 
 required
-    ``__init__(cfg, dims)``                      dims = dict(visual=Dv, glove=Dw, ctx=Dc); raise DataError on a
+    ``__init__(cfg, dims)``                      dims = dict(visual=Dv, glove=Dw, ctx=Dc, classes=C); raise DataError on a
                                                  config the model cannot honour (name the key)
     ``loss_weights(cfg) -> {term: weight}``      static: the loss terms of this config and their weights
     ``losses(batch, neg) -> {term: Tensor}``     unweighted scalar terms, exactly the keys of loss_weights(cfg);

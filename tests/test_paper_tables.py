@@ -1,0 +1,39 @@
+"""Every row of the paper's Tables 1-4 is either a preset we run or listed as not implemented, and
+results.md shows the rows a sweep did not produce beside the paper's numbers."""
+import json
+
+from workbench import sweep
+from workbench.config import PRESETS
+from workbench.paper import TABLES, paper_numbers
+from workbench.train import BASELINES
+
+
+def test_every_row_is_a_preset_or_says_why_not():
+    for table in TABLES.values():
+        for row in table.rows:
+            assert row.preset is None or row.preset in PRESETS or row.preset in BASELINES, (table.title, row)
+            assert row.preset is not None or row.note.startswith(("not implemented", "the number")), row
+            assert row.numbers, row
+    assert [r.label for r in TABLES["table1"].rows if r.preset is None] == ["Chen et al. [2]"]
+    assert [r.label for r in TABLES["table4"].rows if r.preset is None] == ["RA-MIL [16]"]
+    assert paper_numbers("dvsa")["validation"]["box_micro"] == 43.62
+    assert paper_numbers("vog")["testing"]["box_micro"] == 42.42
+    assert paper_numbers("nafae", "activitynet-entities")["validation"]["box_micro"] == 28.08
+    assert paper_numbers("stvg-no-attention") == {}
+
+
+def test_results_list_the_rows_without_a_run(tmp_path):
+    (tmp_path / "sweep.json").write_text(json.dumps({"grid": "main", "dataset": "youcook2-bb",
+                                                     "presets": ["random", "scl"]}))
+    (tmp_path / "scl" / "run").mkdir(parents=True)
+    (tmp_path / "scl" / "run" / "metrics.json").write_text(json.dumps(
+        {"selected_epoch": 0, "validation": {"box_micro": 30.0}, "testing": {"box_micro": 25.0}}))
+    df = sweep.write_results(tmp_path)
+    status = df.set_index("preset")["status"].to_dict()
+    assert status["scl"] == "ok" and status["random"] == "missing"
+    assert status["Chen et al. [2]"] == "not implemented"
+    assert all(status[p] == "not run" for p in ("upper-bound", "dvsa", "vog", "nafae", "stvg"))
+    md = (tmp_path / "results.md").read_text()
+    assert "| Chen et al. [2] | not implemented |" in md and "(49.11)" in md
+    assert "needs activity/action features" in md
+    assert "| scl | ok |" in md and "30.00 (48.46)" in md
