@@ -107,7 +107,7 @@ def test_minmax_over_masked_axis():
 
 
 def test_nafae_losses_follow_the_frame_attention_equations():
-    m, b = model("nafae", margin=1.0, vis_lambda=0.5), tiny_batch()
+    m, b = model("nafae", margin=1.0, vis_lambda=0.5, region_input="div100"), tiny_batch()
     out = m.losses(b, NEG)
     assert m.loss_weights(m.cfg) == {"rank": 10.0, "vis": 5.0}
     v = m.embed_regions(b["regions"]).detach().numpy()                   # (B, T, N, d)
@@ -143,6 +143,13 @@ def test_nafae_losses_follow_the_frame_attention_equations():
                           atol=1e-5)
 
 
+def test_nafae_l2_region_input():
+    m, b = model("nafae"), tiny_batch()
+    assert m.cfg.region_input == "l2"
+    r = b["regions"] / b["regions"].norm(dim=-1, keepdim=True)
+    assert torch.allclose(m.embed_regions(b["regions"]), torch.tanh(m.region[0](r)), atol=1e-6)
+
+
 def test_label_models_need_the_class_count():
     from workbench.io import DataError
 
@@ -159,3 +166,20 @@ def test_glove_queries_ground_unseen_classes():
     e = m.embed_objects(b)
     assert torch.allclose(e, m.glove(b["obj_glove"]), atol=1e-6)
     assert not hasattr(m, "label") and m.ground(b).shape == (3, 2, 3, 4)
+
+
+@pytest.mark.parametrize("name", ["dvsa", "vog", "nafae"])
+def test_table1_model_trains_selects_and_predicts(name, smoke_data, tmp_path):
+    """One epoch end to end on the smoke world: train, select on validation, reload, predict."""
+    from conftest import TINY
+    from workbench.predict import load_run, predict_boxes
+    from workbench.train import train
+
+    cfg = preset(name, data=str(smoke_data), epochs=1, max_eval_segments=6,
+                 **{k: v for k, v in TINY.items() if k != "lstm_hidden"})
+    metrics = train(cfg, tmp_path / name, preset_name=name)
+    assert all(0 <= metrics[s]["box_micro"] <= 100 for s in ("validation", "testing"))
+    r = load_run(tmp_path / name)
+    assert type(r.model).__name__ == {"dvsa": "ExtendedDVSA", "vog": "VOG", "nafae": "NAFAE"}[name]
+    boxes = predict_boxes(r, "validation")
+    assert boxes and all(b.ndim == 3 and b.shape[-1] == 4 for b in boxes.values())
