@@ -130,7 +130,7 @@ def test_nafae_losses_follow_the_frame_attention_equations():
         for t in range(T):
             term[a, t] = (np.mean([max(0, F[v_, t, a] - F[a, t, a] + 1) for v_ in range(B)])
                           + np.mean([max(0, F[a, t, s] - F[a, t, a] + 1) for s in range(B)]))
-    assert float(out["rank"]) == pytest.approx(term.mean(), abs=1e-4)
+    assert float(out["rank"].detach()) == pytest.approx(term.mean(), abs=1e-4)
     dis = []
     for a in range(B):
         for k in [k for k in range(K) if mask[a, k]]:
@@ -138,7 +138,7 @@ def test_nafae_losses_follow_the_frame_attention_equations():
             scale = (sc - sc.min()) / (sc.max() - sc.min() + 1e-5)
             u = [v[a, t, top[a, t, a, k]] / np.linalg.norm(v[a, t, top[a, t, a, k]]) * scale[t] for t in range(T)]
             dis.extend(1 - u[t] @ u[r] for t in range(T) for r in range(T) if t != r)
-    assert float(out["vis"]) == pytest.approx(np.mean(dis), abs=1e-4)
+    assert float(out["vis"].detach()) == pytest.approx(np.mean(dis), abs=1e-4)
     assert torch.allclose(m.ground(b), torch.einsum("bkd,btnd->bktn", torch.from_numpy(w), torch.from_numpy(v)),
                           atol=1e-5)
 
