@@ -37,3 +37,30 @@ def test_results_list_the_rows_without_a_run(tmp_path):
     assert "| Chen et al. [2] | not implemented |" in md and "(49.11)" in md
     assert "needs activity/action features" in md
     assert "| scl | ok |" in md and "30.00 (48.46)" in md
+
+
+def test_rows_trained_on_a_contextual_encoder_show_its_name(tmp_path):
+    import h5py
+
+    from workbench.config import preset
+    from workbench.run import RunDir
+
+    cache = tmp_path / "text.h5"
+    with h5py.File(cache, "w") as f:
+        f.attrs["encoder"] = "minilm"
+    for name in ("stvg-bert", "stvg", "scl", "stvg-glove-bilstm"):
+        run = RunDir(tmp_path / "sw" / name / "run")
+        run.path.mkdir(parents=True)
+        run.write_config(name, preset(name, data=str(tmp_path), text_features=str(cache)))
+        (run.path / "metrics.json").write_text(json.dumps({"validation": {"box_micro": 1.0}}))
+    assert sweep.encoder_label(tmp_path / "sw" / "stvg-bert" / "run") == "MiniLM-L6"
+    assert sweep.encoder_label(tmp_path / "sw" / "stvg" / "run") == ""
+    (tmp_path / "sw" / "sweep.json").write_text(json.dumps({"grid": "ablations", "dataset": "youcook2-bb",
+                                                           "presets": ["stvg", "stvg-bert", "scl",
+                                                                       "stvg-glove-bilstm"]}))
+    df = sweep.write_results(tmp_path / "sw").set_index("preset")
+    assert df.loc["stvg-bert", "label"] == "stvg-bert [MiniLM-L6]" and df.loc["scl", "label"] == "scl [MiniLM-L6]"
+    assert df.loc["stvg", "label"] == "stvg" and df.loc["stvg-glove-bilstm", "label"] == "stvg-glove-bilstm"
+    md = (tmp_path / "sw" / "results.md").read_text()
+    assert "| stvg-bert [MiniLM-L6] | ok |" in md and "| stvg | ok |" in md
+    assert "| fusion-add | not run |" in md

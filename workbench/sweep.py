@@ -124,6 +124,26 @@ def _gpu_count() -> int:
         return 0
 
 
+def encoder_label(run_dir: str | Path) -> str:
+    """The contextual encoder a run was trained with, as tables name it ("MiniLM-L6"), or "" when the
+    run uses no contextual LM features (GloVe-only rows, GloVe+biLSTM, Random / Upper Bound)."""
+    from .data.layout import DatasetDir
+    from .run import RunDir
+    from .text.contextual import display_name
+
+    try:
+        _, cfg = RunDir(run_dir).read_config()
+        if cfg.context_encoder != "lm" or (cfg.query == "glove" and not cfg.context_branch and cfg.fusion == "none"):
+            return ""
+        import h5py
+
+        with h5py.File(cfg.text_features or DatasetDir(cfg.data).text_features, "r") as f:
+            enc = f.attrs.get("encoder", "")
+        return display_name(enc.decode() if isinstance(enc, bytes) else str(enc))
+    except (OSError, DataError, KeyError):
+        return ""
+
+
 def results_frame(sweep_dir: str | Path, presets: list[str] | None = None) -> pd.DataFrame:
     """One row per preset of a sweep directory: status, error, our four numbers per split and the paper's.
 
@@ -146,7 +166,8 @@ def results_frame(sweep_dir: str | Path, presets: list[str] | None = None) -> pd
             row.update(status="failed", error=(d / ERROR).read_text().strip())
         elif (d / RUN / "metrics.json").is_file():
             m = read_json(d / RUN / "metrics.json")
-            row.update(status="ok", selected_epoch=m.get("selected_epoch"))
+            enc = encoder_label(d / RUN) if p not in ("random", "upper-bound") else ""
+            row.update(status="ok", selected_epoch=m.get("selected_epoch"), label=f"{p} [{enc}]" if enc else p)
             for s in SPLITS:
                 for k in METRICS:
                     row[f"{s}_{k}"] = (m.get(s) or {}).get(k)
@@ -155,11 +176,13 @@ def results_frame(sweep_dir: str | Path, presets: list[str] | None = None) -> pd
             for k in METRICS:
                 row.setdefault(f"{s}_{k}", None)
                 row[f"paper_{s}_{k}"] = (paper.get(s) or {}).get(k)
+        row.setdefault("label", p)
         rows.append(row)
     for r in (table.rows if table else []):
         if r.preset in presets:
             continue
-        row = {"preset": r.preset or r.label, "status": "not run" if r.preset else "not implemented",
+        row = {"preset": r.preset or r.label, "label": r.preset or r.label,
+               "status": "not run" if r.preset else "not implemented",
                "error": r.note, "selected_epoch": None, "seconds": None, "run": "", "paper_row": r.label}
         for s in SPLITS:
             for k in METRICS:
@@ -182,7 +205,8 @@ def results_markdown(df: pd.DataFrame, title: str = "") -> str:
     lines += ["Accuracy in %, ours (paper's number where the paper reports that row).", "",
               "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in df.iterrows():
-        lines.append("| " + " | ".join([r["preset"], r["status"]] +
+        name = r.get("label") if isinstance(r.get("label"), str) and r.get("label") else r["preset"]
+        lines.append("| " + " | ".join([name, r["status"]] +
                                        [_cell(r[f"{s}_{k}"], r[f"paper_{s}_{k}"]) for s, k in cols]) + " |")
     failed = df[df["status"] == "failed"]
     if len(failed):

