@@ -8,7 +8,7 @@ import pytest
 from workbench.__main__ import main
 from workbench.baselines import random_boxes, upper_bound_boxes
 from workbench.boxes import iou_matrix
-from workbench.data.store import FORMAT_VERSION
+from workbench.data.store import seal
 from workbench.data.yc2 import Box, GTObject, GTSegment, load_class_file, write_official_annotations
 from workbench.evaluate import DEFAULT_CLASS_FILE, evaluate_boxes
 from workbench.io import DataError
@@ -97,7 +97,7 @@ def test_cli_writes_submission(tmp_path, capsys):
         f["seg_ids"] = np.array(list(gt), dtype="S")
         f["frame_offset"] = np.cumsum([0] + counts[:-1]).astype(np.int64)
         f["frame_count"] = np.array(counts, np.int32)
-        f.attrs["format_version"] = FORMAT_VERSION
+        seal(f)
     for method in ("random", "upper-bound"):
         out = tmp_path / f"{method}.json"
         assert main(["baseline", "--data", str(tmp_path), "--split", "validation", "--method", method,

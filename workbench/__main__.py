@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
-from .io import DataError
+from .io import DataError, describe_oserror
 
 COMMANDS = {
     # name: (module, one-line help)
@@ -38,19 +39,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _debug(argv: list[str]) -> tuple[bool, list[str]]:
+    """``--debug`` anywhere on the command line (removed from it) or WORKBENCH_DEBUG=1."""
+    flag = "--debug" in argv
+    env = os.environ.get("WORKBENCH_DEBUG", "").strip().lower() not in ("", "0", "false", "no", "off")
+    return flag or env, [a for a in argv if a != "--debug"]
+
+
+def user_error(e: BaseException) -> str | None:
+    """The one-line message of an error caused by the user's input or environment, else None.
+
+    The only place that turns DataError / OSError (and a diverged run) into a CLI message."""
+    if isinstance(e, DataError):
+        return str(e)
+    if isinstance(e, OSError):
+        return describe_oserror(e)
+    if isinstance(e, FloatingPointError):
+        return f"{e} (lower lr or check the inputs)"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; user errors print ``error: ...`` on one line and return 2 (the traceback
+    only with ``--debug`` or WORKBENCH_DEBUG=1)."""
     argv = sys.argv[1:] if argv is None else argv
+    debug, argv = _debug(list(argv))
     parser = build_parser()
     if argv and argv[0] in COMMANDS:
         name = argv[0]
         module = importlib.import_module(COMMANDS[name][0])
         p = argparse.ArgumentParser(prog=f"python -m workbench {name}", description=COMMANDS[name][1])
         module.add_arguments(p)
+        p.add_argument("--debug", action="store_true", help="show the traceback of an error (or WORKBENCH_DEBUG=1)")
         args = p.parse_args(argv[1:])
         try:
             return int(module.run(args) or 0)
-        except DataError as e:
-            print(f"error: {e}", file=sys.stderr)
+        except (DataError, OSError, FloatingPointError) as e:
+            if debug:
+                raise
+            print(f"error: {user_error(e)}", file=sys.stderr)
             return 2
     parser.parse_args(argv)  # prints help / the usage error
     return 2

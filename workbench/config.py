@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -153,6 +155,71 @@ def _coerce(name: str, value: Any, typ: type, where: str) -> Any:
         raise DataError(f"{where}: {name} expects {typ.__name__}, got {value!r}") from None
 
 
+# --- range validation: one table, checked whenever a Config is made ------------------------
+# key -> (predicate on the value, what is expected). Add a row with every new numeric or
+# free-form key; every float must also be finite (checked for all float fields).
+_finite = math.isfinite
+
+
+def _positive(v) -> bool:
+    return _finite(v) and v > 0
+
+
+def _nonneg(v) -> bool:
+    return _finite(v) and v >= 0
+
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
+SELECT_METRICS = ("box_micro", "box_macro", "query_micro", "query_macro")
+
+RANGES: dict[str, tuple[Any, str]] = {
+    "num_frames": (lambda v: v >= 1, ">= 1"),
+    "num_proposals": (lambda v: v >= 1, ">= 1"),
+    "embed_dim": (lambda v: v >= 1, ">= 1"),
+    "attn_heads": (lambda v: v >= 1, ">= 1"),
+    "lstm_hidden": (lambda v: v >= 1, ">= 1"),
+    "ensemble_weight": (lambda v: v == -1 or 0 <= v <= 1, "-1 (choose on validation) or in [0, 1]"),
+    "caos_temperature": (_positive, "> 0"),
+    "tau": (_positive, "> 0"),
+    "eta": (_positive, "> 0"),
+    "lambda_clust": (_nonneg, ">= 0"),
+    "lambda_transfer": (_nonneg, ">= 0"),
+    "epochs": (lambda v: v >= 1, ">= 1"),
+    "batch_size": (lambda v: v >= 2, ">= 2 (each segment needs another one as its negative)"),
+    "lr": (_positive, "> 0"),
+    "weight_decay": (_nonneg, ">= 0"),
+    "seed": (lambda v: v >= 0, ">= 0"),
+    "threads": (lambda v: v >= 0, ">= 0 (0 = torch's default)"),
+    "max_train_segments": (lambda v: v >= 0, ">= 0 (0 = all)"),
+    "max_eval_segments": (lambda v: v >= 0, ">= 0 (0 = all)"),
+    "select_metric": (lambda v: v in SELECT_METRICS, f"one of {SELECT_METRICS}"),
+    "device": (lambda v: bool(_DEVICE.match(v)), "auto | cpu | cuda | cuda:N"),
+}
+
+# Checks across keys: (keys involved, predicate on the Config, what is expected).
+CROSS_CHECKS: list[tuple[tuple[str, ...], Any, str]] = [
+    (("embed_dim", "attn_heads"), lambda c: c.visual_attention == "none" or c.embed_dim % c.attn_heads == 0,
+     "embed_dim must be divisible by attn_heads"),
+]
+
+
+def validate(cfg: Config, where: str = "config") -> Config:
+    """Raise DataError naming the key and the expected range of the first out-of-range value."""
+    for f in fields(Config):
+        v = getattr(cfg, f.name)
+        if isinstance(v, float) and not math.isfinite(v):
+            raise DataError(f"{where}: {f.name} must be a finite number, got {v!r}")
+        if f.name in _CHOICES and v not in _CHOICES[f.name]:
+            raise DataError(f"{where}: {f.name} must be one of {_CHOICES[f.name]}, got {v!r}")
+        check = RANGES.get(f.name)
+        if check is not None and not check[0](v):
+            raise DataError(f"{where}: {f.name} must be {check[1]}, got {v!r}")
+    for keys, ok, what in CROSS_CHECKS:
+        if not ok(cfg):
+            raise DataError(f"{where}: {what} (got {', '.join(f'{k}={getattr(cfg, k)!r}' for k in keys)})")
+    return cfg
+
+
 def apply_overrides(cfg: Config, overrides: dict[str, Any], where: str = "overrides") -> Config:
     """Return a copy of ``cfg`` with ``overrides`` applied; unknown keys and bad values raise."""
     types = {f.name: type(f.default) for f in fields(Config)}
@@ -163,7 +230,7 @@ def apply_overrides(cfg: Config, overrides: dict[str, Any], where: str = "overri
     for k, v in values.items():
         if k in _CHOICES and v not in _CHOICES[k]:
             raise DataError(f"{where}: {k} must be one of {_CHOICES[k]}, got {v!r}")
-    return dataclasses.replace(cfg, **values)
+    return validate(dataclasses.replace(cfg, **values), where)
 
 
 def preset(name: str, **overrides: Any) -> Config:

@@ -12,7 +12,7 @@ import numpy as np
 from .boxes import iou
 from .io import DataError, expect, read_json
 from .paths import CLASS_FILE, YC2_DATA
-from .data.yc2 import ClassVocab, GTSegment, load_class_file, load_official_annotations, seg_key
+from .data.yc2 import ClassVocab, GTSegment, check_class_count, load_class_file, load_official_annotations, seg_key
 
 DEFAULT_CLASS_FILE = YC2_DATA / CLASS_FILE
 METRICS = ("query_macro", "query_micro", "box_macro", "box_micro")   # the four reported accuracies (percent)
@@ -82,7 +82,7 @@ def gt_units(gt: Mapping[str, GTSegment], vocab: ClassVocab) -> GTUnits:
     for s, (key, segment) in enumerate(gt.items()):
         T = segment.num_frames
         for j, obj in enumerate(segment.objects):
-            where = f"segment {key} object {j}"
+            where = f"ground truth: segment {key} object {j}"
             expect(len(obj.boxes) == T, where, f"expected {T} boxes, got {len(obj.boxes)}")
             cid = vocab.id_of(obj.label, where)
             for t, b in enumerate(obj.boxes):
@@ -224,37 +224,46 @@ def _parse_box(b: Any, where: str) -> tuple[float, float, float, float]:
     if b == {}:
         return (math.nan,) * 4
     expect(isinstance(b, dict) and all(k in b for k in _COORDS), where, f"box must be {{}} or have {_COORDS}, got {b!r}")
-    try:
-        xyxy = tuple(float(b[k]) for k in _COORDS)
-    except (TypeError, ValueError):
-        raise DataError(f"{where}: non-numeric box {b!r}") from None
+    bad = [k for k in _COORDS if not _is_number(b[k])]
+    expect(not bad, where, f"coordinate(s) {bad} must be JSON numbers, got {b!r}")
+    xyxy = tuple(float(b[k]) for k in _COORDS)
     expect(all(math.isfinite(v) for v in xyxy), where, f"non-finite box {b!r}")
     return xyxy
 
 
+def _is_number(v: Any) -> bool:
+    """A JSON number: int or float, not a bool or a numeric string."""
+    return type(v) in (int, float)
+
+
 def _parse_boxes(boxes: list, where: str) -> np.ndarray:
-    """A submitted object's boxes -> (t, 4); a vectorised fast path, per-box checks (and messages) otherwise."""
+    """A submitted object's boxes -> (t, 4); a vectorised fast path, per-box checks (and messages) otherwise.
+    Coordinates must be JSON numbers ("12" or true are refused, not converted)."""
     try:
-        xy = np.array([(b["xtl"], b["ytl"], b["xbr"], b["ybr"]) for b in boxes], dtype=np.float64).reshape(-1, 4)
-        if np.isfinite(xy).all():
-            return xy
+        rows = [(b["xtl"], b["ytl"], b["xbr"], b["ybr"]) for b in boxes]
+        if all(type(v) in (int, float) for r in rows for v in r):
+            xy = np.array(rows, dtype=np.float64).reshape(-1, 4)
+            if np.isfinite(xy).all():
+                return xy
     except (KeyError, TypeError, ValueError):
         pass
     return np.array([_parse_box(b, f"{where} frame {t}") for t, b in enumerate(boxes)], dtype=np.float64).reshape(-1, 4)
 
 
-def parse_submission(predictions: Mapping, gt: Mapping[str, GTSegment], vocab: ClassVocab) -> dict[str, np.ndarray]:
-    """Official submission JSON -> segment key -> [k, t, 4]; each object's label must name its GT object's class."""
-    expect(isinstance(predictions, Mapping) and isinstance(predictions.get("database"), Mapping), "predictions",
+def parse_submission(predictions: Mapping, gt: Mapping[str, GTSegment], vocab: ClassVocab,
+                     name: str = "predictions") -> dict[str, np.ndarray]:
+    """Official submission JSON -> segment key -> [k, t, 4]; each object's label must name its GT object's class.
+    ``name`` (the file) prefixes every message."""
+    expect(isinstance(predictions, Mapping) and isinstance(predictions.get("database"), Mapping), name,
            "expected {'database': {vid: {'segments': ...}}}")
     out: dict[str, np.ndarray] = {}
     for vid, video in predictions["database"].items():
-        expect(isinstance(video, Mapping) and isinstance(video.get("segments"), Mapping), f"predictions: video {vid}",
+        expect(isinstance(video, Mapping) and isinstance(video.get("segments"), Mapping), f"{name}: video {vid}",
                "expected a 'segments' object")
         for seg, s in video["segments"].items():
-            expect(str(seg).isdigit(), f"predictions: video {vid}", f"segment id {seg!r} is not a number")
+            expect(str(seg).isdigit(), f"{name}: video {vid}", f"segment id {seg!r} is not a number")
             key = seg_key(vid, int(seg))
-            where = f"predictions: segment {key}"
+            where = f"{name}: segment {key}"
             expect(key in gt, where, "segment not in the ground truth")
             expect(isinstance(s, Mapping) and isinstance(s.get("objects"), list), where, "expected an 'objects' list")
             gobj = gt[key].objects
@@ -265,7 +274,8 @@ def parse_submission(predictions: Mapping, gt: Mapping[str, GTSegment], vocab: C
                 wo = f"{where} object {j}"
                 expect(isinstance(o, Mapping) and isinstance(o.get("boxes"), list), wo, "expected {'label', 'boxes'}")
                 if "label" in o:
-                    expect(vocab.id_of(str(o["label"]), wo) == vocab.id_of(gobj[j].label, wo), wo,
+                    gid = vocab.id_of(gobj[j].label, f"ground truth: segment {key} object {j}")
+                    expect(vocab.id_of(str(o["label"]), wo) == gid, wo,
                            f"label {o['label']!r} does not match ground-truth object {gobj[j].label!r} (order?)")
                 expect(len(o["boxes"]) <= T, wo, f"{len(o['boxes'])} boxes, ground truth has {T} frames")
                 arr[j, :len(o["boxes"])] = _parse_boxes(o["boxes"], wo)
@@ -274,9 +284,9 @@ def parse_submission(predictions: Mapping, gt: Mapping[str, GTSegment], vocab: C
 
 
 def evaluate(gt: Mapping[str, GTSegment], predictions: Mapping, vocab: ClassVocab, rule: str = "stvg",
-             sentence_classes: Mapping[str, list[int]] | None = None) -> dict:
+             sentence_classes: Mapping[str, list[int]] | None = None, name: str = "predictions") -> dict:
     """Score a parsed official submission JSON; see ``evaluate_boxes`` for the result."""
-    return evaluate_boxes(gt, parse_submission(predictions, gt, vocab), vocab, rule, sentence_classes)
+    return evaluate_boxes(gt, parse_submission(predictions, gt, vocab, name), vocab, rule, sentence_classes)
 
 
 def to_submission(gt: Mapping[str, GTSegment], pred_boxes: Mapping[str, np.ndarray]) -> dict:
@@ -375,6 +385,16 @@ def evaluate_anet(annotations: Mapping, predictions: Mapping) -> dict:
 
 # --- CLI ---------------------------------------------------------------------------------------
 
+def load_sentence_classes(path: str | Path, num_classes: int) -> dict[str, list[int]]:
+    """Read ``--sentence-classes``: {segment key: [class ids in [0, num_classes)]}."""
+    raw = read_json(path)
+    expect(isinstance(raw, dict), str(path), "expected a JSON object {segment key: [class ids]}")
+    for key, ids in raw.items():
+        ok = isinstance(ids, list) and all(type(c) is int and 0 <= c < num_classes for c in ids)
+        expect(ok, f"{path}: segment {key}", f"expected a list of class ids in [0, {num_classes}), got {ids!r}")
+    return raw
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("--annotations", required=True, help="ground truth (official YouCook2-BB layout; "
                         "ActivityNet-Entities cleaned JSON with --rule anet)")
@@ -391,9 +411,10 @@ def run(args) -> int:
     else:
         class_file = Path(args.class_file) if args.class_file else DEFAULT_CLASS_FILE
         expect(class_file.is_file(), str(class_file), "class file not found; pass --class-file class_file.csv")
-        vocab = load_class_file(class_file)
-        gt = load_official_annotations(args.annotations)
-        sentence_classes = read_json(args.sentence_classes) if args.sentence_classes else None
-        result = evaluate(gt, read_json(args.predictions), vocab, args.rule, sentence_classes)
+        vocab = check_class_count(load_class_file(class_file))
+        gt = load_official_annotations(args.annotations, vocab)  # labels checked against the class file here
+        sentence_classes = (load_sentence_classes(args.sentence_classes, len(vocab)) if args.sentence_classes
+                            else None)
+        result = evaluate(gt, read_json(args.predictions), vocab, args.rule, sentence_classes, name=str(args.predictions))
     print(json.dumps(result))
     return 0

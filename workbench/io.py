@@ -7,11 +7,15 @@ interrupted write never leaves a half file under the final name.
 from __future__ import annotations
 
 import contextlib
+import errno
+import glob
 import io
 import json
 import os
 import pickle
+import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -20,26 +24,94 @@ class DataError(ValueError):
     """Bad input data. The message names the file, segment or key and what was expected."""
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:        # exists, owned by someone else
+        return True
+    return True
+
+
+# Temporary names of atomic_path: .<final name>.<pid>.<random>.tmp<suffix>
+_TMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[^.]+\.tmp(?P<suffix>.*)$")
+_QUIET_S = 60         # a dead writer's temp file is removed once untouched this long
+_OLD_TMP_AGE_S = 3600  # temp files of the pid-less naming (older workbench versions) older than this are stale
+
+
+def clean_stale_temps(final: str | os.PathLike) -> list[Path]:
+    """Remove temporary files of ``atomic_path`` for ``final`` left by a process that no longer
+    runs on this host (e.g. killed with SIGKILL). Returns the removed paths.
+
+    A temp file whose writer is alive (or that changed in the last minute) is kept; one without
+    a pid in its name (older versions) is removed once it is an hour old.
+    """
+    final = Path(final)
+    removed = []
+    try:
+        candidates = list(final.parent.glob(f".{glob.escape(final.name)}.*.tmp*"))
+    except OSError:
+        return removed
+    for p in candidates:
+        m = _TMP.match(p.name)
+        try:
+            if m and m.group("name") == final.name:
+                # dead writer, and quiet for a minute (a writer on another host sharing the folder
+                # has another pid namespace but keeps touching its file)
+                stale = not _pid_alive(int(m.group("pid"))) and time.time() - p.stat().st_mtime > _QUIET_S
+            else:
+                stale = time.time() - p.stat().st_mtime > _OLD_TMP_AGE_S
+            if stale:
+                p.unlink()
+                removed.append(p)
+        except OSError:
+            continue
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(final: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``final``; rename it to ``final`` if the block succeeds.
 
-    ``suffix`` keeps the extension for libraries that look at it (``.npy``, ``.h5``).
+    ``suffix`` keeps the extension for libraries that look at it (``.npy``, ``.h5``). Stale
+    temporary files of ``final`` from a killed writer are removed first.
     """
     final = Path(final)
+    if final.is_dir():
+        raise DataError(f"{final}: is a directory; expected a file path")
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=f".tmp{suffix}", dir=final.parent)
+    clean_stale_temps(final)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.{os.getpid()}.", suffix=f".tmp{suffix}", dir=final.parent)
     os.close(fd)
     tmp = Path(tmp)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the final file the usual mode
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as e:
+            if e.filename in (str(tmp), tmp):       # name the file the user asked for, not our temp name
+                raise type(e)(e.errno, e.strerror, str(final)) from e
+            raise
         os.replace(tmp, final)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def describe_oserror(e: OSError) -> str:
+    """One line naming the file and the reason of an OSError (for the CLI)."""
+    names = [str(n) for n in (e.filename, e.filename2) if n is not None]
+    reason = e.strerror or str(e)
+    hint = {errno.ENOSPC: " (disk full: free space or choose another --out)",
+            errno.EACCES: " (no permission: choose a writable location)",
+            errno.EROFS: " (read-only file system: choose a writable location)",
+            errno.EISDIR: " (a directory is in the way: give a file path)",
+            errno.EEXIST: " (a file is in the way of a folder)",
+            errno.ENOTDIR: " (a file is in the way of a folder)"}.get(e.errno or 0, "")
+    return f"{' -> '.join(names) or 'file system'}: {reason}{hint}"
 
 
 def write_json(path: str | os.PathLike, obj: Any, indent: int | None = None) -> None:

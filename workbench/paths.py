@@ -3,7 +3,7 @@
 Repository: ``REPO`` (the checkout root), ``YC2_DATA`` (vendored YouCook2-BB metadata),
 ``NOTEBOOKS``, ``WORK`` (git-ignored scratch: simulated worlds, sweeps).
 Dataset directory (YouCook2-BB layout, see docs/ARCHITECTURE.md): the ``*_FILE`` / ``*_NAMES`` names.
-Run directory: ``RUN_CONFIG``, ``RUN_LOG``, ``METRICS_FILE``, ``CHECKPOINT_LAST``, ``CHECKPOINT_BEST``.
+Run directory: ``RUN_CONFIG``, ``RUN_LOG``, ``METRICS_FILE``, ``CHECKPOINT_LAST``, ``CHECKPOINT_BEST``, ``RUN_LOCK``.
 Metric *keys* (query_macro, ...) are not file names: they live in ``evaluate.METRICS``.
 """
 from __future__ import annotations
@@ -39,3 +39,4 @@ RUN_LOG = "log.jsonl"
 METRICS_FILE = "metrics.json"
 CHECKPOINT_LAST = "checkpoint_last.pt"
 CHECKPOINT_BEST = "checkpoint_best.pt"
+RUN_LOCK = ".lock"                               # flock of the training that holds the run directory

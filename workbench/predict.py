@@ -16,7 +16,7 @@ from .engine import autocast, predict_split, resolve_device, to_device
 from .evaluate import to_submission
 from .io import DataError, read_json, write_json
 from .paths import METRICS_FILE
-from .run import BEST, RunDir
+from .run import BEST, CONFIG, RunDir, read_metrics
 from .workspace import Workspace
 
 
@@ -42,13 +42,28 @@ def load_run(run_dir: str | Path, data: str | None = None, device: str | None = 
         cfg = cfg.replace(device=device)
     ws = Workspace(cfg)
     dev = resolve_device(cfg.device)
+    trained = (read_json(run.file(CONFIG)) or {}).get("dims")
+    if isinstance(trained, dict) and trained != ws.dims:
+        diff = {k: (trained.get(k), ws.dims.get(k)) for k in ws.dims if trained.get(k) != ws.dims.get(k)}
+        raise DataError(f"{cfg.data}: feature dimensions {ws.dims} differ from those run {run.path} was trained on "
+                        f"({trained}; trained vs. here: {diff}); predict on data with the run's feature dimensions")
     model = build_model(cfg, ws.dims).to(dev)
     ck = run.load_checkpoint(BEST, map_location=dev)
     if ck is None:
         raise DataError(f"{run.file(BEST)}: no checkpoint (train the run first)")
-    model.load_state_dict(ck["model"])
+    want = model.state_dict()
+    bad = [k for k, v in ck["model"].items() if k in want and tuple(v.shape) != tuple(want[k].shape)]
+    if bad:
+        raise DataError(f"{run.file(BEST)}: parameter {bad[0]} has shape {tuple(ck['model'][bad[0]].shape)}, but the "
+                        f"data {cfg.data} (dims {ws.dims}) needs {tuple(want[bad[0]].shape)}; predict on data with the "
+                        "run's feature dimensions")
+    try:
+        model.load_state_dict(ck["model"])
+    except RuntimeError as e:
+        raise DataError(f"{run.file(BEST)}: does not fit the model of {run.file(CONFIG)} "
+                        f"({str(e).splitlines()[0][:200]})") from None
     model.eval()
-    model.restore_fitted(read_json(run.file(METRICS_FILE)) if run.file(METRICS_FILE).is_file() else {})
+    model.restore_fitted(read_metrics(run.file(METRICS_FILE)) if run.file(METRICS_FILE).is_file() else {})
     return LoadedRun(run.path, preset_name, cfg, model, ws, dev)
 
 

@@ -22,7 +22,7 @@ def prepare(data: str | Path | None = None, preset: str = "smoke", seed: int = 0
     A missing ``data`` directory is simulated with ``preset`` (smoke | demo | full).
     """
     from .data.simulator import ensure_dataset
-    from .data.store import build_store
+    from .data.store import build_store, store_is_current
     from .text.cache import ensure_text_features
 
     data = Path(data) if data else default_dir(preset)
@@ -30,7 +30,8 @@ def prepare(data: str | Path | None = None, preset: str = "smoke", seed: int = 0
     if not (data / CLASS_FILE).is_file():
         ensure_dataset(data, preset=preset, seed=seed)
     for split in ("training", "validation", "testing"):
-        if not ds.store(split).is_file() and (ds.feature_root / split).is_dir():
+        current = ds.store(split).is_file() and store_is_current(ds.store(split))
+        if not current and (ds.feature_root / split).is_dir():
             build_store(data, split, ds.store(split), progress=not quiet)
     ensure_text_features(data, encoder=encoder, glove=glove)
     return data

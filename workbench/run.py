@@ -2,8 +2,14 @@
 the notebooks and sweeps)."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import math
+import os
+import pickle
 import platform
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -18,6 +24,36 @@ from .io import DataError, atomic_path, read_json, write_json
 
 from .paths import CHECKPOINT_BEST as BEST, CHECKPOINT_LAST as LAST  # noqa: F401  (names of RunDir files)
 from .paths import METRICS_FILE, REPO, RUN_CONFIG as CONFIG, RUN_LOG as LOG  # noqa: F401
+from .paths import RUN_LOCK as LOCK
+
+SPLITS = ("validation", "testing")
+
+
+class RunLocked(DataError):
+    """Another process holds the run directory."""
+
+
+def read_metrics(path: str | Path) -> dict:
+    """Read a run's metrics.json and check its shape: each split an object whose accuracies are
+    numbers in [0, 100] or null. DataError naming the file and key otherwise."""
+    from .evaluate import METRICS as METRIC_NAMES  # local: evaluate is heavier than a run directory
+
+    m = read_json(path)
+    if not isinstance(m, dict):
+        raise DataError(f"{path}: expected a JSON object with 'validation' / 'testing' metrics, got {type(m).__name__}")
+    for split in SPLITS:
+        if split not in m:
+            continue
+        v = m[split]
+        if not isinstance(v, dict):
+            raise DataError(f"{path}: '{split}' must be an object of metrics, got {v!r}")
+        for k in METRIC_NAMES:
+            x = v.get(k)
+            ok = x is None or (isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+                               and 0 <= x <= 100)
+            if not ok:
+                raise DataError(f"{path}: '{split}.{k}' must be a percentage in [0, 100] or null, got {x!r}")
+    return m
 
 
 def git_info(cwd: str | Path | None = None) -> dict[str, Any]:
@@ -87,8 +123,58 @@ class RunDir:
         with atomic_path(self.file(name), suffix=".pt") as tmp:
             torch.save(state, tmp)
 
-    def load_checkpoint(self, name: str, map_location="cpu") -> dict | None:
+    def load_checkpoint(self, name: str, map_location="cpu", required: tuple[str, ...] = ("model", "epoch")
+                        ) -> dict | None:
+        """A checkpoint of the run (None if absent). Only tensors and plain containers are loaded
+        (``weights_only=True``); a truncated, corrupt or hostile file is a DataError naming it."""
         p = self.file(name)
         if not p.is_file():
             return None
-        return torch.load(p, map_location=map_location, weights_only=True)
+        try:
+            ck = torch.load(p, map_location=map_location, weights_only=True)
+        except pickle.UnpicklingError as e:
+            lines = [ln.strip() for ln in str(e).splitlines() if "GLOBAL" in ln or "global" in ln.lower()]
+            what = lines[0].rstrip(".") if lines else type(e).__name__
+            raise DataError(f"{p}: refused to load the checkpoint: it holds Python objects that are not tensors or "
+                            f"plain containers ({what.strip()[:200]}); it was not written by the workbench. "
+                            "Remove it (training restarts from scratch) or use another --out") from None
+        except (RuntimeError, OSError, EOFError, ValueError, KeyError) as e:
+            raise DataError(f"{p}: not a readable checkpoint ({type(e).__name__}); the file is truncated or "
+                            f"corrupt ({p.stat().st_size} bytes). Remove it to retrain") from None
+        missing = [k for k in required if not isinstance(ck, dict) or k not in ck]
+        if missing:
+            raise DataError(f"{p}: checkpoint lacks {missing}; not a workbench checkpoint")
+        return ck
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold the run directory exclusively (``fcntl.flock`` on DIR/.lock) for the block.
+
+        A second process fails at once with RunLocked naming the holder (pid, host, start time).
+        The kernel drops the lock when the holder exits, even after SIGKILL."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        p = self.file(LOCK)
+        fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                holder = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+            except (ValueError, OSError):
+                holder = {}
+            os.close(fd)
+            raise RunLocked(f"{self.path}: in use by another run (pid {holder.get('pid', '?')} on host "
+                            f"{holder.get('host', '?')}, started {holder.get('started', '?')}); wait for it to "
+                            "finish or choose another --out") from None
+        try:
+            info = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                               "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}).encode()
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, info, 0)
+            yield
+        finally:
+            try:
+                os.ftruncate(fd, 0)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)

@@ -149,6 +149,8 @@ def results_frame(sweep_dir: str | Path, presets: list[str] | None = None) -> pd
 
     When the sweep's grid reproduces a paper table (``paper.GRID_TABLES``), the table's rows without a
     run follow: status "not implemented" (preset = the paper's row name, error = why) or "not run"."""
+    from .run import read_metrics  # local: keeps torch out of the light sweep commands
+
     sweep_dir = Path(sweep_dir)
     meta = read_json(sweep_dir / "sweep.json") if (sweep_dir / "sweep.json").is_file() else {}
     presets = presets or meta.get("presets") or sorted(p.name for p in sweep_dir.iterdir() if (p / PARAMS).is_file())
@@ -165,7 +167,7 @@ def results_frame(sweep_dir: str | Path, presets: list[str] | None = None) -> pd
         if (d / ERROR).is_file():
             row.update(status="failed", error=(d / ERROR).read_text().strip())
         elif (d / RUN / "metrics.json").is_file():
-            m = read_json(d / RUN / "metrics.json")
+            m = read_metrics(d / RUN / "metrics.json")
             enc = encoder_label(d / RUN) if p not in ("random", "upper-bound") else ""
             row.update(status="ok", selected_epoch=m.get("selected_epoch"), label=f"{p} [{enc}]" if enc else p)
             for s in SPLITS:

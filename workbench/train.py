@@ -15,9 +15,9 @@ import torch
 from .config import Config, dumps, parse_sets, preset
 from .data.batches import TrainBatches
 from .engine import evaluate_split, fit_on_validation, resolve_device, train_one_epoch
-from .io import DataError, write_json
+from .io import DataError, read_json, write_json
 from .paths import METRICS_FILE
-from .run import BEST, LAST, RunDir
+from .run import BEST, LAST, RunDir, read_metrics
 from .workspace import Workspace
 
 # config keys that may differ between a run and its resumption (they do not change results on CPU)
@@ -41,37 +41,83 @@ def build(cfg: Config, ws: Workspace, device: torch.device):
 def train(cfg: Config, out: str | Path, preset_name: str = "",
           on_epoch: Callable[[dict], None] | None = None, on_step: Callable[[int, int, dict], None] | None = None,
           ws: Workspace | None = None) -> dict:
-    """Train ``cfg`` into run directory ``out`` (resuming if it holds a checkpoint); returns metrics.json."""
+    """Train ``cfg`` into run directory ``out`` (resuming if it holds a checkpoint); returns metrics.json.
+
+    The run directory is locked for the whole run; config.json is written only once the data,
+    model and checkpoint are checked, so a run that fails at start can be re-run with other values."""
     _set_threads(cfg)
     run = RunDir(out)
-    run.path.mkdir(parents=True, exist_ok=True)
-    if run.file("config.json").is_file():
-        old_preset, old = run.read_config()
-        diff = {k for k, v in cfg.to_dict().items() if old.to_dict()[k] != v} - _RESUMABLE
-        if diff:
-            raise DataError(f"{run.path}: holds a run with a different config ({sorted(diff)}); "
-                            "use a new --out or the same settings to resume")
-    run.write_config(preset_name, cfg)
+    with run.lock():
+        return _train(cfg, run, preset_name, on_epoch, on_step, ws)
+
+
+def _check_resumable(run: RunDir, cfg: Config) -> None:
+    """A run directory with a checkpoint or metrics may only be resumed with the same config."""
+    if not run.file("config.json").is_file():
+        return
+    started = run.file(LAST).is_file() or run.file(METRICS_FILE).is_file()
+    if not started:
+        try:
+            run.read_config()
+        except DataError as e:                       # a half-written or foreign config of a run never started
+            print(f"train: {run.path} holds no checkpoint; replacing its config.json ({e})")
+            return
+    old_preset, old = run.read_config()
+    diff = {k for k, v in cfg.to_dict().items() if old.to_dict()[k] != v} - _RESUMABLE
+    if diff and started:
+        raise DataError(f"{run.path}: holds a run with a different config ({sorted(diff)}); "
+                        "use a new --out or the same settings to resume")
+    if diff:
+        print(f"train: {run.path} holds no checkpoint; starting it anew with the new config "
+              f"(changed: {sorted(diff)})")
+
+
+def _check_same_data(run: RunDir, stores: dict[str, str]) -> None:
+    """A resumed run must read the stores its checkpoint was trained on (same index digests)."""
+    old = read_json(run.file("config.json")).get("stores")
+    if not isinstance(old, dict):
+        return                                       # written by an older version: nothing recorded
+    changed = sorted(s for s in set(old) | set(stores) if old.get(s) != stores.get(s))
+    if changed:
+        raise DataError(f"{run.path}: the feature store(s) {changed} differ from those its checkpoint was trained on "
+                        "(rebuilt or replaced since); use a new --out, or restore the stores to resume")
+
+
+def _train(cfg: Config, run: RunDir, preset_name: str, on_epoch, on_step, ws: Workspace | None) -> dict:
+    _check_resumable(run, cfg)
     ws = ws or Workspace(cfg)
     device = resolve_device(cfg.device)
     model, opt, weights = build(cfg, ws, device)
     data = TrainBatches(ws.stores["training"], ws.text, cfg.batch_size, cfg.num_frames, cfg.seed,
                         cfg.max_train_segments)
+    if data.skipped:
+        print(f"train: {data.skipped} training segments name no queried object and are left out")
+    if len(data) == 0:
+        raise DataError(f"{ws.stores['training'].path}: {len(data.indices)} usable training segments, fewer than "
+                        f"batch_size={cfg.batch_size}; lower batch_size or raise max_train_segments")
     val_keys = ws.eval_keys("validation", cfg) if "validation" in ws.gt else []
 
     start, best = 0, {"epoch": -1, "score": -np.inf}
     log = run.read_log()
-    ck = run.load_checkpoint(LAST, map_location=device)
+    ck = run.load_checkpoint(LAST, map_location=device, required=("model", "optimizer", "epoch", "best"))
     if ck is not None:
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
+        try:
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise DataError(f"{run.file(LAST)}: does not fit the model of this config "
+                            f"({str(e).splitlines()[0][:200]})") from None
         start, best = ck["epoch"] + 1, ck["best"]
         log = [r for r in log if r["epoch"] < start]
         print(f"train: resuming {run.path} after epoch {ck['epoch']}")
     else:
         log = []
+    stores = {s: str(st.attrs.get("index_sha256", "")) for s, st in ws.stores.items()}
+    if ck is not None:
+        _check_same_data(run, stores)
+    run.write_config(preset_name, cfg, extra={"dims": ws.dims, "stores": stores})  # the run has really started
     if start >= cfg.epochs and run.file(METRICS_FILE).is_file():
-        return json.loads(run.file(METRICS_FILE).read_text())
+        return read_metrics(run.file(METRICS_FILE))
 
     for epoch in range(start, cfg.epochs):
         t0 = time.time()
@@ -122,13 +168,17 @@ BASELINES = ("random", "upper-bound")
 
 def run_baseline(name: str, cfg: Config, out: str | Path, ws: Workspace | None = None) -> dict:
     """The Random / Upper Bound rows: predictions from the proposals alone, evaluated like a run."""
+    run = RunDir(out)
+    with run.lock():
+        ws = ws or Workspace(cfg)
+        run.write_config(name, cfg)
+        return _baseline(name, cfg, run, ws)
+
+
+def _baseline(name: str, cfg: Config, run: RunDir, ws: Workspace) -> dict:
     from .baselines import random_boxes, upper_bound_boxes
     from .evaluate import evaluate_boxes
 
-    run = RunDir(out)
-    run.path.mkdir(parents=True, exist_ok=True)
-    run.write_config(name, cfg)
-    ws = ws or Workspace(cfg)
     metrics: dict = {"selected_epoch": None, "select_metric": None}
     for split in ("validation", "testing"):
         if split in ws.gt:

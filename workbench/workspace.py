@@ -7,6 +7,7 @@ from pathlib import Path
 from .config import Config
 from .data.layout import DatasetDir
 from .data.store import FeatureStore
+from .data.yc2 import check_class_count
 from .formats import detect
 from .io import DataError, expect
 from .paths import SPLITS
@@ -38,9 +39,11 @@ class Workspace:
         self.ds = DatasetDir(root)
         self.format = detect(root)
         self.rule = resolve_rule(cfg, self.format.rule)
-        self.vocab = self.format.vocab(root)
+        self.vocab = check_class_count(self.format.vocab(root))
         self.text = TextFeatures(cfg.text_features or self.ds.text_features)
-        self.stores = {s: FeatureStore(self.ds.store(s)) for s in SPLITS if self.ds.store(s).is_file()}
+        self.text.check_inputs(root)                      # a stale cache is refused, naming text-features
+        self.stores = {s: FeatureStore(self.ds.store(s), num_proposals=cfg.num_proposals)
+                       for s in SPLITS if self.ds.store(s).is_file()}
         if "training" not in self.stores:
             raise DataError(f"{self.ds.store('training')}: not found; run `build-store` for the training split")
         self.gt = {}
@@ -48,6 +51,9 @@ class Workspace:
             if s in self.stores:
                 gt = self.format.ground_truth(root, s)
                 if gt is not None:
+                    where = self.ds.annotations(s) if self.ds.has_annotations(s) else f"{self.format.name} {s} ground truth"
+                    check_labels(gt, self.vocab, where)
+                    check_gt_against_store(gt, self.stores[s], self.text, where)
                     self.gt[s] = gt
         self.dims = {"visual": self.stores["training"].feature_dim, "glove": self.text.glove_dim,
                      "ctx": self.text.ctx_dim, "classes": len(self.vocab)}
@@ -56,3 +62,25 @@ class Workspace:
         """Segments of ``split`` with at least one box (the first cfg.max_eval_segments when set)."""
         keys = [k for k in self.gt[split] if any(b is not None for o in self.gt[split][k].objects for b in o.boxes)]
         return keys[:cfg.max_eval_segments] if cfg.max_eval_segments else keys
+
+
+def check_labels(gt: dict, vocab, where) -> None:
+    """Every ground-truth label names a class of the vocabulary (the message names the annotation file)."""
+    for key, seg in gt.items():
+        for j, o in enumerate(seg.objects):
+            vocab.id_of(o.label, where=f"{where}: segment {key} object {j}")
+
+
+def check_gt_against_store(gt: dict, store: FeatureStore, text, where) -> None:
+    """Every annotated segment is in the store and the text cache, with the same frame count
+    and object count, so a mismatch is found before training rather than after an epoch."""
+    for key, seg in gt.items():
+        i = store.index(key)
+        n = int(store.frame_count[i])
+        if seg.num_frames != n:
+            raise DataError(f"{where}: segment {key} has {seg.num_frames} annotated frames but the store "
+                            f"{store.path} has {n}; rebuild the store (`build-store`) from the same annotations")
+        k = len(text[key].obj_class)
+        if k != len(seg.objects):
+            raise DataError(f"{where}: segment {key} has {len(seg.objects)} objects but the text cache "
+                            f"{text.path} has {k}; rebuild it with `python -m workbench text-features`")

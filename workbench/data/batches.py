@@ -61,6 +61,7 @@ class TrainBatches:
         if missing:
             raise DataError(f"{store.path}: {len(missing)} segments have no text features (e.g. {missing[:3]})")
         keep = [i for i, k in enumerate(ids) if len(text[k].obj_class) > 0]
+        self.skipped = len(ids) - len(keep)  # segments whose sentence names no queried object
         self.indices = np.asarray(keep[:max_segments] if max_segments else keep)
         self.batch_size, self.num_frames, self.seed = batch_size, num_frames, seed
 

@@ -384,9 +384,9 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
     if out.exists():
         raise DataError(f"{out}: already exists; simulate writes a new directory")
     knobs = knobs or Knobs()
-    dim = int(feature_dim or PRESETS.get(preset, {}).get("feature_dim", 0))
+    dim = int(PRESETS.get(preset, {}).get("feature_dim", 0) if feature_dim is None else feature_dim)
     if dim < 1:
-        raise DataError(f"feature dim must be >= 1, got {feature_dim!r}")
+        raise DataError(f"simulate: --feature-dim (feature_dim) must be >= 1, got {feature_dim!r}")
     data_dir = Path(data_dir)
     t0 = time.time()
     plans = plan_segments(preset, seed, data_dir)

@@ -3,13 +3,18 @@ proposal boxes, so training reads the sampled frames of a batch without touching
 per-segment .npy files (the bottleneck of the public code).
 
 Layout (see docs/ARCHITECTURE.md): /features float16 [F, N, D] chunked one frame per chunk,
-/boxes float32 [F, N, 4] in annotation pixel space, /seg_ids, /frame_offset, /frame_count.
+/boxes float32 [F, N, 4] in annotation pixel space, /seg_ids, /frame_offset, /frame_count,
+/frame_crc uint32 [F, 2] (CRC-32 of each frame's feature and box bytes) and the attribute
+index_sha256 (digest of the index datasets). Opening a store checks the index (digest and
+offset == cumsum(count)); each frame's checksum is verified the first time it is read.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import h5py
@@ -21,7 +26,7 @@ from ..formats.base import SourceSegment
 from ..io import DataError, SegmentIndex, atomic_path, expect
 from .layout import check_split
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: /frame_crc and index_sha256 (integrity checks)
 
 
 def _validate(seg: SourceSegment, feats: np.ndarray, boxes: np.ndarray, num_proposals: int, dim: int | None,
@@ -64,6 +69,8 @@ def build_store(root: str | Path, split: str, out: str | Path, num_proposals: in
 
     t0 = time.time()
     root, split = Path(root), check_split(split)
+    if isinstance(num_proposals, bool) or not isinstance(num_proposals, (int, np.integer)) or num_proposals < 1:
+        raise DataError(f"build-store: --num-proposals must be an integer >= 1, got {num_proposals!r}")
     src = detect(root).source(root, split)
     if src.notes and progress:
         print(f"build-store: {src.notes}", file=sys.stderr)
@@ -94,14 +101,20 @@ def build_store(root: str | Path, split: str, out: str | Path, num_proposals: in
             f.create_dataset("seg_ids", data=np.array([s.key for s in src.segments], dtype=h5py.string_dtype()))
             f.create_dataset("frame_offset", data=offsets)
             f.create_dataset("frame_count", data=counts)
+            crc = np.zeros((F, 2), np.uint32)
             it = zip(src.segments, offsets, counts)
             for seg, off, T in tqdm(it, total=len(counts), desc=f"build-store {split}", disable=not progress):
                 feats, boxes = seg.load()
                 _validate(seg, feats, boxes, N, dim, feature_dtype)
                 expect(feats.shape[0] == T, f"segment {seg.key}", "file changed while converting")
-                fd[off:off + T] = feats[:, :N].astype(feature_dtype)
+                x = np.ascontiguousarray(feats[:, :N].astype(feature_dtype))
+                fd[off:off + T] = x
                 sx, sy = seg.scale
-                bd[off:off + T] = boxes[:, :N].astype(np.float32) * np.array([sx, sy, sx, sy], np.float32)
+                b = np.ascontiguousarray(boxes[:, :N].astype(np.float32) * np.array([sx, sy, sx, sy], np.float32))
+                bd[off:off + T] = b
+                crc[off:off + T] = [(zlib.crc32(x[t].tobytes()), zlib.crc32(b[t].tobytes())) for t in range(T)]
+            f.create_dataset("frame_crc", data=crc)
+            f.attrs["index_sha256"] = index_digest(f["seg_ids"][:], offsets, counts, crc)
             f.attrs.update(format_version=FORMAT_VERSION, split=split, source_layout=src.layout,
                            source_root=str(src.root.resolve()), feature_dim=dim, num_proposals=N,
                            feature_dtype=feature_dtype, workbench_version=__version__,
@@ -110,33 +123,140 @@ def build_store(root: str | Path, split: str, out: str | Path, num_proposals: in
                 bytes=Path(out).stat().st_size, seconds=round(time.time() - t0, 2), out=str(out))
 
 
+def index_digest(seg_ids, offsets, counts, crc) -> str:
+    """SHA-256 of a store's index datasets (segment ids, offsets, counts, frame checksums)."""
+    h = hashlib.sha256()
+    for s in seg_ids:
+        h.update((s.decode() if isinstance(s, bytes) else str(s)).encode() + b"\0")
+    for a, dt in ((offsets, np.int64), (counts, np.int32), (crc, np.uint32)):
+        h.update(np.ascontiguousarray(np.asarray(a, dtype=dt)).tobytes())
+    return h.hexdigest()
+
+
+def seal(f: h5py.File) -> None:
+    """Write /frame_crc and index_sha256 for a store written by other means than ``build_store``
+    (tests, converters); the datasets must already hold their final values."""
+    F = f["features"].shape[0]
+    crc = np.zeros((F, 2), np.uint32)
+    for r in range(F):
+        crc[r] = (zlib.crc32(np.ascontiguousarray(f["features"][r]).tobytes()),
+                  zlib.crc32(np.ascontiguousarray(f["boxes"][r]).tobytes()))
+    if "frame_crc" in f:
+        del f["frame_crc"]
+    f.create_dataset("frame_crc", data=crc)
+    f.attrs["index_sha256"] = index_digest(f["seg_ids"][:], f["frame_offset"][:], f["frame_count"][:], crc)
+    f.attrs["format_version"] = FORMAT_VERSION
+
+
+def store_is_current(path: str | Path) -> bool:
+    """Whether ``path`` is a store of the current format (``prepare`` rebuilds older ones)."""
+    try:
+        with h5py.File(path, "r") as f:
+            return int(f.attrs.get("format_version", -1)) == FORMAT_VERSION
+    except OSError:
+        return False
+
+
 class FeatureStore(SegmentIndex):
     """Read-only access to one split's store. Frames are read chunk by chunk (one frame per chunk)."""
 
     what = "feature store"
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, num_proposals: int | None = None):
+        """Open and check a store; ``num_proposals`` serves only the first N proposals of each
+        frame (DataError if the store holds fewer)."""
         self.path = Path(path)
         expect(self.path.is_file(), str(self.path), "feature store not found (build it with `build-store`)")
         try:
             self._f = h5py.File(self.path, "r")
         except OSError as e:
             raise DataError(f"{self.path}: not a readable HDF5 file ({e})") from None
+        try:
+            self._open(num_proposals)
+        except BaseException:
+            self._f.close()
+            raise
+
+    def _open(self, num_proposals: int | None) -> None:
         f = self._f
+        where = str(self.path)
         for name in ("features", "boxes", "seg_ids", "frame_offset", "frame_count"):
-            expect(name in f, str(self.path), f"missing dataset /{name}")
-        expect(int(f.attrs.get("format_version", -1)) == FORMAT_VERSION, str(self.path),
-               f"store format {f.attrs.get('format_version')} is not {FORMAT_VERSION}; rebuild it")
+            expect(name in f, where, f"missing dataset /{name}")
+        expect(int(f.attrs.get("format_version", -1)) == FORMAT_VERSION, where,
+               f"store format {f.attrs.get('format_version')} is not {FORMAT_VERSION}; rebuild it with `build-store`")
+        expect("frame_crc" in f and "index_sha256" in f.attrs, where, "no checksums (/frame_crc, index_sha256); "
+               "rebuild it with `build-store`")
         self.attrs = dict(f.attrs)
-        self._set_ids(f["seg_ids"][:])
-        self.frame_offset = f["frame_offset"][:]
-        self.frame_count = f["frame_count"][:]
+        try:
+            seg_ids = f["seg_ids"][:]
+            self.frame_offset = f["frame_offset"][:]
+            self.frame_count = f["frame_count"][:]
+            self._crc = f["frame_crc"][:]
+        except (OSError, RuntimeError, ValueError) as e:
+            raise DataError(f"{where}: unreadable index datasets ({e}); rebuild it with `build-store`") from None
+        self._set_ids(seg_ids)
         self._feat = f["features"]
         self._boxes = f["boxes"]
-        self.num_proposals = int(self._feat.shape[1])
+        self._check_index(where)
+        stored = int(self._feat.shape[1])
+        self._stored_n = stored
+        if num_proposals is not None:
+            expect(num_proposals <= stored, where,
+                   f"holds {stored} proposals per frame but num_proposals={num_proposals} was asked; lower "
+                   f"num_proposals or rebuild with `build-store --num-proposals {num_proposals}`")
+        self.num_proposals = stored if num_proposals is None else int(num_proposals)
         self.feature_dim = int(self._feat.shape[2])
-        self._direct = self._feat.chunks == (1, self.num_proposals, self.feature_dim) and self._feat.compression is None
+        self._direct = (self._feat.chunks == (1, stored, self.feature_dim) and self._feat.compression is None
+                        and not self._feat.fletcher32 and not self._feat.scaleoffset and not self._feat.shuffle)
         self._frame_dtype = self._feat.dtype
+        self._checked = np.zeros((len(self._crc), 2), bool)  # frames whose checksum was verified
+
+    def _check_index(self, where: str) -> None:
+        """Index invariants: shapes agree, offset == cumsum(count), ids unique, digest matches."""
+        fe, bo, off, cnt = self._feat, self._boxes, self.frame_offset, self.frame_count
+        expect(fe.ndim == 3 and bo.ndim == 3 and bo.shape[2] == 4 and fe.shape[:2] == bo.shape[:2], where,
+               f"/features {fe.shape} and /boxes {bo.shape} must be (F, N, D) and (F, N, 4)")
+        S = len(self.seg_ids)
+        expect(S > 0 and off.shape == (S,) and cnt.shape == (S,), where,
+               f"/seg_ids, /frame_offset, /frame_count must have one entry per segment "
+               f"(got {S}, {off.shape}, {cnt.shape})")
+        expect(len(self._index) == S, where, "duplicate segment ids in /seg_ids")
+        bad = np.flatnonzero(cnt < 1)
+        expect(bad.size == 0, where, f"segment {self.seg_ids[bad[0]] if bad.size else ''} has frame_count "
+               f"{cnt[bad[0]] if bad.size else ''} (must be >= 1)")
+        want = np.concatenate([[0], np.cumsum(cnt.astype(np.int64))[:-1]])
+        bad = np.flatnonzero(off != want)
+        if bad.size:
+            i = int(bad[0])
+            raise DataError(f"{where}: /frame_offset[{i}] of segment {self.seg_ids[i]} is {int(off[i])}, but the "
+                            f"frame counts put it at {int(want[i])} (offset must equal cumsum(count)); the index is "
+                            "corrupt, rebuild the store with `build-store`")
+        F = int(cnt.astype(np.int64).sum())
+        expect(F == fe.shape[0], where, f"frame counts sum to {F} but /features has {fe.shape[0]} frames")
+        expect(self._crc.shape == (F, 2), where, f"/frame_crc has shape {self._crc.shape}, expected ({F}, 2)")
+        digest = index_digest(self.seg_ids, off, cnt, self._crc)
+        a = self.attrs["index_sha256"]
+        a = a.decode() if isinstance(a, bytes) else str(a)
+        expect(digest == a, where, "index datasets (/seg_ids, /frame_offset, /frame_count, /frame_crc) do not match "
+               "their digest index_sha256; the store was modified after it was built: rebuild it with `build-store`")
+
+    def _corrupt(self, row: int, what: str) -> DataError:
+        i = int(np.searchsorted(self.frame_offset, row, side="right") - 1)
+        return DataError(f"{self.path}: segment {self.seg_ids[i]} frame {row - int(self.frame_offset[i])}: {what} "
+                         "bytes do not match their checksum; the store is corrupt, rebuild it with `build-store`")
+
+    def _verify(self, row: int, raw: bytes | np.ndarray, col: int) -> None:
+        if not self._checked[row, col]:
+            data = raw if isinstance(raw, bytes) else np.ascontiguousarray(raw).tobytes()
+            if zlib.crc32(data) != int(self._crc[row, col]):
+                raise self._corrupt(row, "feature" if col == 0 else "box")
+            self._checked[row, col] = True
+
+    def verify(self) -> None:
+        """Check every frame's checksum now (``features``/``boxes`` check each frame on first read)."""
+        for i in range(len(self)):
+            self.features(i)
+            self.boxes(i)
 
     def _rows(self, i: int, frames) -> np.ndarray:
         T = int(self.frame_count[i])
@@ -148,27 +268,50 @@ class FeatureStore(SegmentIndex):
         return frames + self.frame_offset[i]
 
     def features(self, i: int, frames=None) -> np.ndarray:
-        """Region features of segment ``i`` -> (t, N, D) in the store's dtype."""
+        """Region features of segment ``i`` -> (t, N, D) in the store's dtype (first N proposals)."""
         rows = self._rows(i, frames)
+        N = self.num_proposals
         if frames is None:
-            return self._feat[rows[0]:rows[0] + len(rows)] if len(rows) else self._feat[0:0]
-        out = np.empty((len(rows), self.num_proposals, self.feature_dim), dtype=self._frame_dtype)
-        if self._direct:  # raw chunk reads: one frame per chunk, no hyperslab machinery
+            if not len(rows):
+                return self._feat[0:0, :N]
+            block = self._read(lambda: self._feat[rows[0]:rows[0] + len(rows)], rows[0])
             for j, r in enumerate(rows):
-                _, buf = self._feat.id.read_direct_chunk((int(r), 0, 0))
-                out[j] = np.frombuffer(buf, dtype=self._frame_dtype).reshape(self.num_proposals, self.feature_dim)
-        else:
-            for j, r in enumerate(rows):
-                out[j] = self._feat[int(r)]
+                self._verify(int(r), block[j], 0)
+            return block[:, :N] if N < self._stored_n else block
+        out = np.empty((len(rows), N, self.feature_dim), dtype=self._frame_dtype)
+        for j, r in enumerate(rows):
+            r = int(r)
+            if self._direct:  # raw chunk reads: one frame per chunk, no hyperslab machinery
+                _, buf = self._read(lambda: self._feat.id.read_direct_chunk((r, 0, 0)), r)
+                self._verify(r, buf, 0)
+                frame = np.frombuffer(buf, dtype=self._frame_dtype).reshape(self._stored_n, self.feature_dim)
+            else:
+                frame = self._read(lambda: self._feat[r], r)
+                self._verify(r, frame, 0)
+            out[j] = frame[:N]
         return out
 
+    def _read(self, fn, row: int):
+        try:
+            return fn()
+        except (OSError, RuntimeError, ValueError) as e:
+            raise self._corrupt_read(int(row), e) from None
+
+    def _corrupt_read(self, row: int, e: Exception) -> DataError:
+        i = int(np.searchsorted(self.frame_offset, row, side="right") - 1)
+        return DataError(f"{self.path}: segment {self.seg_ids[i]}: cannot read frame row {row} "
+                         f"({str(e).splitlines()[0][:120]}); the store is damaged, rebuild it with `build-store`")
+
     def boxes(self, i: int, frames=None) -> np.ndarray:
-        """Proposal boxes of segment ``i`` in annotation pixel space -> (t, N, 4)."""
+        """Proposal boxes of segment ``i`` in annotation pixel space -> (t, N, 4) (first N proposals)."""
         rows = self._rows(i, frames)
         if len(rows) == 0:
             return np.zeros((0, self.num_proposals, 4), np.float32)
-        block = self._boxes[rows.min():rows.max() + 1]
-        return block[rows - rows.min()]
+        lo, hi = int(rows.min()), int(rows.max()) + 1
+        block = self._read(lambda: self._boxes[lo:hi], lo)
+        for j in range(hi - lo):
+            self._verify(lo + j, block[j], 1)
+        return block[rows - lo, :self.num_proposals]
 
     def close(self) -> None:
         self._f.close()

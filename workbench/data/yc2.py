@@ -78,6 +78,34 @@ def load_class_file(path: str | os.PathLike) -> ClassVocab:
     return ClassVocab(names, forms, str(path))
 
 
+# Class vocabularies of known formats (the class file must match in full, never a prefix).
+YC2_NUM_CLASSES = 67
+_YC2_CLASS_FILE = Path(__file__).resolve().parents[2] / "data" / "youcook2_bb" / "class_file.csv"
+
+
+def check_class_count(vocab: ClassVocab) -> ClassVocab:
+    """A class file whose rows are YouCook2-BB's must hold all 67 classes: a truncated or extended
+    copy would silently change every macro accuracy (the divisor of rule nafae is the class count)."""
+    if len(vocab) == YC2_NUM_CLASSES or not _YC2_CLASS_FILE.is_file():
+        return vocab
+    ref = _load_ref_vocab()
+    n = min(len(vocab), len(ref))
+    if n and vocab.names[:n] == ref.names[:n]:
+        raise DataError(f"{vocab.path}: {len(vocab)} classes, but its rows are YouCook2-BB's, which has "
+                        f"{YC2_NUM_CLASSES} (a {'truncated' if len(vocab) < len(ref) else 'extended'} copy?); "
+                        f"use the full class_file.csv ({_YC2_CLASS_FILE})")
+    return vocab
+
+
+_REF: list[ClassVocab] = []
+
+
+def _load_ref_vocab() -> ClassVocab:
+    if not _REF:
+        _REF.append(load_class_file(_YC2_CLASS_FILE))
+    return _REF[0]
+
+
 # --- STVG/CI split dicts and sentences ------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -238,7 +266,13 @@ class GTSegment:
         return len(self.objects[0].boxes) if self.objects else 0
 
 
-def parse_box(b: Any, where: str | Callable[[], str]) -> Box | None:
+def frame_tolerance(size: float) -> float:
+    """How far (pixels) a visible GT box may reach past the frame edge: 1% of the side + 1 px
+    (annotation tools round and clip loosely); beyond that the box is not in the frame."""
+    return 0.01 * size + 1.0
+
+
+def parse_box(b: Any, where: str | Callable[[], str], frame: tuple[int, int] | None = None) -> Box | None:
     """One official box dict -> Box, or None for ``{}``. ``where`` may be a callable so that the
     message is only formatted when a check fails (the readers parse ~10^5 boxes)."""
     if isinstance(b, dict) and not b:
@@ -260,6 +294,13 @@ def parse_box(b: Any, where: str | Callable[[], str]) -> Box | None:
     # Boxes marked outside may carry stale coordinates; a visible box must be ordered.
     if box.outside == 0 and (box.xbr < box.xtl or box.ybr < box.ytl):
         raise fail(f"malformed box (xbr < xtl or ybr < ytl) {b!r}")
+    if box.outside == 0 and (box.xbr == box.xtl or box.ybr == box.ytl):
+        raise fail(f"zero-area visible box {b!r}")
+    if box.outside == 0 and frame is not None:
+        w, h = frame
+        tw, th = frame_tolerance(w), frame_tolerance(h)
+        if box.xtl < -tw or box.ytl < -th or box.xbr > w + tw or box.ybr > h + th:
+            raise fail(f"visible box {b!r} lies outside the {w}x{h} frame (rwidth x rheight)")
     return box
 
 
@@ -284,6 +325,7 @@ def load_official_annotations(path: str | os.PathLike, vocab: ClassVocab | None 
             w = f"{path}: segment {key}"
             expect(str(seg).isdigit(), w, f"segment id {seg!r} is not a number")
             expect(isinstance(s, dict) and isinstance(s.get("objects"), list), w, "expected an 'objects' list")
+            expect(len(s["objects"]) > 0, w, "empty 'objects' list (every segment grounds at least one object)")
             objects = []
             for j, o in enumerate(s["objects"]):
                 wo = f"{w} object {j}"
@@ -291,7 +333,7 @@ def load_official_annotations(path: str | os.PathLike, vocab: ClassVocab | None 
                        "expected {'label': str, 'boxes': [...]}")
                 if vocab is not None:
                     vocab.id_of(o["label"], where=wo)
-                objects.append(GTObject(o["label"], [parse_box(b, lambda wo=wo, t=t: f"{wo} frame {t}")
+                objects.append(GTObject(o["label"], [parse_box(b, lambda wo=wo, t=t: f"{wo} frame {t}", (rwidth, rheight))
                                                      for t, b in enumerate(o["boxes"])]))
             counts = {len(o.boxes) for o in objects}
             expect(len(counts) <= 1, w, f"objects have different frame counts {sorted(counts)}")

@@ -233,11 +233,29 @@ class TextFeatures(SegmentIndex):
     def __init__(self, path: str | Path):
         self.path = Path(path)
         expect(self.path.is_file(), str(self.path), "text cache not found (run `python -m workbench text-features`)")
-        with h5py.File(self.path, "r") as f:
-            self.attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
-            expect(self.attrs.get("format_version") == FORMAT_VERSION, str(self.path),
-                   f"format_version {self.attrs.get('format_version')!r}, expected {FORMAT_VERSION}")
-            a = {k: f[k][()] for k in f.keys()}
+        try:
+            with h5py.File(self.path, "r") as f:
+                self.attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+                expect(self.attrs.get("format_version") == FORMAT_VERSION, str(self.path),
+                       f"format_version {self.attrs.get('format_version')!r}, expected {FORMAT_VERSION}; rebuild it "
+                       "with `python -m workbench text-features`")
+                a = {k: f[k][()] for k in f.keys()}
+        except (OSError, RuntimeError, KeyError) as e:
+            raise DataError(f"{self.path}: not a readable text cache ({str(e).splitlines()[0][:160]}); the file is "
+                            "truncated or corrupt, rebuild it with `python -m workbench text-features --force`") from None
+        for name in ("seg_ids", "splits", "sentences", "obj_offset", "obj_count", "obj_class", "obj_glove", "obj_ctx",
+                     "sent_ctx", "tok_offset", "tok_count", "tok_ids", "tok_vocab", "tok_vocab_glove"):
+            expect(name in a, str(self.path), f"missing dataset /{name}; rebuild it with `python -m workbench text-features`")
+        S, O = len(a["seg_ids"]), len(a["obj_class"])
+        for off, cnt, total in (("obj_offset", "obj_count", O), ("tok_offset", "tok_count", len(a["tok_ids"]))):
+            ok = (a[off].shape == (S,) and a[cnt].shape == (S,) and (a[cnt] >= 0).all()
+                  and (a[off] == np.concatenate([[0], np.cumsum(a[cnt])[:-1]])).all() and int(a[cnt].sum()) == total)
+            expect(bool(ok), str(self.path), f"/{off} must equal cumsum(/{cnt}) over {S} segments and cover {total} "
+                   "rows; the cache is corrupt, rebuild it with `python -m workbench text-features --force`")
+        for name in ("obj_glove", "obj_ctx", "sent_ctx", "tok_vocab_glove"):
+            bad = np.flatnonzero(~np.isfinite(a[name]).reshape(len(a[name]), -1).all(1))
+            expect(bad.size == 0, str(self.path), f"non-finite values in /{name} (row {bad[:1].tolist()}); the cache "
+                   "is corrupt, rebuild it with `python -m workbench text-features --force`")
         dec = lambda x: [s.decode() if isinstance(s, bytes) else s for s in x]  # noqa: E731
         self._set_ids(a["seg_ids"])
         self.splits: list[str] = dec(a["splits"])
@@ -245,6 +263,22 @@ class TextFeatures(SegmentIndex):
         self.obj_name = dec(a["obj_name"])
         self.tok_vocab = dec(a["tok_vocab"])
         self._a = a
+
+    def check_inputs(self, data_dir: str | Path) -> None:
+        """Refuse a stale cache: the segments, sentences and objects of ``data_dir`` must be those
+        the cache was built from (its ``inputs_hash``, recomputed with the cache's own identity:
+        encoder, GloVe source, OOV policies - so no encoder is loaded)."""
+        keys = ("format_version", "encoder", "encoder_revision", "glove_source", "glove_fingerprint", "oov_policy",
+                "token_oov_policy", "bf16")
+        if "inputs_hash" not in self.attrs or any(k not in self.attrs for k in keys):
+            raise DataError(f"{self.path}: records no inputs hash; rebuild it with "
+                            f"`python -m workbench text-features --data {data_dir} --force`")
+        identity = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in self.attrs.items() if k in keys}
+        digest = _inputs_hash(collect_inputs(data_dir), identity)
+        if digest != self.attrs["inputs_hash"]:
+            raise DataError(f"{self.path}: stale text cache: the segments, sentences or objects of {data_dir} changed "
+                            "since it was built (inputs hash differs); rebuild it with "
+                            f"`python -m workbench text-features --data {data_dir}`")
 
     @property
     def ctx_dim(self) -> int:

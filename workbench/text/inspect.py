@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..paths import YC2_DATA
+from ..io import DataError
 from .glove import GloVe
 from .objects import objects_for_segment, tokenize
 
@@ -46,6 +47,8 @@ def object_table(data_dir: str | Path | None = None, split: str = "training", n_
     from ..data.yc2 import load_class_file, load_sentences, load_split_dict
     from .contextual import encode, load_encoder
 
+    if isinstance(n_segments, bool) or not isinstance(n_segments, int) or n_segments < 1:
+        raise DataError(f"parameter n_segments must be an integer >= 1, got {n_segments!r}")
     d = DatasetDir(data_dir or YC2_DIR)
     vocab = load_class_file(d.class_file)
     sentences = load_sentences(d.sentences)

@@ -1,0 +1,735 @@
+"""The fault catalogue (issue 13, docs/RELIABILITY.md): every bad input or fault a hostile but
+honest user can produce, each as one case that names the fault and checks that the command
+
+* fails loudly: exit code 2 and a one-line ``error: ...`` naming the file / key (no traceback),
+  or gives the correct result where the fault is legal input;
+* loses nothing: no output written under the final name, earlier results untouched.
+
+Cases work on copies of the session's smoke world (``smoke_data``) and of one tiny trained run,
+corrupted as the case says; only the cases that need one train (tiny sizes, one epoch).
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import TINY
+from workbench.__main__ import main
+
+# Tiny one-epoch runs (seconds): a few batches of 8 and a few validation segments.
+FAST = {**TINY, "epochs": 1, "max_train_segments": 16, "max_eval_segments": 4}
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+def sets(**over) -> list[str]:
+    out = []
+    for k, v in {**FAST, **over}.items():
+        out += ["--set", f"{k}={v}"]
+    return out
+
+
+def train_args(data, out, preset="stvg", **over) -> list[str]:
+    return ["train", "--data", str(data), "--preset", preset, "--out", str(out), *sets(**over)]
+
+
+def fails(capsys, argv: list[str], *names: str) -> str:
+    """Run a command that must fail cleanly: exit 2, one line on stderr naming every ``names``."""
+    rc = main([str(a) for a in argv])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2, f"exit code {rc}, stderr {err!r}"
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for n in names:
+        assert str(n) in lines[0], f"{n!r} not named in {lines[0]!r}"
+    return lines[0]
+
+
+def succeeds(capsys, argv: list[str]) -> str:
+    rc = main([str(a) for a in argv])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    return cap.out
+
+
+def no_run_written(out: Path) -> None:
+    """A failed start leaves no config, checkpoint, log or metrics behind."""
+    for name in ("config.json", "checkpoint_last.pt", "checkpoint_best.pt", "log.jsonl", "metrics.json"):
+        assert not (out / name).exists(), f"{out / name} written by a failed run"
+
+
+def no_result_written(out: Path) -> None:
+    """A run that failed mid-epoch leaves no checkpoint and no metrics."""
+    for name in ("checkpoint_last.pt", "checkpoint_best.pt", "metrics.json"):
+        assert not (out / name).exists(), f"{out / name} written by a failed run"
+
+
+def no_temp_files(folder: Path) -> None:
+    assert not [p for p in folder.rglob(".*.tmp*")], list(folder.rglob(".*.tmp*"))
+
+
+def edit_json(path: Path, fn: Callable[[dict], None]) -> None:
+    d = json.loads(path.read_text())
+    fn(d)
+    path.write_text(json.dumps(d))
+
+
+def first_boxed(ann: dict) -> tuple[str, str, dict, int]:
+    """(vid, seg, object dict, frame) of the first visible box of an official annotation dict."""
+    for vid, v in ann["database"].items():
+        for seg, s in v["segments"].items():
+            for o in s["objects"]:
+                for t, b in enumerate(o["boxes"]):
+                    if b and not b["outside"]:
+                        return vid, seg, o, t
+    raise AssertionError("no visible box")
+
+
+def gt_predictions(ann_path: Path, out: Path) -> Path:
+    """A submission that predicts the GT boxes themselves (missing boxes as {})."""
+    ann = json.loads(ann_path.read_text())
+    db = {vid: {"segments": {seg: {"objects": [{"label": o["label"], "boxes": [
+        {k: b[k] for k in ("xtl", "ytl", "xbr", "ybr")} if b else {} for b in o["boxes"]]} for o in s["objects"]]}
+        for seg, s in v["segments"].items()}} for vid, v in ann["database"].items()}
+    out.write_text(json.dumps({"database": db}))
+    return out
+
+
+def chunk_offsets(store: Path, every: int = 3) -> list[int]:
+    """File offsets of every ``every``-th chunk of /features."""
+    with h5py.File(store, "r") as f:
+        d = f["features"]
+        return [d.id.get_chunk_info(i).byte_offset for i in range(0, d.id.get_num_chunks(), every)]
+
+
+def poke(path: Path, offset: int, data: bytes) -> None:
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(data)
+
+
+def val_ann(w: Path) -> Path:
+    return w / "yc2_bb_val_annotations.json"
+
+
+# --- fixtures --------------------------------------------------------------------------------------
+
+@pytest.fixture
+def world(smoke_data, tmp_path) -> Path:
+    """A private copy of the session's smoke world, free to corrupt."""
+    w = tmp_path / "world"
+    shutil.copytree(smoke_data, w)
+    return w
+
+
+@pytest.fixture(scope="module")
+def trained(smoke_data, tmp_path_factory) -> Path:
+    """One tiny trained stvg run on the smoke world (never modified: cases copy it)."""
+    out = tmp_path_factory.mktemp("trained") / "run"
+    assert main(train_args(smoke_data, out)) == 0
+    return out
+
+
+@pytest.fixture
+def run_copy(trained, tmp_path) -> Path:
+    r = tmp_path / "run"
+    shutil.copytree(trained, r)
+    return r
+
+
+# --- the catalogue ---------------------------------------------------------------------------------
+
+@dataclass
+class Case:
+    name: str
+    kind: str          # "silent" | "unclear" (the issue's probe) | "extra" (found since)
+    check: Callable
+    param: object = None
+
+
+CASES: list[Case] = []
+
+
+def case(name: str, kind: str, params: dict | None = None):
+    """Register a fault; ``params`` {label: value} makes one case per value (passed as ``param``)."""
+    def deco(fn):
+        for label, value in (params or {None: None}).items():
+            CASES.append(Case(name if label is None else f"{name} [{label}]", kind, fn, value))
+        return fn
+    return deco
+
+
+# ---- the eight silent failures ----
+
+@case("store: finite bytes corrupted in every third /features chunk", "silent")
+def _(capsys, world, tmp_path, **_):
+    store = world / "store" / "training.h5"
+    for off in chunk_offsets(store):
+        poke(store, off + 40, b"\xff\x7b")
+    out = tmp_path / "run"
+    msg = fails(capsys, train_args(world, out), store, "checksum", "segment")
+    no_result_written(out)
+    assert "rebuild" in msg
+
+
+@case("store: /frame_offset[3] points at another segment's rows", "silent")
+def _(capsys, world, tmp_path, **_):
+    store = world / "store" / "training.h5"
+    with h5py.File(store, "r+") as f:
+        f["frame_offset"][3] = f["frame_offset"][5]
+    out = tmp_path / "run"
+    fails(capsys, train_args(world, out), store, "frame_offset[3]", "cumsum")
+    no_run_written(out)
+
+
+@case("text cache: sentences edited after text-features (stale cache)", "silent")
+def _(capsys, world, tmp_path, **_):
+    key = next(iter(json.loads((world / "train_dict.json").read_text())))
+    edit_json(world / "seg_sentence_dict.json", lambda d: d.__setitem__(key, d[key] + " then serve it warm"))
+    out = tmp_path / "run"
+    fails(capsys, train_args(world, out), world / "text_features.h5", "stale", "text-features")
+    no_run_written(out)
+
+
+@case("class file with its last row deleted (evaluate --rule nafae)", "silent")
+def _(capsys, world, tmp_path, **_):
+    rows = (world / "class_file.csv").read_text().splitlines()
+    cf = tmp_path / "class_file.csv"
+    cf.write_text("\n".join(rows[:-1]) + "\n")
+    pred = gt_predictions(val_ann(world), tmp_path / "pred.json")
+    fails(capsys, ["evaluate", "--annotations", val_ann(world), "--predictions", pred, "--class-file", cf,
+                   "--rule", "nafae"], cf, "66", "67")
+    # the full file scores the GT as perfect
+    r = json.loads(succeeds(capsys, ["evaluate", "--annotations", val_ann(world), "--predictions", pred,
+                                     "--class-file", world / "class_file.csv", "--rule", "stvg"]))
+    assert r["box_micro"] == 100.0
+
+
+@case("GT visible box outside the frame / negative / zero-area", "silent",
+      {"outside": (5000, 4000, 6000, 4500), "negative": (-300, 10, 40, 60), "zero-area": (100, 50, 100, 90)})
+def _(capsys, world, tmp_path, param, **_):
+    bad_box = param
+    ann = json.loads(val_ann(world).read_text())
+    vid, seg, obj, t = first_boxed(ann)
+    obj["boxes"][t].update(dict(zip(("xtl", "ytl", "xbr", "ybr"), bad_box)))
+    val_ann(world).write_text(json.dumps(ann))
+    pred = gt_predictions(val_ann(world), tmp_path / "pred.json")
+    j = [o is obj for o in ann["database"][vid]["segments"][seg]["objects"]].index(True)
+    fails(capsys, ["evaluate", "--annotations", val_ann(world), "--predictions", pred],
+          val_ann(world), f"segment {vid}_{int(seg):02d}", f"object {j}", f"frame {t}")
+
+
+@case("--set num_proposals=50 on a store of 20", "silent")
+def _(capsys, world, tmp_path, **_):
+    out = tmp_path / "run"
+    fails(capsys, train_args(world, out, num_proposals=50), world / "store" / "training.h5", "num_proposals=50", "20")
+    no_run_written(out)
+
+
+@case("num_proposals=10 is used: the store serves the first 10 proposals", "silent")
+def _(world, **_):
+    from workbench.config import preset
+    from workbench.data.batches import TrainBatches
+    from workbench.train import Workspace
+
+    ws = Workspace(preset("stvg", data=str(world), num_proposals=10))
+    full = ws.stores["training"].__class__(ws.stores["training"].path)
+    for s in ws.stores.values():
+        assert s.num_proposals == 10
+        assert s.features(0).shape[1] == 10 and s.features(0, [0]).shape[1] == 10 and s.boxes(0).shape[1] == 10
+    assert np.array_equal(ws.stores["training"].features(1), full.features(1)[:, :10])
+    assert np.array_equal(ws.stores["training"].boxes(1, [0]), full.boxes(1, [0])[:, :10])
+    batch = next(TrainBatches(ws.stores["training"], ws.text, 4, 3, 0).epoch(0))
+    assert batch["regions"].shape[2] == 10
+
+
+@case("negative limits", "silent", {k: k for k in ("max_eval_segments", "max_train_segments")})
+def _(capsys, world, tmp_path, param, **_):
+    limit_key = param
+    out = tmp_path / "run"
+    fails(capsys, train_args(world, out, **{limit_key: -5}), limit_key, ">= 0")
+    no_run_written(out)
+
+
+@case("two trainings into one new --out at once", "silent")
+def _(capsys, world, tmp_path, **_):
+    import socket
+
+    from workbench.run import RunDir
+
+    out = tmp_path / "run"
+    with RunDir(out).lock():            # the first training, still running
+        (out / "marker").write_text("first run's files")
+        fails(capsys, train_args(world, out, lr=1e-2), out, f"pid {os.getpid()}", socket.gethostname(), "started")
+        assert (out / "marker").read_text() == "first run's files"
+        no_run_written(out)
+    lock = json.loads((out / ".lock").read_text() or "{}")
+    assert lock == {}                   # released: the holder's details are cleared
+
+
+# ---- the unclear errors ----
+
+@case("read-only output folder", "unclear")
+def _(capsys, world, tmp_path, monkeypatch, **_):
+    import tempfile
+
+    import workbench.io as wio
+
+    ro = tmp_path / "readonly"
+    ro.mkdir()
+
+    def denied(*a, dir=None, **k):
+        raise PermissionError(errno.EACCES, "Permission denied", str(dir))
+    monkeypatch.setattr(wio.tempfile, "mkstemp", denied)
+    fails(capsys, ["baseline", "--data", world, "--split", "validation", "--method", "random", "--out", ro / "p.json"],
+          ro, "Permission denied")
+    monkeypatch.setattr(wio.tempfile, "mkstemp", tempfile.mkstemp)
+    assert not list(ro.iterdir())
+
+
+@case("disk full while writing", "unclear")
+def _(capsys, world, tmp_path, monkeypatch, **_):
+    import workbench.io as wio
+
+    out = tmp_path / "pred.json"
+    out.write_text("earlier result")
+
+    def full(obj, f, **k):
+        f.write("{")
+        raise OSError(errno.ENOSPC, "No space left on device", f.name)
+    monkeypatch.setattr(wio.json, "dump", full)
+    msg = fails(capsys, ["baseline", "--data", world, "--split", "validation", "--method", "random", "--out", out],
+                out, "No space left on device", "disk full")
+    assert ".tmp" not in msg
+    assert out.read_text() == "earlier result"
+    no_temp_files(tmp_path)
+
+
+@case("--out that is a folder", "unclear")
+def _(capsys, world, tmp_path, **_):
+    out = tmp_path / "folder"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    fails(capsys, ["baseline", "--data", world, "--split", "validation", "--method", "random", "--out", out],
+          out, "directory")
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+@case("--out whose parent is a file", "extra")
+def _(capsys, world, tmp_path, **_):
+    f = tmp_path / "file"
+    f.write_text("x")
+    fails(capsys, ["baseline", "--data", world, "--split", "validation", "--method", "random", "--out", f / "p.json"],
+          f)
+    assert f.read_text() == "x"
+
+
+@case("simulate --feature-dim 0", "unclear")
+def _(capsys, tmp_path, **_):
+    fails(capsys, ["simulate", "--out", tmp_path / "sim", "--feature-dim", "0"], "--feature-dim", "0")
+    assert not (tmp_path / "sim").exists()
+
+
+@case("build-store --num-proposals 0 / -3", "unclear", {"0": "0", "-3": "-3"})
+def _(capsys, world, tmp_path, param, **_):
+    bad_n = param
+    out = tmp_path / "s.h5"
+    fails(capsys, ["build-store", "--root", world, "--split", "validation", "--out", out, "--num-proposals", bad_n],
+          "--num-proposals", bad_n)
+    assert not out.exists()
+    no_temp_files(tmp_path)
+
+
+@case("NaN/Inf written into the store's feature bytes", "unclear")
+def _(capsys, world, tmp_path, **_):
+    store = world / "store" / "training.h5"
+    nan = np.full(8, np.nan, np.float16).tobytes() + np.full(8, np.inf, np.float16).tobytes()
+    for off in chunk_offsets(store, every=1):
+        poke(store, off, nan)
+    out = tmp_path / "run"
+    fails(capsys, train_args(world, out), store, "segment", "frame")
+    no_result_written(out)
+
+
+@case("/frame_offset out of range", "unclear")
+def _(capsys, world, tmp_path, **_):
+    store = world / "store" / "training.h5"
+    with h5py.File(store, "r+") as f:
+        f["frame_offset"][-1] = 10 ** 6
+    out = tmp_path / "run"
+    fails(capsys, train_args(world, out), store, "frame_offset")
+    no_run_written(out)
+
+
+@case("truncated text_features.h5", "unclear")
+def _(capsys, world, tmp_path, **_):
+    tf = world / "text_features.h5"
+    os.truncate(tf, tf.stat().st_size // 2)
+    out = tmp_path / "run"
+    fails(capsys, train_args(world, out), tf, "text-features")
+    no_run_written(out)
+
+
+@case("text cache: NaN written into /obj_ctx", "extra")
+def _(capsys, world, tmp_path, **_):
+    tf = world / "text_features.h5"
+    with h5py.File(tf, "r+") as f:
+        f["obj_ctx"][3, :4] = np.nan
+    fails(capsys, train_args(world, tmp_path / "run"), tf, "/obj_ctx", "text-features")
+    no_run_written(tmp_path / "run")
+
+
+@case("unknown label in the GT file", "unclear")
+def _(capsys, world, tmp_path, **_):
+    pred = gt_predictions(val_ann(world), tmp_path / "pred.json")
+    ann = json.loads(val_ann(world).read_text())
+    vid, seg, obj, _t = first_boxed(ann)
+    obj["label"] = "unicorn"
+    val_ann(world).write_text(json.dumps(ann))
+    msg = fails(capsys, ["evaluate", "--annotations", val_ann(world), "--predictions", pred],
+                val_ann(world), "unicorn")
+    assert str(pred) not in msg
+
+
+@case("empty object list in the GT", "unclear", {c: c for c in ("evaluate", "build-store", "train")})
+def _(capsys, world, tmp_path, param, **_):
+    command = param
+    pred = gt_predictions(val_ann(world), tmp_path / "pred.json")
+    ann = json.loads(val_ann(world).read_text())
+    vid, seg, _o, _t = first_boxed(ann)
+    ann["database"][vid]["segments"][seg]["objects"] = []
+    val_ann(world).write_text(json.dumps(ann))
+    argv = {"evaluate": ["evaluate", "--annotations", val_ann(world), "--predictions", pred],
+            "build-store": ["build-store", "--root", world, "--split", "validation", "--out", tmp_path / "v.h5"],
+            "train": train_args(world, tmp_path / "run")}[command]
+    msg = fails(capsys, argv, val_ann(world), f"segment {vid}_{int(seg):02d}", "empty 'objects'")
+    assert str(pred) not in msg and not (tmp_path / "v.h5").exists()
+    no_run_written(tmp_path / "run")
+
+
+@case("predictions with a non-number coordinate", "unclear", {'"12"': "12", "true": True})
+def _(capsys, world, tmp_path, param, **_):
+    bad_coord = param
+    pred = gt_predictions(val_ann(world), tmp_path / "pred.json")
+    ann = json.loads(val_ann(world).read_text())
+    vid, seg, obj, t = first_boxed(ann)
+    j = ann["database"][vid]["segments"][seg]["objects"].index(obj)
+    p = json.loads(pred.read_text())
+    p["database"][vid]["segments"][seg]["objects"][j]["boxes"][t]["xtl"] = bad_coord
+    pred.write_text(json.dumps(p))
+    fails(capsys, ["evaluate", "--annotations", val_ann(world), "--predictions", pred],
+          pred, f"segment {vid}_{int(seg):02d}", "xtl", "JSON numbers")
+
+
+@case("GT frame count differs from the store (found before training)", "unclear")
+def _(capsys, world, tmp_path, **_):
+    ann = json.loads(val_ann(world).read_text())
+    vid, seg, _o, _t = first_boxed(ann)
+    for o in ann["database"][vid]["segments"][seg]["objects"]:
+        o["boxes"].append({})
+    val_ann(world).write_text(json.dumps(ann))
+    out = tmp_path / "run"
+    fails(capsys, train_args(world, out), val_ann(world), f"segment {vid}_{int(seg):02d}",
+          world / "store" / "validation.h5")
+    no_run_written(out)
+
+
+CONFIG_FAULTS = ["epochs=0", "epochs=-1", "batch_size=0", "lr=nan", "lr=-1", "num_frames=0", "embed_dim=0",
+                 "attn_heads=3", "select_metric=bogus", "device=cuda:99", "tau=0", "eta=0", "lr=inf",
+                 "weight_decay=-1", "caos_temperature=0", "ensemble_weight=2", "batch_size=1", "num_proposals=0"]
+
+
+@case("out-of-range config value", "unclear", {f: f for f in CONFIG_FAULTS})
+def _(capsys, world, tmp_path, param, **_):
+    config_fault = param
+    key, value = config_fault.split("=")
+    out = tmp_path / "run"
+    fails(capsys, train_args(world, out, **{key: value}), key)
+    no_run_written(out)
+
+
+@case("a run that failed at start can be re-run with the fixed value", "unclear")
+def _(capsys, world, tmp_path, **_):
+    out = tmp_path / "run"
+    fails(capsys, train_args(world, out, device="cuda:99"), "device")
+    no_run_written(out)
+    # a config.json left by an older version's failed start, and a stale lock file of a killed holder
+    out.mkdir(exist_ok=True)
+    (out / "config.json").write_text(json.dumps({"preset": "stvg", "config": {"lr": 0.5, "data": str(world)}}))
+    (out / ".lock").write_text(json.dumps({"pid": 999999, "host": "gone", "started": "yesterday"}))
+    succeeds(capsys, train_args(world, out, device="cpu"))
+    assert json.loads((out / "config.json").read_text())["config"]["lr"] == 1e-4
+    assert (out / "metrics.json").is_file()
+
+
+class Hostile:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+@case("hostile checkpoint (pickled global)", "unclear")
+def _(capsys, world, run_copy, tmp_path, **_):
+    import torch
+
+    ck = run_copy / "checkpoint_best.pt"
+    torch.save({"model": {}, "epoch": 0, "x": Hostile()}, ck)
+    msg = fails(capsys, ["predict", "--run", run_copy, "--split", "validation", "--out", tmp_path / "p.json"], ck,
+                "refused", "posix.system")
+    assert "weights_only=False" not in msg and not (tmp_path / "p.json").exists()
+
+
+@case("truncated checkpoint", "unclear", {"resume": "checkpoint_last.pt", "predict": "checkpoint_best.pt"})
+def _(capsys, run_copy, tmp_path, param, **_):
+    ck_name = param
+    ck = run_copy / ck_name
+    os.truncate(ck, ck.stat().st_size // 3)
+    metrics = (run_copy / "metrics.json").read_text()
+    if ck_name == "checkpoint_last.pt":
+        data = json.loads((run_copy / "config.json").read_text())["config"]["data"]
+        fails(capsys, train_args(data, run_copy), ck, "truncated")
+    else:
+        fails(capsys, ["predict", "--run", run_copy, "--split", "validation", "--out", tmp_path / "p.json"], ck,
+              "truncated")
+    assert (run_copy / "metrics.json").read_text() == metrics
+
+
+@case("predict --data on a dataset with another feature dimension", "unclear")
+def _(capsys, world, run_copy, tmp_path, **_):
+    from workbench.data.store import seal
+
+    for split in ("training", "validation", "testing"):
+        p = world / "store" / f"{split}.h5"
+        with h5py.File(p, "r+") as f:
+            x = f["features"][:, :, :16]
+            del f["features"]
+            f.create_dataset("features", data=x, chunks=(1,) + x.shape[1:])
+            seal(f)
+    fails(capsys, ["predict", "--run", run_copy, "--split", "validation", "--out", tmp_path / "p.json",
+                   "--data", world], "feature dimensions", "16", "32")
+    assert not (tmp_path / "p.json").exists()
+
+
+@case("figures with metrics.json = {\"validation\": \"oops\"}", "unclear")
+def _(capsys, tmp_path, **_):
+    sw = tmp_path / "sweep"
+    (sw / "stvg" / "run").mkdir(parents=True)
+    (sw / "sweep.json").write_text(json.dumps({"presets": ["stvg"], "grid": "x", "data": str(tmp_path)}))
+    (sw / "stvg" / "params.json").write_text("{}")
+    m = sw / "stvg" / "run" / "metrics.json"
+    m.write_text(json.dumps({"validation": "oops"}))
+    fails(capsys, ["figures", "--sweep", sw, "--out", tmp_path / "fig", "--no-static"], m, "validation")
+    assert not (tmp_path / "fig").exists() or not list((tmp_path / "fig").iterdir())
+
+
+@case("notebook 01 with n_segments=-5", "unclear")
+def _(**_):
+    from workbench.io import DataError
+    from workbench.text.inspect import object_table
+
+    for bad in (-5, 0):
+        with pytest.raises(DataError, match="n_segments"):
+            object_table(None, n_segments=bad)
+
+
+@case("kill -9 during build-store leaves an orphaned temp file", "unclear")
+def _(capsys, world, tmp_path, **_):
+    out_dir = tmp_path / "stores"
+    out_dir.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    orphan = out_dir / f".validation.h5.{dead_pid}.k1llnine.tmp.h5"      # this version's naming
+    old = out_dir / ".validation.h5.a8f3kq2z.tmp.h5"                    # older versions' naming
+    live = out_dir / f".validation.h5.{os.getpid()}.writing1.tmp.h5"    # a writer that still runs
+    other = out_dir / f".testing.h5.{dead_pid}.k1llnine.tmp.h5"         # another file's temp: not ours to judge
+    for p in (orphan, old, live, other):
+        p.write_bytes(b"partial")
+        os.utime(p, (1, 1))                                             # untouched since long ago
+    succeeds(capsys, ["build-store", "--root", world, "--split", "validation", "--out", out_dir / "validation.h5"])
+    assert not orphan.exists() and not old.exists() and live.exists() and other.exists()
+
+
+# ---- found since (extra) ----
+
+@case("store: box bytes corrupted", "extra")
+def _(capsys, world, tmp_path, **_):
+    store = world / "store" / "validation.h5"
+    with h5py.File(store, "r") as f:
+        off = f["boxes"].id.get_chunk_info(0).byte_offset
+    poke(store, off + 4, b"\x00\x00\x80\x7f")  # +inf in a box coordinate
+    out = tmp_path / "p.json"
+    fails(capsys, ["baseline", "--data", world, "--split", "validation", "--method", "upper-bound", "--out", out],
+          store, "box", "checksum")
+    assert not out.exists()
+
+
+@case("store: /seg_ids edited and the digest resealed (duplicate ids)", "extra")
+def _(capsys, world, tmp_path, **_):
+    from workbench.data.store import seal
+
+    store = world / "store" / "training.h5"
+    with h5py.File(store, "r+") as f:
+        ids = f["seg_ids"][:]
+        ids[1] = ids[0]
+        f["seg_ids"][:] = ids
+        seal(f)
+    fails(capsys, train_args(world, tmp_path / "run"), store, "duplicate")
+
+
+@case("store: index edited without resealing (digest)", "extra")
+def _(capsys, world, tmp_path, **_):
+    store = world / "store" / "training.h5"
+    with h5py.File(store, "r+") as f:
+        ids = f["seg_ids"][:]
+        ids[[0, 1]] = ids[[1, 0]]                     # two segments swap names: invariants still hold
+        f["seg_ids"][:] = ids
+    fails(capsys, train_args(world, tmp_path / "run"), store, "index_sha256")
+
+
+@case("store of an older format", "extra")
+def _(capsys, world, tmp_path, **_):
+    from workbench.prepare import prepare
+
+    store = world / "store" / "validation.h5"
+    with h5py.File(store, "r+") as f:
+        f.attrs["format_version"] = 1
+    fails(capsys, ["baseline", "--data", world, "--split", "validation", "--method", "random", "--out",
+                   tmp_path / "p.json"], store, "rebuild")
+    prepare(world)                                      # prepare rebuilds it
+    succeeds(capsys, ["baseline", "--data", world, "--split", "validation", "--method", "random", "--out",
+                      tmp_path / "p.json"])
+
+
+@case("GT segment missing from the store", "extra")
+def _(capsys, world, tmp_path, **_):
+    ann = json.loads(val_ann(world).read_text())
+    vid, seg, _o, _t = first_boxed(ann)
+    ann["database"][vid]["segments"]["99"] = ann["database"][vid]["segments"][seg]
+    val_ann(world).write_text(json.dumps(ann))
+    fails(capsys, train_args(world, tmp_path / "run"), f"{vid}_99", "feature store")
+    no_run_written(tmp_path / "run")
+
+
+@case("config.json of a run edited to an out-of-range value (predict)", "extra")
+def _(capsys, run_copy, tmp_path, **_):
+    edit_json(run_copy / "config.json", lambda d: d["config"].__setitem__("lr", -1))
+    fails(capsys, ["predict", "--run", run_copy, "--split", "validation", "--out", tmp_path / "p.json"],
+          run_copy / "config.json", "lr")
+
+
+@case("resume with another config (kept: refused)", "extra")
+def _(capsys, run_copy, **_):
+    data = json.loads((run_copy / "config.json").read_text())["config"]["data"]
+    before = (run_copy / "metrics.json").read_text()
+    fails(capsys, train_args(data, run_copy, lr=0.5), run_copy, "different config", "lr")
+    assert (run_copy / "metrics.json").read_text() == before
+
+
+@case("finished run re-run: same metrics, nothing retrained", "extra")
+def _(capsys, run_copy, **_):
+    data = json.loads((run_copy / "config.json").read_text())["config"]["data"]
+    before = (run_copy / "metrics.json").read_text()
+    ck = (run_copy / "checkpoint_last.pt").stat().st_mtime_ns
+    succeeds(capsys, train_args(data, run_copy))
+    assert (run_copy / "metrics.json").read_text() == before
+    assert (run_copy / "checkpoint_last.pt").stat().st_mtime_ns == ck
+
+
+@case("resume after the training store was rebuilt with other content", "extra")
+def _(capsys, run_copy, **_):
+    edit_json(run_copy / "config.json", lambda d: d["stores"].__setitem__("training", "0" * 64))
+    data = json.loads((run_copy / "config.json").read_text())["config"]["data"]
+    before = (run_copy / "metrics.json").read_text()
+    fails(capsys, train_args(data, run_copy), run_copy, "['training']", "differ")
+    assert (run_copy / "metrics.json").read_text() == before
+
+
+@case("evaluate --sentence-classes with a malformed entry", "extra")
+def _(capsys, world, tmp_path, **_):
+    pred = gt_predictions(val_ann(world), tmp_path / "pred.json")
+    sc = tmp_path / "sc.json"
+    sc.write_text(json.dumps({"abc_01": "oops"}))
+    fails(capsys, ["evaluate", "--annotations", val_ann(world), "--predictions", pred, "--rule", "nafae",
+                   "--sentence-classes", sc], sc, "abc_01")
+
+
+@case("truncated metrics.json of a run (figures)", "extra")
+def _(capsys, tmp_path, **_):
+    sw = tmp_path / "sweep"
+    (sw / "stvg" / "run").mkdir(parents=True)
+    (sw / "sweep.json").write_text(json.dumps({"presets": ["stvg"], "grid": "x", "data": str(tmp_path)}))
+    (sw / "stvg" / "params.json").write_text("{}")
+    m = sw / "stvg" / "run" / "metrics.json"
+    m.write_text('{"validation": {"box_mic')
+    fails(capsys, ["figures", "--sweep", sw, "--out", tmp_path / "fig", "--no-static"], m, "JSON")
+
+
+@case("metrics.json with an accuracy out of [0, 100]", "extra")
+def _(capsys, tmp_path, **_):
+    from workbench.io import DataError
+    from workbench.run import read_metrics
+
+    m = tmp_path / "metrics.json"
+    m.write_text(json.dumps({"validation": {"box_micro": 140.0}}))
+    with pytest.raises(DataError, match=r"validation\.box_micro"):
+        read_metrics(m)
+
+
+@case("NAFAE entities pickle with a global (restricted unpickling)", "extra")
+def _(tmp_path, **_):
+    import pickle
+
+    from workbench.data.yc2 import load_nafae_entities
+    from workbench.io import DataError
+
+    p = tmp_path / "val_entities.pkl"
+    p.write_bytes(pickle.dumps({"v": Hostile()}))
+    with pytest.raises(DataError, match="val_entities.pkl"):
+        load_nafae_entities(p)
+
+
+@case("unknown --set key", "extra")
+def _(capsys, world, tmp_path, **_):
+    fails(capsys, train_args(world, tmp_path / "run", learning_rate=1), "learning_rate")
+    no_run_written(tmp_path / "run")
+
+
+@case("--debug / WORKBENCH_DEBUG=1 show the traceback", "extra")
+def _(capsys, tmp_path, monkeypatch, **_):
+    from workbench.io import DataError
+
+    argv = ["simulate", "--out", tmp_path / "sim", "--feature-dim", "0"]
+    with pytest.raises(DataError):
+        main([str(a) for a in argv] + ["--debug"])
+    monkeypatch.setenv("WORKBENCH_DEBUG", "1")
+    with pytest.raises(DataError):
+        main([str(a) for a in argv])
+
+
+@pytest.mark.parametrize("c", CASES, ids=[c.name for c in CASES])
+def test_fault(c: Case, request):
+    """One fault of the catalogue (docs/RELIABILITY.md)."""
+    import inspect
+
+    wanted = [p for p in inspect.signature(c.check).parameters if p not in ("_", "param")]
+    c.check(param=c.param, **{name: request.getfixturevalue(name) for name in wanted})
+
+
+def test_catalogue_is_documented():
+    """Every case has its row in docs/RELIABILITY.md, and the catalogue covers the issue's probe."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "RELIABILITY.md").read_text()
+    missing = sorted({c.name.split(" [")[0] for c in CASES} - {n for n in {c.name.split(" [")[0] for c in CASES}
+                                                                if n in doc})
+    assert not missing, missing
+    kinds = {k: len({c.name.split(" [")[0] for c in CASES if c.kind == k}) for k in ("silent", "unclear")}
+    assert kinds["silent"] >= 8 and kinds["unclear"] >= 20, kinds
