@@ -17,7 +17,7 @@ from .data.batches import TrainBatches
 from .engine import evaluate_split, fit_on_validation, resolve_device, train_one_epoch
 from .io import DataError, read_json, write_json
 from .paths import METRICS_FILE
-from .run import BEST, LAST, RunDir, read_metrics
+from .run import BEST, CONFIG, LAST, RunDir, read_metrics
 from .workspace import Workspace
 
 # config keys that may differ between a run and its resumption (they do not change results on CPU)
@@ -53,7 +53,7 @@ def train(cfg: Config, out: str | Path, preset_name: str = "",
 
 def _check_resumable(run: RunDir, cfg: Config) -> None:
     """A run directory with a checkpoint or metrics may only be resumed with the same config."""
-    if not run.file("config.json").is_file():
+    if not run.file(CONFIG).is_file():
         return
     started = run.file(LAST).is_file() or run.file(METRICS_FILE).is_file()
     if not started:
@@ -74,7 +74,7 @@ def _check_resumable(run: RunDir, cfg: Config) -> None:
 
 def _check_same_data(run: RunDir, stores: dict[str, str]) -> None:
     """A resumed run must read the stores its checkpoint was trained on (same index digests)."""
-    old = read_json(run.file("config.json")).get("stores")
+    old = read_json(run.file(CONFIG)).get("stores")
     if not isinstance(old, dict):
         return                                       # written by an older version: nothing recorded
     changed = sorted(s for s in set(old) | set(stores) if old.get(s) != stores.get(s))
