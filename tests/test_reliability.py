@@ -264,18 +264,25 @@ def _(capsys, world, tmp_path, param, **_):
 
 @case("two trainings into one new --out at once", "silent")
 def _(capsys, world, tmp_path, **_):
+    import signal
     import socket
 
-    from workbench.run import RunDir
-
     out = tmp_path / "run"
-    with RunDir(out).lock():            # the first training, still running
+    holder = subprocess.Popen(                # the first training, holding the run directory
+        [sys.executable, "-c", "import sys, time\nfrom workbench.run import RunDir\n"
+         "with RunDir(sys.argv[1]).lock():\n    print('locked', flush=True)\n    time.sleep(600)", str(out)],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    try:
+        assert holder.stdout.readline().strip() == "locked"
         (out / "marker").write_text("first run's files")
-        fails(capsys, train_args(world, out, lr=1e-2), out, f"pid {os.getpid()}", socket.gethostname(), "started")
+        fails(capsys, train_args(world, out, lr=1e-2), out, f"pid {holder.pid}", socket.gethostname(), "started")
         assert (out / "marker").read_text() == "first run's files"
         no_run_written(out)
-    lock = json.loads((out / ".lock").read_text() or "{}")
-    assert lock == {}                   # released: the holder's details are cleared
+    finally:
+        holder.send_signal(signal.SIGKILL)    # killed: the kernel releases the lock
+        holder.wait()
+    succeeds(capsys, train_args(world, out, lr=1e-2))
+    assert json.loads((out / "config.json").read_text())["config"]["lr"] == 1e-2
 
 
 # ---- the unclear errors ----
