@@ -455,7 +455,7 @@ def _(capsys, world, tmp_path, **_):
 CONFIG_FAULTS = ["epochs=0", "epochs=-1", "batch_size=0", "lr=nan", "lr=-1", "num_frames=0", "embed_dim=0",
                  "attn_heads=3", "select_metric=bogus", "device=cuda:99", "tau=0", "eta=0", "lr=inf",
                  "weight_decay=-1", "caos_temperature=0", "ensemble_weight=2", "batch_size=1", "num_proposals=0",
-                 "model=bogus", "eval_rule=bogus"]
+                 "model=bogus", "eval_rule=bogus", "dropout=1.5"]
 
 
 @case("out-of-range config value", "unclear", {f: f for f in CONFIG_FAULTS})
