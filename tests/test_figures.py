@@ -65,10 +65,30 @@ def test_results_table_and_bars():
                         "paper_testing_box_micro": None, "testing_query_micro": None,
                         "paper_testing_query_micro": None}])
     bars = viz.results_bars(df)
-    assert [t.name for t in bars.data] == ["ours", "paper", "ours", "paper"] and list(bars.data[0].x) == ["scl"]
+    assert [t.name for t in bars.data] == ["ours (mean ± std over seeds)", "paper"] * 2
+    assert list(bars.data[0].x) == ["scl (n=1)"]
     table = viz.results_table(df)
     cells = table.data[0].cells.values
-    assert list(cells[0]) == ["scl", "x"] and "40.00 | 48.60" in [c[0] for c in cells[2:]]
+    assert list(cells[0]) == ["scl", "x"] and "40.00 | 48.60" in [c[0] for c in cells[3:]]
+
+
+def test_bars_table_and_curves_from_per_seed_rows():
+    rows = [{"preset": p, "seed": s, "label": f"{p} [MiniLM-L6]" if p == "scl" else p, "status": "ok", "error": "",
+             "testing_box_micro": v, "testing_query_micro": v + 1, "paper_testing_box_micro": None,
+             "paper_testing_query_micro": None}
+            for p, vals in (("stvg", (40.0, 42.0, 44.0)), ("scl", (41.0, 41.0, 41.0))) for s, v in enumerate(vals)]
+    df = pd.DataFrame(rows)
+    bars = viz.results_bars(df)
+    ours = bars.data[0]                                           # query micro = box micro + 1
+    assert list(ours.x) == ["stvg (n=3)", "scl [MiniLM-L6] (n=3)"] and list(ours.y) == [43.0, 42.0]
+    assert list(ours.error_y.array) == pytest.approx([2.0, 0.0])
+    cells = viz.results_table(df).data[0].cells.values
+    assert list(cells[1]) == ["3", "3"] and "42.00 ± 2.00" in list(cells[3:][7])
+    curves = pd.DataFrame([{"preset": "stvg", "label": "stvg", "seed": s, "epoch": e, "val_box_micro": 10.0 * e + s}
+                           for s in (0, 1) for e in range(3)])
+    fig = viz.learning_curves(curves)
+    mean = [t for t in fig.data if t.name == "stvg (n=2)"][0]
+    assert list(mean.x) == [1, 2, 3] and list(mean.y) == pytest.approx([0.5, 10.5, 20.5])
 
 
 def test_loss_curves_live_callbacks():
@@ -122,7 +142,7 @@ def test_sweep_figures_from_trained_runs(tmp_path):
     write_json(sw / "sweep.json", {"grid": "main", "data": str(data), "presets": ["random", "stvg", "scl"],
                                    "overrides": nb.SMOKE})
     paths = figures.sweep_figures(sw, tmp_path / "fig", tsne_segments=40, log=lambda s: None)
-    names = {"results_table", "main_bars", "similarity_maps", "concept_tsne"}
+    names = {"results_table", "main_bars", "learning_curves", "similarity_maps", "concept_tsne"}
     assert {p.name for p in paths} == {f"{n}.{e}" for n in names for e in ("png", "pdf", "html", "provenance.json")}
     prov = json.loads((tmp_path / "fig" / "similarity_maps.provenance.json").read_text())
     assert [r["preset"] for r in prov["runs"]] == ["stvg", "scl"] and prov["parameters"]["segment"]

@@ -83,11 +83,11 @@ def test_jobs_spread_over_gpus(tmp_path, monkeypatch):
     (tmp_path / "data" / "class_file.csv").write_text("")
     seen = []
 
-    def fake_run_one(preset, data, out, overrides, gpu=None, notebook=None):
+    def fake_run_one(preset, data, out, overrides, gpu=None, notebook=None, seed=None):
         seen.append((preset, gpu))
         if preset == "bad":
             raise RuntimeError("boom")
-        d = out / preset / sweep.RUN
+        d = sweep.unit_dir(out, preset, seed) / sweep.RUN
         d.mkdir(parents=True)
         (d / "metrics.json").write_text(json.dumps({"selected_epoch": 0, "validation": {"box_micro": 1.0}}))
         return {"preset": preset, "status": "ok", "seconds": 0.0}
@@ -97,7 +97,7 @@ def test_jobs_spread_over_gpus(tmp_path, monkeypatch):
     df = sweep.sweep(["a", "bad", "c", "d"], tmp_path / "data", tmp_path / "sw", jobs=2, log=lambda s: None)
     assert sorted(p for p, _ in seen) == ["a", "bad", "c", "d"] and {g for _, g in seen} <= {0, 1}
     assert df.set_index("preset")["status"].to_dict() == {"a": "ok", "bad": "failed", "c": "ok", "d": "ok"}
-    assert "RuntimeError: boom" in (tmp_path / "sw" / "bad" / sweep.ERROR).read_text()
+    assert "RuntimeError: boom" in (tmp_path / "sw" / "bad" / "seed-0" / sweep.ERROR).read_text()
     seen.clear()
     monkeypatch.setattr(sweep, "_gpu_count", lambda: 0)
     sweep.sweep(["a"], tmp_path / "data", tmp_path / "sw2", jobs=4, log=lambda s: None)
@@ -123,30 +123,37 @@ def smoke_data():
 def test_sweep_keeps_others_records_failure_and_skips_finished(smoke_data, tmp_path):
     out = tmp_path / "sweep"
     logs: list[str] = []
-    presets = ["random", "no-such-preset", "upper-bound"]
-    df = sweep.sweep(presets, smoke_data, out, overrides={"max_eval_segments": 8}, grid="test", log=logs.append)
-    status = df.set_index("preset")["status"].to_dict()
-    assert status == {"random": "ok", "no-such-preset": "failed", "upper-bound": "ok"}
-    for p in ("random", "upper-bound"):
-        assert (out / p / "02_train.ipynb").is_file() and (out / p / "run" / "metrics.json").is_file()
-        assert json.loads((out / p / "run" / "config.json").read_text())["preset"] == p
-    assert "unknown preset 'no-such-preset'" in (out / "no-such-preset" / "error.txt").read_text()
+    presets = ["no-such-preset", "upper-bound"]
+    df = sweep.sweep(presets, smoke_data, out, overrides={"max_eval_segments": 8}, grid="test", log=logs.append,
+                     seeds=2)
+    assert df[["preset", "seed"]].astype(str).values.tolist() == [[p, str(s)] for p in presets for s in (0, 1)]
+    status = df.groupby("preset", sort=False)["status"].agg(set).to_dict()
+    assert status == {"no-such-preset": {"failed"}, "upper-bound": {"ok"}}
+    for p in ("upper-bound",):
+        for s in (0, 1):
+            u = out / p / f"seed-{s}"
+            assert (u / "02_train.ipynb").is_file() and (u / "run" / "metrics.json").is_file()
+            cfg = json.loads((u / "run" / "config.json").read_text())
+            assert cfg["preset"] == p and cfg["config"]["seed"] == s
+    assert "unknown preset 'no-such-preset'" in (out / "no-such-preset" / "seed-0" / "error.txt").read_text()
 
     csv = pd.read_csv(out / "results.csv")
-    assert list(csv["preset"]) == presets
-    ub = csv.set_index("preset").loc["upper-bound"]
-    metrics = json.loads((out / "upper-bound" / "run" / "metrics.json").read_text())
+    assert list(csv["preset"]) == [p for p in presets for _ in (0, 1)] and list(csv["seed"]) == [0, 1] * 2
+    ub = csv[(csv["preset"] == "upper-bound") & (csv["seed"] == 1)].iloc[0]
+    metrics = json.loads((out / "upper-bound" / "seed-1" / "run" / "metrics.json").read_text())
     assert ub["validation_box_micro"] == pytest.approx(metrics["validation"]["box_micro"], abs=1e-4)
     assert ub["paper_testing_box_micro"] == pytest.approx(68.74)
-    assert pd.isna(csv.set_index("preset").loc["no-such-preset", "paper_testing_box_micro"])
+    assert csv[csv["preset"] == "no-such-preset"]["paper_testing_box_micro"].isna().all()
     md = (out / "results.md").read_text()
-    assert "| upper-bound | ok |" in md and "(68.74)" in md and "- no-such-preset: DataError" in md
+    assert "| upper-bound | 2 | ok |" in md and "(68.74)" in md and "- no-such-preset (seed 0): DataError" in md
+    assert (out / "learning_curves.csv").is_file()
 
-    mtime = (out / "random" / "02_train.ipynb").stat().st_mtime_ns
+    mtime = (out / "upper-bound" / "seed-0" / "02_train.ipynb").stat().st_mtime_ns
     logs.clear()
-    df2 = sweep.sweep(presets, smoke_data, out, overrides={"max_eval_segments": 8}, grid="test", log=logs.append)
-    assert (out / "random" / "02_train.ipynb").stat().st_mtime_ns == mtime
-    assert sum("skipped" in m for m in logs) == 2 and any("no-such-preset: failed" in m for m in logs)
+    df2 = sweep.sweep(presets, smoke_data, out, overrides={"max_eval_segments": 8}, grid="test", log=logs.append,
+                      seeds=2)
+    assert (out / "upper-bound" / "seed-0" / "02_train.ipynb").stat().st_mtime_ns == mtime
+    assert sum("skipped" in m for m in logs) == 2 and any("no-such-preset/seed-0: failed" in m for m in logs)
     assert df2["status"].tolist() == df["status"].tolist()
     with pytest.raises(DataError, match="other parameters"):
-        sweep.sweep(["random"], smoke_data, out, overrides={"max_eval_segments": 4}, log=logs.append)
+        sweep.sweep(["upper-bound"], smoke_data, out, overrides={"max_eval_segments": 4}, log=logs.append)

@@ -29,8 +29,10 @@ class Config:
     visual_attention: str = "frame"    # "frame": self-attention over the proposals of one frame
                                        # (STVG's span, chosen so inference can run frame by frame);
                                        # "none": linear + tanh only (Extended DVSA)
-    temporal: str = "attention"        # "attention": STVG temporal weights (softmax over t);
-                                       # "mean": uniform 1/T (Extended DVSA)
+    temporal: str = "stvg"             # temporal weights Q (softmax over t): "stvg" the public STVG
+                                       # code's MLP (tanh, dropout 0.1) over [R*q; R; max_k q; q];
+                                       # "additive" SPEC's ReLU(W_f mean_n E_v + W_t q) (the form used
+                                       # before; "attention" is read as "additive"); "mean" uniform 1/T
     query: str = "glove"               # text of the main MIL branch: "glove" E_f(o) | "context" E_c(o)
                                        # | "fusion" (see `fusion`) | "selector" U(o)
     context_encoder: str = "lm"        # contextual features: "lm" (cached BERT/MiniLM) | "glove-bilstm"
@@ -52,11 +54,17 @@ class Config:
     concept_extraction: bool = True    # D = E_c(o) - E_c(S); False: D = E_c(o)
     caos_form: str = "contrast"        # "contrast": InfoNCE of d+ against d- (numerically safe, the
                                        # default: the literal ratio explodes, |d-| ~ 1e-5 at init,
-                                       # see docs/DECISIONS.md); "ratio": the paper's literal -d+/d-
+                                       # see docs/DECISIONS.md); "ratio": the paper's literal -d+/d-;
+                                       # "bounded": -r/(1+r), r = (1+d+)/(1+d-), in [-1, 0]
     caos_temperature: float = 0.1      # temperature of the "contrast" form
     spatial_transfer: bool = True      # L_STran
     temporal_transfer: bool = True     # L_TTran
-    tau: float = 1.0                   # softening temperature of the transfer (Eq. 9-10)
+    tau: float = 0.1                   # softening temperature of the transfer (Eq. 9-10). The paper's
+                                       # 1.0 leaves softmax_n(M) ~ uniform (top p 0.06 vs 0.05) and the
+                                       # transfer's gradient share on E_f < 1 %; 0.1 chosen on validation
+                                       # (docs/DECISIONS.md); `--set tau=1` is the paper's
+    tau_learnable: bool = False        # learn the transfer's inverse temperature 1/tau (starts at
+                                       # 1/tau, kept in [1, 100]); False: fixed 1/tau
     eta: float = 0.2                   # scale of l(x) = log(1 + exp(x / eta))
     lambda_clust: float = 0.0          # λ1 weight of L_clust (0 = CAOS off)
     lambda_transfer: float = 0.0       # λ2 weight of L_STran + L_TTran (0 = CMAKT off)
@@ -66,6 +74,10 @@ class Config:
     batch_size: int = 48               # segments per step
     lr: float = 1e-4                   # Adam learning rate
     weight_decay: float = 1e-4         # Adam weight decay
+    lr_schedule: str = "constant"      # "constant" | "step": StepLR, lr * lr_gamma every lr_step epochs
+    lr_step: int = 40                  # StepLR step size in epochs (the public STVG code: 40)
+    lr_gamma: float = 0.1              # StepLR factor (the public STVG code: 0.1)
+    diagnostics: bool = True           # log the transfer / CAOS diagnostics of one batch per epoch
     seed: int = 0                      # RNG seed (data order, frame sampling, negatives, init)
     dtype: str = "bf16"                # autocast dtype for matmuls: "bf16" | "fp32"
     device: str = "auto"               # "auto" (cuda when present) | "cpu" | "cuda" | "cuda:N"
@@ -126,11 +138,12 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 _CHOICES = {
     "visual_attention": ("frame", "none"),
-    "temporal": ("attention", "mean"),
+    "temporal": ("stvg", "additive", "mean"),
     "query": ("glove", "context", "fusion", "selector"),
     "context_encoder": ("lm", "glove-bilstm"),
     "fusion": ("none", "ensemble", "add", "mul", "concat"),
-    "caos_form": ("contrast", "ratio"),
+    "caos_form": ("contrast", "ratio", "bounded"),
+    "lr_schedule": ("constant", "step"),
     "infer": ("f", "u", "both"),
     "dtype": ("bf16", "fp32"),
     "object_query": ("label", "glove"),
@@ -231,6 +244,8 @@ def apply_overrides(cfg: Config, overrides: dict[str, Any], where: str = "overri
     if unknown:
         raise DataError(f"{where}: unknown config key(s) {unknown}; known keys: {sorted(types)}")
     values = {k: _coerce(k, v, types[k], where) for k, v in overrides.items()}
+    if values.get("temporal") == "attention":           # the additive form's name before "stvg" existed
+        values["temporal"] = "additive"
     for k, v in values.items():
         if k in _CHOICES and v not in _CHOICES[k]:
             raise DataError(f"{where}: {k} must be one of {_CHOICES[k]}, got {v!r}")

@@ -109,6 +109,14 @@ def _hits(m: dict, gt: np.ndarray) -> np.ndarray:
     return ((iou(chosen, np.nan_to_num(g)) >= 0.5) & valid).sum(1).astype(float)
 
 
+def _label(r) -> str:
+    """A loaded run's row name: its preset, with the text encoder that ran (``scl [MiniLM-L6]``)."""
+    from .predict import text_encoder_of
+    from .results import display_name
+
+    return display_name(r.preset or r.path.name, r.cfg.to_dict(), text_encoder_of(r))
+
+
 def similarity_figure(run_a: str | Path, run_b: str | Path, split: str = "validation", candidates: int = 20,
                       max_frames: int = 5, data: str | None = None):
     """Figure 3: the similarity maps of two runs on the (segment, query) among the first ``candidates``
@@ -134,7 +142,7 @@ def similarity_figure(run_a: str | Path, run_b: str | Path, split: str = "valida
         if best is None or gain[q] > best:
             best, pick = gain[q], (key, q, {**ma, "gt": gt}, {**mb, "gt": gt})
     key, q, ma, mb = pick
-    la, lb = ra.preset or ra.path.name, rb.preset or rb.path.name
+    la, lb = _label(ra), _label(rb)
     if la == lb:
         la, lb = f"{la} ({ra.path.parent.name})", f"{lb} ({rb.path.parent.name})"
     names = dict(enumerate(ra.ws.vocab.names))
@@ -155,7 +163,7 @@ def tsne_figure(run: str | Path, split: str = "training", max_segments: int = 30
     r = load_run(run, data=data)
     pts = viz.concept_tsne_points(concepts(r, split, max_segments), dict(enumerate(r.ws.vocab.names)), seed=seed)
     fig = viz.concept_tsne_figure(pts)
-    fig.update_layout(title=f"{r.preset} · {fig.layout.title.text}")
+    fig.update_layout(title=f"{_label(r)} · {fig.layout.title.text}")
     return fig, {"split": split, "max_segments": max_segments, "objects": int(len(pts["obj_class"])),
                  "classes": int(len(pts["classes"])), "silhouette": pts["silhouette"],
                  "perplexity": pts["perplexity"]}
@@ -165,15 +173,18 @@ def sweep_figures(sweep_dir: str | Path, out: str | Path, split: str = "validati
                   tsne_segments: int = 300, static: bool = True, log=print) -> list[Path]:
     """Every figure a sweep supports: results table, bars, similarity maps (stvg vs scl), concept t-SNE."""
     from . import viz
-    from .sweep import RUN, results_frame
+    from .results import learning_curves
+    from .sweep import results_frame
 
     sweep_dir = Path(sweep_dir)
     if not (sweep_dir / "sweep.json").is_file():
         raise DataError(f"{sweep_dir}: not a sweep directory (no sweep.json)")
     meta = read_json(sweep_dir / "sweep.json")
     df = results_frame(sweep_dir)
-    ok = [p for p in df.loc[df["status"] == "ok", "preset"]]
-    runs = [sweep_dir / p / RUN for p in ok]
+    done = df[df["status"] == "ok"]
+    ok = list(dict.fromkeys(done["preset"]))
+    runs = [Path(r) for r in done["run"]]
+    first = {p: Path(done.loc[done["preset"] == p, "run"].iloc[0]) for p in ok}   # lowest seed of each preset
     base = {"sweep": str(sweep_dir.resolve()), "grid": meta.get("grid"), "data": meta.get("data"),
             "overrides": meta.get("overrides")}
     items = [(viz.results_table(df, title=f"results on {Path(meta.get('data', '')).name} · ours | paper"),
@@ -182,16 +193,21 @@ def sweep_figures(sweep_dir: str | Path, out: str | Path, split: str = "validati
     items.append((viz.results_bars(df, title=f"{grid} grid: ours (blue) vs the paper (grey)"), f"{grid}_bars",
                   provenance(f"{grid}_bars", {**base, "split": "testing"}, runs, None)))
     trained = [p for p in ok if p not in ("random", "upper-bound")]
+    curves = learning_curves(done)
+    if not curves.empty:
+        items.append((viz.learning_curves(curves, title=f"{grid} grid: val box micro per epoch (mean ± std over "
+                                                        "seeds; faint: each seed)"), "learning_curves",
+                      provenance("learning_curves", base, [first[p] for p in trained], None)))
     pair = ("stvg", "scl") if {"stvg", "scl"} <= set(trained) else tuple(trained[:2])
     if len(pair) == 2:
-        a, b = (sweep_dir / p / RUN for p in pair)
+        a, b = (first[p] for p in pair)
         fig, params = similarity_figure(a, b, split)
         items.append((fig, "similarity_maps", provenance("similarity_maps", {**base, **params}, [a, b], None)))
     else:
         log("figures: similarity maps need two trained runs; skipped")
     with_concepts = [p for p in trained if p.startswith("scl")]
     if with_concepts:
-        r = sweep_dir / with_concepts[0] / RUN
+        r = first[with_concepts[0]]
         fig, params = tsne_figure(r, max_segments=tsne_segments, seed=seed)
         items.append((fig, "concept_tsne", provenance("concept_tsne", {**base, **params}, [r], seed)))
     else:

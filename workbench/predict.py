@@ -30,6 +30,14 @@ class LoadedRun:
     device: torch.device
 
 
+def text_encoder_of(r: LoadedRun) -> str:
+    """The text encoder a run trained on: recorded in its config.json, else that of the cache it reads now."""
+    from .train import text_encoder
+
+    raw = read_json(r.path / "config.json") if (r.path / "config.json").is_file() else {}
+    return raw.get("text_encoder") or text_encoder(r.ws)
+
+
 def load_run(run_dir: str | Path, data: str | None = None, device: str | None = None) -> LoadedRun:
     """Rebuild a run's model from its config and best checkpoint (``data`` overrides the dataset dir)."""
     from .model import build_model

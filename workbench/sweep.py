@@ -1,12 +1,16 @@
-"""``python -m workbench sweep``: run the training notebook with papermill once per preset of a grid,
-keep every output notebook and run directory, and tabulate the results beside the paper's numbers.
+"""``python -m workbench sweep``: run the training notebook with papermill once per preset and seed of
+a grid, keep every output notebook and run directory, and tabulate the results beside the paper's numbers.
 
-SWEEP_DIR/sweep.json                 the grid, dataset, overrides and provenance of the sweep
-SWEEP_DIR/<preset>/params.json       the notebook parameters of that run
-SWEEP_DIR/<preset>/02_train.ipynb    papermill's output notebook
-SWEEP_DIR/<preset>/run/              the run directory (as `python -m workbench train` writes it)
-SWEEP_DIR/<preset>/error.txt         why the run failed (absent when it succeeded)
-SWEEP_DIR/results.csv, results.md    one row per preset: four numbers per split, ours and the paper's
+SWEEP_DIR/sweep.json                         the grid, seeds, dataset, overrides and provenance of the sweep
+SWEEP_DIR/<preset>/seed-<s>/params.json      the notebook parameters of that run (overrides carry the seed)
+SWEEP_DIR/<preset>/seed-<s>/02_train.ipynb   papermill's output notebook
+SWEEP_DIR/<preset>/seed-<s>/run/             the run directory (as `python -m workbench train` writes it)
+SWEEP_DIR/<preset>/seed-<s>/error.txt        why the run failed (absent when it succeeded)
+SWEEP_DIR/results.csv                        one row per (preset, seed): four numbers per split, the paper's
+SWEEP_DIR/results.md                         mean ± std per preset, seeds per row, paired Δ to stvg (95 % CI)
+SWEEP_DIR/learning_curves.csv                val box micro per epoch of every run
+
+Sweeps written before seeds existed (SWEEP_DIR/<preset>/{params.json,run/}) are still read.
 """
 from __future__ import annotations
 
@@ -35,6 +39,12 @@ GRIDS = {
     "ablations": [r.preset for r in TABLES["table3"].rows if r.preset],  # every Table 3 row (stvg: its baseline)
 }
 PARAMS, OUT_NB, RUN, ERROR = "params.json", "02_train.ipynb", "run", "error.txt"
+DEFAULT_SEEDS = 3                                               # seeds per preset of a sweep (--seeds)
+
+
+def unit_dir(sweep_dir: Path, preset: str, seed: int | None) -> Path:
+    """The directory of one run of a sweep: <preset>/seed-<s> (<preset> for a seed-less legacy run)."""
+    return sweep_dir / preset if seed is None else sweep_dir / preset / f"seed-{seed}"
 
 
 def _dataset_name(data: Path) -> str:
@@ -46,10 +56,12 @@ def _dataset_name(data: Path) -> str:
     return "youcook2-bb"
 
 
-def run_params(preset: str, data: Path, sweep_dir: Path, overrides: dict[str, Any]) -> dict[str, Any]:
-    """The 02_train parameters of one preset of a sweep."""
-    return {"data": str(data), "preset": preset, "out": str((sweep_dir / preset / RUN).resolve()),
-            "overrides": dict(overrides)}
+def run_params(preset: str, data: Path, sweep_dir: Path, overrides: dict[str, Any],
+               seed: int | None = None) -> dict[str, Any]:
+    """The 02_train parameters of one preset (and seed) of a sweep."""
+    over = dict(overrides) if seed is None else {**overrides, "seed": seed}
+    return {"data": str(data), "preset": preset, "out": str((unit_dir(sweep_dir, preset, seed) / RUN).resolve()),
+            "overrides": over}
 
 
 def _normal(params: dict) -> dict:
@@ -91,12 +103,12 @@ def _error_of(nb_path: Path, log: str) -> str:
 
 
 def run_one(preset: str, data: Path, sweep_dir: Path, overrides: dict[str, Any], gpu: int | None = None,
-            notebook: Path = NOTEBOOK) -> dict[str, Any]:
-    """Execute the training notebook for ``preset`` (skipped when finished); returns its status row."""
-    d = sweep_dir / preset
-    params = run_params(preset, data, sweep_dir, overrides)
+            notebook: Path = NOTEBOOK, seed: int | None = None) -> dict[str, Any]:
+    """Execute the training notebook for ``preset`` and ``seed`` (skipped when finished); returns its status row."""
+    d = unit_dir(sweep_dir, preset, seed)
+    params = run_params(preset, data, sweep_dir, overrides, seed)
     if is_finished(d, params):
-        return {"preset": preset, "status": "ok", "skipped": True}
+        return {"preset": preset, "seed": seed, "status": "ok", "skipped": True}
     d.mkdir(parents=True, exist_ok=True)
     (d / ERROR).unlink(missing_ok=True)
     write_json(d / PARAMS, params, indent=2)
@@ -112,8 +124,8 @@ def run_one(preset: str, data: Path, sweep_dir: Path, overrides: dict[str, Any],
     if proc.returncode != 0 or not (d / RUN / "metrics.json").is_file():
         err = _error_of(d / OUT_NB, proc.stdout + proc.stderr)
         write_text(d / ERROR, err + "\n")
-        return {"preset": preset, "status": "failed", "error": err, "seconds": seconds, "skipped": False}
-    return {"preset": preset, "status": "ok", "seconds": seconds, "skipped": False}
+        return {"preset": preset, "seed": seed, "status": "failed", "error": err, "seconds": seconds, "skipped": False}
+    return {"preset": preset, "seed": seed, "status": "ok", "seconds": seconds, "skipped": False}
 
 
 def _gpu_count() -> int:
@@ -144,46 +156,73 @@ def encoder_label(run_dir: str | Path) -> str:
         return ""
 
 
+def _units(sweep_dir: Path, preset: str) -> list[tuple[int | None, Path]]:
+    """(seed, directory) of every run of ``preset`` in a sweep directory, seeds ascending."""
+    d = sweep_dir / preset
+    units = []
+    for u in d.glob("seed-*"):
+        try:
+            units.append((int(u.name[len("seed-"):]), u))
+        except ValueError:
+            continue
+    if not units and ((d / PARAMS).is_file() or (d / ERROR).is_file() or (d / RUN).is_dir()):
+        units = [(None, d)]                                          # a sweep written before --seeds
+    return sorted(units, key=lambda x: -1 if x[0] is None else x[0])
+
+
 def results_frame(sweep_dir: str | Path, presets: list[str] | None = None) -> pd.DataFrame:
-    """One row per preset of a sweep directory: status, error, our four numbers per split and the paper's.
+    """One row per (preset, seed) of a sweep directory: status, error, label (the preset, with the text
+    encoder that ran: ``stvg-bert [MiniLM-L6]``), our four numbers per split and the paper's. A preset
+    with no run yet gets one ``missing`` row per expected seed.
 
     When the sweep's grid reproduces a paper table (``paper.GRID_TABLES``), the table's rows without a
-    run follow: status "not implemented" (preset = the paper's row name, error = why) or "not run"."""
+    run follow (seed empty): status "not implemented" (preset = the paper's row name, error = why) or "not run"."""
     from .run import read_metrics  # local: keeps torch out of the light sweep commands
 
     sweep_dir = Path(sweep_dir)
     meta = read_json(sweep_dir / "sweep.json") if (sweep_dir / "sweep.json").is_file() else {}
-    presets = presets or meta.get("presets") or sorted(p.name for p in sweep_dir.iterdir() if (p / PARAMS).is_file())
+    presets = presets or meta.get("presets") or sorted(p.name for p in sweep_dir.iterdir()
+                                                       if p.is_dir() and _units(sweep_dir, p.name))
     dataset = meta.get("dataset", "youcook2-bb")
     timing = meta.get("seconds", {})
+    want = meta.get("seeds")
     table = TABLES.get(GRID_TABLES.get(meta.get("grid", ""), ""))
     table = table if table is not None and table.dataset == dataset else None
     rows = []
     for p in presets:
-        d = sweep_dir / p
-        row: dict[str, Any] = {"preset": p, "status": "missing", "error": "", "selected_epoch": None,
-                               "seconds": timing.get(p), "run": str(d / RUN),
-                               "paper_row": (table.row(p).label if table and table.row(p) else "")}
-        if (d / ERROR).is_file():
-            row.update(status="failed", error=(d / ERROR).read_text().strip())
-        elif (d / RUN / "metrics.json").is_file():
-            m = read_metrics(d / RUN / "metrics.json")
-            enc = encoder_label(d / RUN) if p not in ("random", "upper-bound") else ""
-            row.update(status="ok", selected_epoch=m.get("selected_epoch"), label=f"{p} [{enc}]" if enc else p)
+        units = _units(sweep_dir, p)
+        if want:
+            have = {s for s, _ in units}
+            units += [(s, unit_dir(sweep_dir, p, s)) for s in want if s not in have]
+            units = [u for u in units if u[0] is None or u[0] in want]
+        if not units:
+            units = [(None, sweep_dir / p)]
+        paper = paper_numbers(p, dataset)
+        for seed, d in units:
+            key = p if seed is None else f"{p}/seed-{seed}"
+            row: dict[str, Any] = {"preset": p, "seed": seed, "label": p, "status": "missing", "error": "",
+                                   "selected_epoch": None, "seconds": timing.get(key), "run": str(d / RUN),
+                                   "paper_row": (table.row(p).label if table and table.row(p) else "")}
+            if seed is None and (d / PARAMS).is_file():                  # legacy: the seed of its overrides
+                row["seed"] = int(read_json(d / PARAMS).get("overrides", {}).get("seed", 0))
+            if (d / ERROR).is_file():
+                row.update(status="failed", error=(d / ERROR).read_text().strip())
+            elif (d / RUN / "metrics.json").is_file():
+                m = read_metrics(d / RUN / "metrics.json")
+                enc = encoder_label(d / RUN) if p not in ("random", "upper-bound") else ""
+                row.update(status="ok", selected_epoch=m.get("selected_epoch"), label=f"{p} [{enc}]" if enc else p)
+                for s in SPLITS:
+                    for k in METRICS:
+                        row[f"{s}_{k}"] = (m.get(s) or {}).get(k)
             for s in SPLITS:
                 for k in METRICS:
-                    row[f"{s}_{k}"] = (m.get(s) or {}).get(k)
-        paper = paper_numbers(p, dataset)
-        for s in SPLITS:
-            for k in METRICS:
-                row.setdefault(f"{s}_{k}", None)
-                row[f"paper_{s}_{k}"] = (paper.get(s) or {}).get(k)
-        row.setdefault("label", p)
-        rows.append(row)
+                    row.setdefault(f"{s}_{k}", None)
+                    row[f"paper_{s}_{k}"] = (paper.get(s) or {}).get(k)
+            rows.append(row)
     for r in (table.rows if table else []):
         if r.preset in presets:
             continue
-        row = {"preset": r.preset or r.label, "label": r.preset or r.label,
+        row = {"preset": r.preset or r.label, "seed": None, "label": r.preset or r.label,
                "status": "not run" if r.preset else "not implemented",
                "error": r.note, "selected_epoch": None, "seconds": None, "run": "", "paper_row": r.label}
         for s in SPLITS:
@@ -191,50 +230,42 @@ def results_frame(sweep_dir: str | Path, presets: list[str] | None = None) -> pd
                 row[f"{s}_{k}"] = None
                 row[f"paper_{s}_{k}"] = (r.numbers.get(s) or {}).get(k)
         rows.append(row)
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    if "seed" in df:
+        df["seed"] = df["seed"].astype("Int64")
+    return df
 
 
-def _cell(ours: Any, paper: Any) -> str:
-    o = "" if ours is None or pd.isna(ours) else f"{ours:.2f}"
-    return f"{o} ({paper:.2f})" if paper is not None and not pd.isna(paper) else o
+def results_markdown(df: pd.DataFrame, title: str = "", curves: pd.DataFrame | None = None) -> str:
+    """Markdown table: mean ± std per preset over its seeds, "(paper)" beside it, the seeds behind each
+    number, the paired difference to stvg with its 95 % t-interval; failed runs and the paper's rows that
+    are not implemented listed below."""
+    from .results import markdown
 
-
-def results_markdown(df: pd.DataFrame, title: str = "") -> str:
-    """Markdown table: each cell "ours (paper)"; failed runs listed with their error below."""
-    cols = [(s, k) for s in SPLITS for k in METRICS]
-    head = ["preset", "status"] + [f"{'val' if s == 'validation' else 'test'} {k.replace('_', ' ')}" for s, k in cols]
-    lines = [f"# {title}", ""] if title else []
-    lines += ["Accuracy in %, ours (paper's number where the paper reports that row).", "",
-              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for _, r in df.iterrows():
-        name = r.get("label") if isinstance(r.get("label"), str) and r.get("label") else r["preset"]
-        lines.append("| " + " | ".join([name, r["status"]] +
-                                       [_cell(r[f"{s}_{k}"], r[f"paper_{s}_{k}"]) for s, k in cols]) + " |")
-    failed = df[df["status"] == "failed"]
-    if len(failed):
-        lines += ["", "Failed runs:", ""] + [f"- {r['preset']}: {r['error']}" for _, r in failed.iterrows()]
-    missing = df[df["status"] == "not implemented"] if "status" in df else df.iloc[:0]
-    if len(missing):
-        lines += ["", "Rows of the paper's table that are not implemented:", ""]
-        lines += [f"- {r['preset']}: {r['error']}" for _, r in missing.iterrows()]
-    return "\n".join(lines) + "\n"
+    return markdown(df, title=title, baseline="stvg", curves=curves)
 
 
 def write_results(sweep_dir: str | Path, presets: list[str] | None = None) -> pd.DataFrame:
-    """Write SWEEP_DIR/results.csv and results.md; returns the table."""
+    """Write SWEEP_DIR/results.csv (per-seed rows), learning_curves.csv and results.md; returns the per-seed table."""
+    from .results import learning_curves
+
     sweep_dir = Path(sweep_dir)
     df = results_frame(sweep_dir, presets)
     with atomic_path(sweep_dir / "results.csv") as tmp:
         df.to_csv(tmp, index=False, float_format="%.4f")
+    curves = learning_curves(df)
+    with atomic_path(sweep_dir / "learning_curves.csv") as tmp:
+        curves.to_csv(tmp, index=False, float_format="%.4f")
     meta = read_json(sweep_dir / "sweep.json") if (sweep_dir / "sweep.json").is_file() else {}
     title = f"sweep {meta.get('grid', '')} on {meta.get('data', '')}".strip()
-    write_text(sweep_dir / "results.md", results_markdown(df, title))
+    write_text(sweep_dir / "results.md", results_markdown(df, title, curves))
     return df
 
 
 def sweep(presets: list[str], data: str | Path, out: str | Path, overrides: dict[str, Any] | None = None,
-          jobs: int = 1, grid: str = "", notebook: Path = NOTEBOOK, log=print) -> pd.DataFrame:
-    """Run ``presets`` through the training notebook into ``out``; a failure is recorded, not raised.
+          jobs: int = 1, grid: str = "", notebook: Path = NOTEBOOK, log=print, seeds: int = 1) -> pd.DataFrame:
+    """Run ``presets`` through the training notebook into ``out``, each with ``seeds`` seeds (the
+    overrides' seed, default 0, and the ones after it); a failure is recorded, not raised.
 
     With ``jobs`` > 1 and several GPUs, up to ``min(jobs, GPUs)`` runs go in parallel, each on its own
     device (``CUDA_VISIBLE_DEVICES``); otherwise runs go one after another.
@@ -245,14 +276,21 @@ def sweep(presets: list[str], data: str | Path, out: str | Path, overrides: dict
     if not (data / CLASS_FILE).is_file():
         raise DataError(f"{data}: not a dataset directory (no class_file.csv); run `simulate` / `prepare` first")
     overrides = dict(overrides or {})
-    for p in presets:                                   # a finished run of other parameters: refuse up front
-        is_finished(out / p, run_params(p, data, out, overrides))
+    if seeds < 1:
+        raise DataError(f"sweep: seeds must be >= 1, got {seeds}")
+    base = int(overrides.pop("seed", 0))
+    seed_list = [base + i for i in range(seeds)]
+    units = [(p, s) for p in presets for s in seed_list]
+    for p, s in units:                                  # a finished run of other parameters: refuse up front
+        is_finished(unit_dir(out, p, s), run_params(p, data, out, overrides, s))
     out.mkdir(parents=True, exist_ok=True)
     meta_path = out / "sweep.json"
     old = read_json(meta_path) if meta_path.is_file() else {}
     seconds = dict(old.get("seconds", {}))
+    same = old.get("data") == str(data)
     meta = {"grid": grid, "data": str(data), "dataset": _dataset_name(data), "overrides": overrides,
-            "presets": list(dict.fromkeys([*old.get("presets", []), *presets])) if old.get("data") == str(data)
+            "seeds": sorted(set(old.get("seeds") or []) | set(seed_list)) if same else seed_list,
+            "presets": list(dict.fromkeys([*old.get("presets", []), *presets])) if same
             else list(presets), "notebook": str(notebook), "git": git_info(), "seconds": seconds}
     write_json(meta_path, meta, indent=2)
 
@@ -264,30 +302,32 @@ def sweep(presets: list[str], data: str | Path, out: str | Path, overrides: dict
 
     def record(row: dict) -> None:
         with lock:
+            key = f"{row['preset']}/seed-{row['seed']}"
             if not row.get("skipped"):
-                seconds[row["preset"]] = row.get("seconds")
+                seconds[key] = row.get("seconds")
                 write_json(meta_path, meta, indent=2)
             what = "skipped (finished)" if row.get("skipped") else f"{row['status']} in {row.get('seconds')} s"
-            log(f"sweep: {row['preset']}: {what}" + (f": {row['error']}" if row.get("error") else ""))
+            log(f"sweep: {key}: {what}" + (f": {row['error']}" if row.get("error") else ""))
 
-    todo: "queue.Queue[str]" = queue.Queue()
-    for p in presets:
-        todo.put(p)
+    todo: "queue.Queue[tuple[str, int]]" = queue.Queue()
+    for unit in units:
+        todo.put(unit)
 
     def worker(gpu: int | None) -> None:
         while True:
             try:
-                p = todo.get_nowait()
+                p, s = todo.get_nowait()
             except queue.Empty:
                 return
             try:
-                row = run_one(p, data, out, overrides, gpu, notebook)
+                row = run_one(p, data, out, overrides, gpu, notebook, seed=s)
             except Exception as e:                     # noqa: BLE001 - a failed run must not stop the others
                 err = f"{type(e).__name__}: {e}"
-                (out / p).mkdir(parents=True, exist_ok=True)
-                write_text(out / p / ERROR, err + "\n")
-                row = {"preset": p, "status": "failed", "error": err}
-            record(row)
+                d = unit_dir(out, p, s)
+                d.mkdir(parents=True, exist_ok=True)
+                write_text(d / ERROR, err + "\n")
+                row = {"preset": p, "seed": s, "status": "failed", "error": err}
+            record({**row, "preset": p, "seed": s})
 
     if workers == 1:
         worker(0 if gpus == 1 else None)
@@ -307,6 +347,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="sweep directory (finished runs in it are skipped)")
     p.add_argument("--jobs", type=int, default=1, help="parallel runs, one per GPU (sequential without GPUs)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override for every run (repeatable)")
+    p.add_argument("--seeds", type=int, default=DEFAULT_SEEDS,
+                   help=f"runs per preset, seeds s, s+1, ... (s = --set seed, default 0); default {DEFAULT_SEEDS}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -315,7 +357,7 @@ def run(args: argparse.Namespace) -> int:
     sets = parse_sets(args.set)
     cfg = Config().replace(**sets)                      # unknown keys / bad values fail before any run
     overrides = {k: getattr(cfg, k) for k in sets}      # typed, as the notebook parameters record them
-    df = sweep(GRIDS[args.grid], args.data, args.out, overrides, args.jobs, grid=args.grid)
+    df = sweep(GRIDS[args.grid], args.data, args.out, overrides, args.jobs, grid=args.grid, seeds=args.seeds)
     print((Path(args.out) / "results.md").read_text())
     failed = df[df["status"] != "ok"]
     return 1 if len(failed) else 0

@@ -24,6 +24,13 @@ from .workspace import Workspace
 _RESUMABLE = {"device", "threads"}
 
 
+def text_encoder(ws: Workspace) -> str:
+    """Display name of the contextual encoder of the workspace's text cache (e.g. "MiniLM-L6")."""
+    from .results import encoder_name
+
+    return encoder_name(ws.text.attrs)
+
+
 def _set_threads(cfg: Config) -> None:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -36,6 +43,32 @@ def build(cfg: Config, ws: Workspace, device: torch.device):
     model = build_model(cfg, ws.dims).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     return model, opt, loss_weights(cfg)
+
+
+def lr_at(cfg: Config, epoch: int) -> float:
+    """The learning rate of ``epoch`` (0-based): constant, or StepLR as in the public STVG code
+    (``lr * lr_gamma ** (epoch // lr_step)``, the scheduler stepped once per epoch)."""
+    if cfg.lr_schedule == "step":
+        return cfg.lr * cfg.lr_gamma ** (epoch // max(cfg.lr_step, 1))
+    return cfg.lr
+
+
+def probe_batch(data: TrainBatches, cfg: Config) -> dict:
+    """The diagnostics' fixed batch: the first ``batch_size`` training segments, frames drawn from (seed, -1)."""
+    segs = data.indices[:cfg.batch_size]
+    return data.make(segs, np.random.default_rng([cfg.seed, 2**31 - 1]))
+
+
+def diagnose(model, weights, batch, cfg: Config, device) -> dict:
+    """Transfer / CAOS diagnostics of the probe batch (see workbench.model.diagnostics)."""
+    from .engine import autocast, to_device
+    from .model.diagnostics import transfer_diagnostics
+    from .model.negatives import sample_negatives
+
+    gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 999_983)
+    batch = to_device(batch, device)
+    neg = sample_negatives(batch["obj_class"].cpu(), batch["obj_mask"].cpu(), gen).to(device)
+    return transfer_diagnostics(model, batch, neg, weights, autocast(cfg, device))
 
 
 def train(cfg: Config, out: str | Path, preset_name: str = "",
@@ -115,16 +148,26 @@ def _train(cfg: Config, run: RunDir, preset_name: str, on_epoch, on_step, ws: Wo
     stores = {s: str(st.attrs.get("index_sha256", "")) for s, st in ws.stores.items()}
     if ck is not None:
         _check_same_data(run, stores)
-    run.write_config(preset_name, cfg, extra={"dims": ws.dims, "stores": stores})  # the run has really started
+    run.write_config(preset_name, cfg, extra={"dims": ws.dims, "stores": stores,  # the run has really started
+                                              "text_encoder": text_encoder(ws)})
     if start >= cfg.epochs and run.file(METRICS_FILE).is_file():
         return read_metrics(run.file(METRICS_FILE))
 
+    # Diagnostics of the transfer: SCL-family models only (they expose transfer_tau / losses(internals)).
+    probe = probe_batch(data, cfg) if cfg.diagnostics and len(data) and hasattr(model, "transfer_tau") else None
     for epoch in range(start, cfg.epochs):
         t0 = time.time()
         step_cb = (lambda s, v, e=epoch: on_step(e, s, v)) if on_step else None
+        lr = lr_at(cfg, epoch)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        # Dropout draws from the global RNG: seed it per epoch so a resumed run repeats it exactly.
+        torch.manual_seed(cfg.seed * 1_000_003 + epoch)
         losses = train_one_epoch(model, weights, data, opt, cfg, epoch, device, step_cb)
         train_s = time.time() - t0
-        row = {"epoch": epoch, "losses": losses, "train_seconds": round(train_s, 2)}
+        row = {"epoch": epoch, "lr": lr, "losses": losses, "train_seconds": round(train_s, 2)}
+        if probe is not None:
+            row["diagnostics"] = diagnose(model, weights, probe, cfg, device)
         if val_keys:
             with model.selection_mode():
                 val = evaluate_split(model, ws.stores["validation"], ws.text, ws.gt["validation"], ws.vocab, cfg,

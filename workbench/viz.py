@@ -105,44 +105,93 @@ def _fmt(v: Any) -> str:
     return "" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.2f}"
 
 
+def _summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Per-seed sweep rows -> one row per preset (mean, ``_std``, ``n_seeds``, ``label``); a frame that is
+    already one row per preset passes through with ``n_seeds`` = 1."""
+    from .results import summarize
+
+    if "seed" in df.columns and "n_seeds" not in df.columns:
+        return summarize(df)
+    out = df.copy()
+    out["n_seeds"] = out.get("n_seeds", 1)
+    out["label"] = out["label"] if "label" in out else out["preset"]
+    return out
+
+
+def _pm(mean: Any, std: Any) -> str:
+    m = _fmt(mean)
+    return f"{m} ± {_fmt(std)}" if m and _fmt(std) else m
+
+
 def results_table(df: pd.DataFrame, title: str = "results (ours | paper)") -> go.Figure:
-    """A table figure of ``sweep.results_frame`` rows: each metric as "ours | paper"."""
+    """A table figure of sweep results (per-seed rows are summarised): each metric as "mean ± std | paper",
+    with the number of seeds behind each row."""
+    summ = _summary(df)
     cols = [(s, m) for s in SPLITS for m in METRICS]
-    header = ["preset", "status"] + [f"{'val' if s == 'validation' else 'test'} {m.replace('_', ' ')}"
-                                     for s, m in cols]
-    names = df["label"] if "label" in df else df["preset"]        # "stvg-bert [MiniLM-L6]": the encoder shown
-    cells = [names.fillna(df["preset"]).tolist(), df["status"].tolist()]
+    header = ["row", "seeds", "status"] + [f"{'val' if s == 'validation' else 'test'} {m.replace('_', ' ')}"
+                                           for s, m in cols]
+    cells = [summ["label"].tolist(), [str(n) for n in summ["n_seeds"]], summ["status"].tolist()]
     for s, m in cols:
-        ours, paper = df.get(f"{s}_{m}"), df.get(f"paper_{s}_{m}")
-        cells.append([f"{_fmt(o)} | {_fmt(p)}" if _fmt(p) else _fmt(o)
-                      for o, p in zip(ours if ours is not None else [None] * len(df),
-                                      paper if paper is not None else [None] * len(df))])
-    fig = go.Figure(go.Table(columnwidth=[1.4, 0.8] + [1.2] * len(cols),
+        ours, std, paper = summ.get(f"{s}_{m}"), summ.get(f"{s}_{m}_std"), summ.get(f"paper_{s}_{m}")
+        none = [None] * len(summ)
+        cells.append([f"{_pm(o, d)} | {_fmt(p)}" if _fmt(p) else _pm(o, d)
+                      for o, d, p in zip(ours if ours is not None else none, std if std is not None else none,
+                                         paper if paper is not None else none)])
+    fig = go.Figure(go.Table(columnwidth=[1.8, 0.5, 0.7] + [1.5] * len(cols),
                              header=dict(values=header, fill_color="#dde4ee", font=dict(size=12)),
                              cells=dict(values=cells, font=dict(size=12), height=26)))
-    fig.update_layout(title=title, width=1500, height=90 + 28 * (len(df) + 1), margin=dict(l=10, r=10, t=50, b=10))
+    fig.update_layout(title=title, width=1800, height=90 + 28 * (len(summ) + 1),
+                      margin=dict(l=10, r=10, t=50, b=10))
     return fig
 
 
 def results_bars(df: pd.DataFrame, metrics: tuple[str, ...] = ("query_micro", "box_micro"), split: str = "testing",
                  title: str = "") -> go.Figure:
-    """Grouped bars per preset: our number of each metric beside the paper's (grey, where reported)."""
-    ok = df[df["status"] == "ok"]
-    x = (ok["label"].fillna(ok["preset"]) if "label" in ok else ok["preset"]).tolist()
+    """Grouped bars per row: our mean with the sample std over seeds as error bar (n seeds in the label)
+    beside the paper's number (grey, where reported)."""
+    summ = _summary(df)
+    ok = summ[summ["status"].isin(["ok", "partial"])]
+    names = [f"{lab} (n={n})" for lab, n in zip(ok["label"], ok["n_seeds"])]
     fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[f"{split} {m}" for m in metrics],
                         shared_yaxes=True)
     for i, m in enumerate(metrics, 1):
-        fig.add_trace(go.Bar(x=x, y=ok[f"{split}_{m}"], name="ours", marker_color=OURS,
-                             text=[_fmt(v) for v in ok[f"{split}_{m}"]], textposition="outside",
+        std = ok.get(f"{split}_{m}_std")
+        err = None if std is None or std.isna().all() else dict(type="data", array=std.fillna(0).tolist(),
+                                                                  visible=True)
+        fig.add_trace(go.Bar(x=names, y=ok[f"{split}_{m}"], name="ours (mean ± std over seeds)", marker_color=OURS,
+                             error_y=err, text=[_fmt(v) for v in ok[f"{split}_{m}"]], textposition="outside",
                              showlegend=i == 1, legendgroup="ours"), 1, i)
         paper = ok.get(f"paper_{split}_{m}")
         if paper is not None and paper.notna().any():
-            fig.add_trace(go.Bar(x=x, y=paper, name="paper", marker_color=PAPER,
+            fig.add_trace(go.Bar(x=names, y=paper, name="paper", marker_color=PAPER,
                                  text=[_fmt(v) for v in paper], textposition="outside",
                                  showlegend=i == 1, legendgroup="paper"), 1, i)
     fig.update_yaxes(title_text="accuracy (%)", col=1)
     fig.update_layout(barmode="group", title=title, template="plotly_white", height=450,
-                      width=max(700, 90 * len(ok) * len(metrics)))
+                      width=max(700, 110 * len(ok) * len(metrics)))
+    return fig
+
+
+def learning_curves(curves: pd.DataFrame, metric: str = "box_micro", title: str = "") -> go.Figure:
+    """Validation ``metric`` per epoch of each row (``results.learning_curves`` frame): the mean over seeds
+    with the sample std as error bars, and each seed as a faint line."""
+    col = f"val_{metric}"
+    fig = go.Figure()
+    for i, (label, g) in enumerate(curves.groupby("label", sort=False)):
+        color = f"hsl({(i * 67) % 360},60%,45%)"
+        for seed, s in g.groupby("seed"):
+            s = s.sort_values("epoch")
+            fig.add_trace(go.Scatter(x=s["epoch"] + 1, y=s[col], mode="lines", line=dict(color=color, width=1),
+                                     opacity=0.3, legendgroup=label, showlegend=False,
+                                     hovertext=f"{label} seed {seed}"))
+        agg = g.groupby("epoch")[col].agg(["mean", "std", "count"]).reset_index()
+        fig.add_trace(go.Scatter(x=agg["epoch"] + 1, y=agg["mean"], mode="lines+markers", line=dict(color=color),
+                                 name=f"{label} (n={int(agg['count'].max())})", legendgroup=label,
+                                 error_y=dict(type="data", array=agg["std"].fillna(0).tolist(), visible=True)))
+    fig.update_xaxes(title_text="epoch")
+    fig.update_yaxes(title_text=f"val {metric.replace('_', ' ')} (%)")
+    fig.update_layout(title=title or f"learning curves: val {metric.replace('_', ' ')} per epoch",
+                      template="plotly_white", height=450, width=900)
     return fig
 
 

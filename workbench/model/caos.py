@@ -37,6 +37,10 @@ def caos_loss(ef, concept, obj_class, obj_mask, form: str = "ratio", temperature
     ``form="ratio"`` is the paper's literal -d+/d- (unbounded when d- nears 0 or changes sign);
     ``form="contrast"`` is -log(e^{d+/T} / (e^{d+/T} + e^{d-/T})) = softplus((d- - d+)/T): a
     two-way InfoNCE of d+ against d-, bounded below by 0 and smooth everywhere.
+    ``form="bounded"`` keeps the paper's ratio on similarities shifted to be non-negative,
+    r = (1 + d+) / (1 + d-), and maps it through r / (1 + r): L = -(1 + d+) / (2 + d+ + d-), in
+    [-1, 0]; -1/2 when d+ = d-; monotone like the paper's -d+/d- where d+ > d- > 0. Its gradient
+    is bounded except at d+ = d- = -1 (the denominator is clamped at 1e-6 there).
     A batch with a single class has no d-: the loss is 0 (kept in the graph).
     """
     d_pos, d_neg, has_neg = caos_means(ef, concept, obj_class, obj_mask)
@@ -47,4 +51,6 @@ def caos_loss(ef, concept, obj_class, obj_mask, form: str = "ratio", temperature
         return -(d_pos / d_neg).mean()
     if form == "contrast":
         return F.softplus((d_neg - d_pos) / temperature).mean()
-    raise ValueError(f"caos_form must be 'ratio' or 'contrast', got {form!r}")
+    if form == "bounded":
+        return -((1.0 + d_pos) / (2.0 + d_pos + d_neg).clamp_min(1e-6)).mean()
+    raise ValueError(f"caos_form must be 'ratio', 'contrast' or 'bounded', got {form!r}")

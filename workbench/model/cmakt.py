@@ -49,20 +49,34 @@ def transfer_loss(a_pos: torch.Tensor, a_neg: torch.Tensor, eta: float) -> torch
     return log_loss(a_pos - a_neg, eta).mean()
 
 
-def spatial_transfer_loss(m_f, m_c, m_cneg, obj_mask, frame_mask, tau: float, eta: float) -> torch.Tensor:
-    """L_STran: softmax_n(M/tau) of the E_f branch against U (A+) and against U- (A-). M: (B, K, T, N)."""
+def spatial_transfer_terms(m_f, m_c, m_cneg, obj_mask, frame_mask, tau) -> dict[str, torch.Tensor]:
+    """M~ = softmax_n(M / tau) of the E_f branch, U and U- (B, K, T, N), the mask of real (object,
+    frame) pairs (B, K, T, 1) and A+_S, A-_S per segment (B,). ``tau`` is a float or a 0-d tensor."""
     n_all = torch.ones(m_f.shape[-1], dtype=torch.bool, device=m_f.device)
     soft = lambda m: masked_softmax(m, n_all.expand_as(m), tau)  # noqa: E731
     mask = (obj_mask[:, :, None] & frame_mask[:, None, :])[..., None]  # (B, K, T, 1)
-    sf = soft(m_f)
-    return transfer_loss(alignment_gap(sf, soft(m_c), mask), alignment_gap(sf, soft(m_cneg), mask), eta)
+    sf, sc, sn = soft(m_f), soft(m_c), soft(m_cneg)
+    return {"f": sf, "c": sc, "cneg": sn, "mask": mask,
+            "a_pos": alignment_gap(sf, sc, mask), "a_neg": alignment_gap(sf, sn, mask)}
 
 
-def temporal_transfer_loss(lg_f, lg_c, lg_cneg, obj_mask, frame_mask, tau: float, eta: float) -> torch.Tensor:
-    """L_TTran: Q softened over the valid frames, softmax_t(logits/tau), as A+ / A- on (B, K, T) frame logits."""
+def temporal_transfer_terms(lg_f, lg_c, lg_cneg, obj_mask, frame_mask, tau) -> dict[str, torch.Tensor]:
+    """Q~ = softmax_t(logits / tau) over the valid frames for the E_f branch, U and U- (B, K, T), the
+    mask of real (object, frame) pairs (B, K, T) and A+_T, A-_T per segment (B,)."""
     fm = frame_mask[:, None, :].expand_as(lg_f)
     mask = obj_mask[:, :, None] & frame_mask[:, None, :]  # (B, K, T)
-    qf = masked_softmax(lg_f, fm, tau)
-    a_pos = alignment_gap(qf, masked_softmax(lg_c, fm, tau), mask)
-    a_neg = alignment_gap(qf, masked_softmax(lg_cneg, fm, tau), mask)
-    return transfer_loss(a_pos, a_neg, eta)
+    qf, qc, qn = (masked_softmax(x, fm, tau) for x in (lg_f, lg_c, lg_cneg))
+    return {"f": qf, "c": qc, "cneg": qn, "mask": mask,
+            "a_pos": alignment_gap(qf, qc, mask), "a_neg": alignment_gap(qf, qn, mask)}
+
+
+def spatial_transfer_loss(m_f, m_c, m_cneg, obj_mask, frame_mask, tau, eta: float) -> torch.Tensor:
+    """L_STran: softmax_n(M/tau) of the E_f branch against U (A+) and against U- (A-). M: (B, K, T, N)."""
+    terms = spatial_transfer_terms(m_f, m_c, m_cneg, obj_mask, frame_mask, tau)
+    return transfer_loss(terms["a_pos"], terms["a_neg"], eta)
+
+
+def temporal_transfer_loss(lg_f, lg_c, lg_cneg, obj_mask, frame_mask, tau, eta: float) -> torch.Tensor:
+    """L_TTran: Q softened over the valid frames, softmax_t(logits/tau), as A+ / A- on (B, K, T) frame logits."""
+    terms = temporal_transfer_terms(lg_f, lg_c, lg_cneg, obj_mask, frame_mask, tau)
+    return transfer_loss(terms["a_pos"], terms["a_neg"], eta)

@@ -37,11 +37,12 @@ def masked_softmax(logits: torch.Tensor, mask: torch.Tensor, tau: float = 1.0) -
         return torch.softmax(x, dim=-1) * mask
 
 
-class TemporalAttention(nn.Module):
-    """Temp(R, o_k): an MLP over [frame-pooled regions ; text_k] scoring each frame (STVG).
+class AdditiveTemporal(nn.Module):
+    """Temp(R, o_k), SPEC's additive form (``temporal="additive"``): ReLU(W_f R_t + W_t q_k), then a
+    linear score, R_t the mean of frame t's region embeddings.
 
-    The first layer on the concatenation is written as the sum of two linear maps, one per
-    part, so the (B, K, T, 2d) concatenation is never materialised; it is the same function.
+    The first layer on the concatenation [R_t ; q_k] is written as the sum of two linear maps,
+    one per part, so the (B, K, T, 2d) concatenation is never materialised; same function.
     """
 
     def __init__(self, dim: int, hidden: int | None = None):
@@ -51,17 +52,83 @@ class TemporalAttention(nn.Module):
         self.text = nn.Linear(dim, hidden, bias=False)
         self.score = nn.Linear(hidden, 1)
 
-    def forward(self, frames: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        """Frame logits: frames (B, T, d), text (B, K, d) -> (B, K, T)."""
+    @staticmethod
+    def pool(raw: torch.Tensor, unit: torch.Tensor) -> torch.Tensor:
+        """Frame feature R_t: mean over the N region embeddings E_v (not normalised). (B, T, N, d) -> (B, T, d)."""
+        return raw.mean(2)
+
+    def forward(self, frames: torch.Tensor, text: torch.Tensor, obj_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Frame logits: frames (B, T, d), text (B, K, d) -> (B, K, T). ``obj_mask`` is unused."""
         h = torch.relu(self.frame(frames)[:, None] + self.text(text)[:, :, None])  # (B, K, T, H)
         return self.score(h).squeeze(-1).float()
 
 
-def temporal_logits(temporal: TemporalAttention | None, frames: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+class STVGTemporal(nn.Module):
+    """Temp(R, o_k), the public STVG code's form (``temporal="stvg"``, the default).
+
+    score_{k,t} = w2 . dropout(tanh(W1 [R_t * q_k ; R_t ; max_k' q_k' ; q_k] + b1)) + b2, with
+    R_t = max over frame t's unit region embeddings (then the product R_t * q_k is a per-dimension
+    agreement of frame and object), q_k the unit object embedding, max_k' q_k' the element-wise
+    max over the sentence's real objects (the sentence's pooled object embedding), dropout 0.1.
+
+    Differences from that code, on purpose: R_t pools our E_v (linear + frame attention + tanh,
+    then unit-normalised), where the code pools its tanh projection before adding its attention
+    output; the padded object slots are excluded from the max by ``obj_mask``.
+    W1 is applied as four (d -> d) blocks summed, so the (B, K, T, 4d) concatenation is never built.
+    """
+
+    def __init__(self, dim: int, hidden: int | None = None, dropout: float = 0.1):
+        super().__init__()
+        hidden = hidden or dim
+        self.prod = nn.Linear(dim, hidden)            # W1 block of R_t * q_k (carries b1)
+        self.frame = nn.Linear(dim, hidden, bias=False)  # block of R_t
+        self.sent = nn.Linear(dim, hidden, bias=False)   # block of max_k' q_k'
+        self.text = nn.Linear(dim, hidden, bias=False)   # block of q_k
+        self.drop = nn.Dropout(dropout)
+        self.score = nn.Linear(hidden, 1)
+
+    @staticmethod
+    def pool(raw: torch.Tensor, unit: torch.Tensor) -> torch.Tensor:
+        """Frame feature R_t: element-wise max over the N unit region embeddings. (B, T, N, d) -> (B, T, d)."""
+        return unit.amax(2)
+
+    def forward(self, frames: torch.Tensor, text: torch.Tensor, obj_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Frame logits: frames (B, T, d), text (B, K, d) unit, obj_mask (B, K) bool -> (B, K, T)."""
+        if obj_mask is None:
+            obj_mask = torch.ones(text.shape[:2], dtype=torch.bool, device=text.device)
+        lowest = torch.finfo(text.dtype).min
+        sent = text.masked_fill(~obj_mask[..., None], lowest).amax(1)  # (B, d) max over real objects
+        sent = torch.where(obj_mask.any(1, keepdim=True), sent, torch.zeros_like(sent))
+        h = (self.prod(frames[:, None] * text[:, :, None])      # (B, K, T, H)
+             + self.frame(frames)[:, None]                     # (B, 1, T, H)
+             + (self.sent(sent)[:, None] + self.text(text))[:, :, None])  # (B, K, 1, H)
+        return self.score(self.drop(torch.tanh(h))).squeeze(-1).float()
+
+
+TEMPORAL = {"stvg": STVGTemporal, "additive": AdditiveTemporal}
+
+
+def build_temporal(kind: str, dim: int) -> nn.Module | None:
+    """The temporal module of ``cfg.temporal``: "stvg" | "additive" | "mean" (None: uniform weights)."""
+    if kind == "mean":
+        return None
+    if kind not in TEMPORAL:
+        raise ValueError(f"temporal must be one of {sorted([*TEMPORAL, 'mean'])}, got {kind!r}")
+    return TEMPORAL[kind](dim)
+
+
+def pool_frames(temporal: nn.Module | None, raw: torch.Tensor, unit: torch.Tensor) -> torch.Tensor:
+    """The frame features (B, T, d) the temporal module reads from the region embeddings E_v (B, T, N, d)
+    and their unit vectors; "mean" (no module) reads none and gets the additive form's mean."""
+    return (temporal.pool if temporal is not None else AdditiveTemporal.pool)(raw, unit)
+
+
+def temporal_logits(temporal: nn.Module | None, frames: torch.Tensor, text: torch.Tensor,
+                    obj_mask: torch.Tensor | None = None) -> torch.Tensor:
     """Frame logits (B, K, T); ``temporal=None`` ("mean") gives zeros, i.e. uniform weights over valid frames."""
     if temporal is None:
         return frames.new_zeros(text.shape[0], text.shape[1], frames.shape[1], dtype=torch.float32)
-    return temporal(frames, text)
+    return temporal(frames, text, obj_mask)
 
 
 def temporal_weights(logits: torch.Tensor, frame_mask: torch.Tensor, tau: float = 1.0) -> torch.Tensor:

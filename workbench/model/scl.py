@@ -1,6 +1,8 @@
 """The SCL model (registry name "scl"): one module for the STVG baseline, the Table 3 variants and full SCL."""
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -8,7 +10,7 @@ from ..config import Config
 from ..io import DataError
 from .caos import caos_loss, extract_concept
 from .cmakt import ContextSelector, negative_context, spatial_transfer_loss, temporal_transfer_loss
-from .mil import (TemporalAttention, mil_loss, normalize, similarity, temporal_logits, temporal_weights,
+from .mil import (build_temporal, mil_loss, normalize, pool_frames, similarity, temporal_logits, temporal_weights,
                   video_sentence_score)
 from .base import GroundingModel
 from .negatives import Negatives
@@ -32,7 +34,7 @@ def loss_weights(cfg: Config) -> dict[str, float]:
         if cfg.lambda_transfer > 0 and cfg.spatial_transfer:
             w["stran"] = cfg.lambda_transfer
         # With uniform temporal weights ("mean") both branches' Q are equal: nothing to transfer.
-        if cfg.lambda_transfer > 0 and cfg.temporal_transfer and cfg.temporal == "attention":
+        if cfg.lambda_transfer > 0 and cfg.temporal_transfer and cfg.temporal != "mean":
             w["ttran"] = cfg.lambda_transfer
     return w
 
@@ -71,7 +73,7 @@ class SCL(GroundingModel):
         needs_f = cfg.query != "context" or cfg.context_branch
         needs_c = cfg.query != "glove" or cfg.context_branch
         self.visual = VisualEmbedding(dims["visual"], d, cfg.attn_heads, cfg.visual_attention)
-        self.temporal = TemporalAttention(d) if cfg.temporal == "attention" else None
+        self.temporal = build_temporal(cfg.temporal, d)
         self.ef = TextEmbedding(dims["glove"], d) if needs_f else None
         self.context, self.ec = None, None
         if needs_c:
@@ -83,6 +85,8 @@ class SCL(GroundingModel):
         self.selector = ContextSelector(d) if self.uses_u and cfg.selector else None
         # Concatenation fusion: [E_f(o) ; E_c(o)] mapped back to d by one linear layer.
         self.fuse = nn.Linear(2 * d, d) if cfg.fusion == "concat" else None
+        # Learnable inverse temperature of the transfer's softmaxes (cfg.tau_learnable), log-parametrised.
+        self.log_inv_tau = nn.Parameter(torch.tensor(math.log(1.0 / cfg.tau))) if cfg.tau_learnable else None
 
     # --- text side -------------------------------------------------------------------------
     def _texts(self, batch: dict) -> dict[str, torch.Tensor]:
@@ -119,40 +123,57 @@ class SCL(GroundingModel):
 
     # --- visual side -----------------------------------------------------------------------
     @staticmethod
-    def _embed(visual: VisualEmbedding, regions: torch.Tensor):
-        """Unit region embeddings (B, T, N, d) and frame-pooled regions (B, T, d)."""
+    def _embed(visual: VisualEmbedding, regions: torch.Tensor, temporal: nn.Module | None = None):
+        """Unit region embeddings (B, T, N, d) and the frame features (B, T, d) ``temporal`` reads."""
         v = visual(regions)  # (B, T, N, d)
-        return normalize(v), v.mean(2)
+        unit = normalize(v)
+        return unit, pool_frames(temporal, v, unit)
+
+    def transfer_tau(self):
+        """The transfer's softening temperature: cfg.tau, or 1 / exp(log_inv_tau) with 1/tau kept in [1, 100]."""
+        if self.log_inv_tau is None:
+            return self.cfg.tau
+        return torch.exp(-self.log_inv_tau.float().clamp(0.0, math.log(100.0)))
 
     # --- training ----------------------------------------------------------------------------
-    def losses(self, batch: dict, neg: Negatives) -> dict[str, torch.Tensor]:
-        """Unweighted loss terms, the keys of ``loss_weights(cfg)``; combine as sum(w[k] * L[k])."""
+    def losses(self, batch: dict, neg: Negatives, internals: dict | None = None) -> dict[str, torch.Tensor]:
+        """Unweighted loss terms, the keys of ``loss_weights(cfg)``; combine as sum(w[k] * L[k]).
+
+        ``internals``, when given, receives the tensors the diagnostics read (texts, M and frame
+        logits of each branch, the extracted concepts)."""
         cfg, weights = self.cfg, loss_weights(self.cfg)
         om, fm = batch["obj_mask"], batch["frame_mask"]
         t = self._texts(batch)
-        vis, frames = self._embed(self.visual, batch["regions"])
+        vis, frames = self._embed(self.visual, batch["regions"], self.temporal)
 
-        def branches(texts, vis, frames, temporal, video_idx=None):
-            """M and frame logits of several texts against one set of videos, in one matmul each."""
+        def branches(texts, masks, vis, frames, temporal, video_idx=None):
+            """M and frame logits of several texts (with their object masks) against one set of videos.
+
+            Each text is scored on its own (the STVG temporal form pools the sentence's objects, so
+            texts are not concatenated along K for it); M of all texts is one matmul."""
             if video_idx is not None:
                 vis, frames = vis[video_idx], frames[video_idx]
             cat = torch.cat(texts, 1)  # (B, len(texts) * K, d)
             K = texts[0].shape[1]
-            return zip(similarity(cat, vis).split(K, 1), temporal_logits(temporal, frames, cat).split(K, 1))
+            logits = [temporal_logits(temporal, frames, x, mk) for x, mk in zip(texts, masks)]
+            return zip(similarity(cat, vis).split(K, 1), logits)
 
         def h(m, lg, obj_mask, frame_mask):
             return video_sentence_score(m, temporal_weights(lg, frame_mask), obj_mask)
 
         def mil(text, vis, frames, temporal, extra=()):
             """L_MIL of one text branch: pairs (S, V), (S', V), (S, V') reuse the batch's embeddings."""
-            (m, lg), (m_s, lg_s), *more = branches([text, text[neg.sentence], *extra], vis, frames, temporal)
-            ((m_v, lg_v),) = branches([text], vis, frames, temporal, neg.video)
+            masks = [om, om[neg.sentence], *[om] * len(extra)]
+            (m, lg), (m_s, lg_s), *more = branches([text, text[neg.sentence], *extra], masks, vis, frames, temporal)
+            ((m_v, lg_v),) = branches([text], [om], vis, frames, temporal, neg.video)
             loss = mil_loss(h(m, lg, om, fm), h(m_s, lg_s, om[neg.sentence], fm),
                             h(m_v, lg_v, om, fm[neg.video]), cfg.eta)
             return loss, m, lg, more
 
         out = {}
         out["mil_f"], m_f, lg_f, _ = mil(normalize(t["main"]), vis, frames, self.temporal)
+        keep = internals if internals is not None else {}
+        keep.update(texts=t, m_f=m_f, lg_f=lg_f)
         if cfg.context_branch:
             extra = ()
             if "stran" in weights or "ttran" in weights:
@@ -161,12 +182,17 @@ class SCL(GroundingModel):
                 alone = negative_context(t["ec_o"], None, om, neg.sentence)
                 extra = (normalize(self._selector(pair, alone, t["ef"])),)
             out["mil_c"], m_c, lg_c, more = mil(normalize(t["u"]), vis, frames, self.temporal, extra)
+            keep.update(m_c=m_c, lg_c=lg_c)
+            if more:
+                keep.update(m_cneg=more[0][0], lg_cneg=more[0][1])
+            tau = self.transfer_tau()
             if "stran" in weights:
-                out["stran"] = spatial_transfer_loss(m_f, m_c, more[0][0], om, fm, cfg.tau, cfg.eta)
+                out["stran"] = spatial_transfer_loss(m_f, m_c, more[0][0], om, fm, tau, cfg.eta)
             if "ttran" in weights:
-                out["ttran"] = temporal_transfer_loss(lg_f, lg_c, more[0][1], om, fm, cfg.tau, cfg.eta)
+                out["ttran"] = temporal_transfer_loss(lg_f, lg_c, more[0][1], om, fm, tau, cfg.eta)
+            concept = extract_concept(t["ec_o"], t["ec_s"], cfg.concept_extraction)
+            keep["concept"] = concept
             if "clust" in weights:
-                concept = extract_concept(t["ec_o"], t["ec_s"], cfg.concept_extraction)
                 out["clust"] = caos_loss(t["ef"], concept, batch["obj_class"], om, cfg.caos_form,
                                          cfg.caos_temperature)
         return out
@@ -204,9 +230,10 @@ class SCL(GroundingModel):
         """Q (B, K, T) of the main query branch (uniform over valid frames for temporal="mean")."""
         text = normalize(self._texts(batch)["main"])
         regions = batch["regions"]
-        frames = torch.cat([self._embed(self.visual, regions[:, t0:t0 + chunk_frames])[1]
+        frames = torch.cat([self._embed(self.visual, regions[:, t0:t0 + chunk_frames], self.temporal)[1]
                             for t0 in range(0, regions.shape[1], chunk_frames)], 1)  # (B, T, d)
-        return temporal_weights(temporal_logits(self.temporal, frames, text), batch["frame_mask"])
+        logits = temporal_logits(self.temporal, frames, text, batch["obj_mask"])
+        return temporal_weights(logits, batch["frame_mask"])
 
     def concepts(self, batch: dict) -> dict[str, torch.Tensor]:
         """E_f(o) and the extracted concept D(E_c(o), E_c(S)) (B, K, d) each, for the t-SNE notebook."""
