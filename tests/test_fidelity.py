@@ -85,7 +85,7 @@ def test_mean_temporal_gives_uniform_weights_and_the_registry():
     assert isinstance(build_temporal("additive", 4), AdditiveTemporal)
     with pytest.raises(ValueError):
         build_temporal("attention-typo", 4)
-    assert Config().temporal == "stvg" and preset("dvsa").temporal == "mean"
+    assert Config().temporal == "stvg" and preset("stvg-no-attention").temporal == "mean"
     assert Config().replace(temporal="attention").temporal == "additive"      # the old name of the form
     with pytest.raises(DataError):
         Config().replace(temporal="nope")

@@ -34,9 +34,9 @@ def test_results_list_the_rows_without_a_run(tmp_path):
     assert status["Chen et al. [2]"] == "not implemented"
     assert all(status[p] == "not run" for p in ("upper-bound", "dvsa", "vog", "nafae", "stvg"))
     md = (tmp_path / "results.md").read_text()
-    assert "| Chen et al. [2] | not implemented |" in md and "(49.11)" in md
+    assert "| Chen et al. [2] | 0 | not implemented |" in md and "(49.11)" in md
     assert "needs activity/action features" in md
-    assert "| scl | ok |" in md and "30.00 (48.46)" in md
+    assert "| scl | 1 | ok |" in md and "30.00 (48.46)" in md
 
 
 def test_rows_trained_on_a_contextual_encoder_show_its_name(tmp_path):
@@ -62,5 +62,5 @@ def test_rows_trained_on_a_contextual_encoder_show_its_name(tmp_path):
     assert df.loc["stvg-bert", "label"] == "stvg-bert [MiniLM-L6]" and df.loc["scl", "label"] == "scl [MiniLM-L6]"
     assert df.loc["stvg", "label"] == "stvg" and df.loc["stvg-glove-bilstm", "label"] == "stvg-glove-bilstm"
     md = (tmp_path / "sw" / "results.md").read_text()
-    assert "| stvg-bert [MiniLM-L6] | ok |" in md and "| stvg | ok |" in md
-    assert "| fusion-add | not run |" in md
+    assert "| stvg-bert [MiniLM-L6] | 1 | ok |" in md and "| stvg | 1 | ok |" in md
+    assert "| fusion-add | 0 | not run |" in md

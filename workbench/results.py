@@ -83,7 +83,7 @@ def summarize(df: pd.DataFrame, by: str = "preset", metrics: Iterable[str] | Non
         errs = [e for e in g.get("error", pd.Series(dtype=str)).tolist() if isinstance(e, str) and e]
         row["error"] = errs[0] if errs else ""
         row["n_seeds"] = int(len(ok))
-        row["seeds"] = [int(s) for s in ok["seed"]] if "seed" in ok else []
+        row["seeds"] = [int(s) for s in ok["seed"] if not pd.isna(s)] if "seed" in ok else []
         for m in metrics:
             vals = pd.to_numeric(ok[m], errors="coerce").dropna() if m in ok else pd.Series(dtype=float)
             row[m] = float(vals.mean()) if len(vals) else math.nan

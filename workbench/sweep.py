@@ -203,8 +203,11 @@ def results_frame(sweep_dir: str | Path, presets: list[str] | None = None) -> pd
             row: dict[str, Any] = {"preset": p, "seed": seed, "label": p, "status": "missing", "error": "",
                                    "selected_epoch": None, "seconds": timing.get(key), "run": str(d / RUN),
                                    "paper_row": (table.row(p).label if table and table.row(p) else "")}
-            if seed is None and (d / PARAMS).is_file():                  # legacy: the seed of its overrides
-                row["seed"] = int(read_json(d / PARAMS).get("overrides", {}).get("seed", 0))
+            if seed is None:                                             # legacy layout: the run's own seed
+                if (d / RUN / "config.json").is_file():
+                    row["seed"] = int(read_json(d / RUN / "config.json").get("config", {}).get("seed", 0))
+                elif (d / PARAMS).is_file():
+                    row["seed"] = int(read_json(d / PARAMS).get("overrides", {}).get("seed", 0))
             if (d / ERROR).is_file():
                 row.update(status="failed", error=(d / ERROR).read_text().strip())
             elif (d / RUN / "metrics.json").is_file():
