@@ -51,8 +51,9 @@ def load_run(run_dir: str | Path, data: str | None = None, device: str | None = 
     ws = Workspace(cfg)
     dev = resolve_device(cfg.device)
     trained = (read_json(run.file(CONFIG)) or {}).get("dims")
-    if isinstance(trained, dict) and trained != ws.dims:
-        diff = {k: (trained.get(k), ws.dims.get(k)) for k in ws.dims if trained.get(k) != ws.dims.get(k)}
+    diff = ({k: (trained[k], ws.dims[k]) for k in trained if k in ws.dims and trained[k] != ws.dims[k]}
+            if isinstance(trained, dict) else {})   # keys recorded by the run's version only
+    if diff:
         raise DataError(f"{cfg.data}: feature dimensions {ws.dims} differ from those run {run.path} was trained on "
                         f"({trained}; trained vs. here: {diff}); predict on data with the run's feature dimensions")
     model = build_model(cfg, ws.dims).to(dev)
