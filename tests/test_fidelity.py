@@ -152,8 +152,10 @@ def test_step_lr_schedule():
     cfg = Config(lr=8e-4, lr_schedule="step", lr_step=40, lr_gamma=0.1)
     assert [lr_at(cfg, e) for e in (0, 39, 40, 79, 80)] == pytest.approx([8e-4, 8e-4, 8e-5, 8e-5, 8e-6])
     assert lr_at(Config(lr=1e-3), 100) == 1e-3
-    with pytest.raises(DataError):
-        Config().replace(lr_schedule="cosine")
+    for bad in (dict(lr_schedule="cosine"), dict(lr_step=0), dict(lr_gamma=0.0), dict(lr_gamma=1.5),
+                dict(tau_learnable=True, tau=5.0)):
+        with pytest.raises(DataError):
+            Config().replace(**bad)
 
 
 # --- statistics --------------------------------------------------------------------------------

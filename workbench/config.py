@@ -205,6 +205,8 @@ RANGES: dict[str, tuple[Any, str]] = {
     "epochs": (lambda v: v >= 1, ">= 1"),
     "batch_size": (lambda v: v >= 2, ">= 2 (each segment needs another one as its negative)"),
     "lr": (_positive, "> 0"),
+    "lr_step": (lambda v: v >= 1, ">= 1 (epochs per StepLR step)"),
+    "lr_gamma": (lambda v: _finite(v) and 0 < v <= 1, "in (0, 1]"),
     "weight_decay": (_nonneg, ">= 0"),
     "seed": (lambda v: v >= 0, ">= 0"),
     "threads": (lambda v: v >= 0, ">= 0 (0 = torch's default)"),
@@ -218,6 +220,8 @@ RANGES: dict[str, tuple[Any, str]] = {
 CROSS_CHECKS: list[tuple[tuple[str, ...], Any, str]] = [
     (("embed_dim", "attn_heads"), lambda c: c.visual_attention == "none" or c.embed_dim % c.attn_heads == 0,
      "embed_dim must be divisible by attn_heads"),
+    (("tau", "tau_learnable"), lambda c: not c.tau_learnable or 0.01 <= c.tau <= 1,
+     "a learnable transfer temperature starts at tau in [0.01, 1] (1/tau is kept in [1, 100])"),
 ]
 
 
