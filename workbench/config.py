@@ -65,7 +65,8 @@ class Config:
     lr: float = 1e-4                   # Adam learning rate
     weight_decay: float = 1e-4         # Adam weight decay
     seed: int = 0                      # RNG seed (data order, frame sampling, negatives, init)
-    dtype: str = "bf16"                # autocast dtype for matmuls: "bf16" | "fp32"
+    dtype: str = "auto"                # matmul dtype: "auto" (bf16 where faster: CUDA with bf16, or
+                                       # a CPU where a cached micro-benchmark says so) | "bf16" | "fp32"
     device: str = "auto"               # "auto" (cuda when present) | "cpu" | "cuda" | "cuda:N"
     threads: int = 0                   # torch CPU threads; 0 = torch's default
     max_train_segments: int = 0        # use only the first N training segments (0 = all)
@@ -130,7 +131,7 @@ _CHOICES = {
     "fusion": ("none", "ensemble", "add", "mul", "concat"),
     "caos_form": ("contrast", "ratio"),
     "infer": ("f", "u", "both"),
-    "dtype": ("bf16", "fp32"),
+    "dtype": ("auto", "bf16", "fp32"),
     "object_query": ("label", "glove"),
     "region_input": ("div100", "l2"),
 }

@@ -17,6 +17,7 @@ from .data.batches import TrainBatches
 from .engine import evaluate_split, fit_on_validation, resolve_device, train_one_epoch
 from .io import DataError, write_json
 from .paths import METRICS_FILE
+from .precision import resolve as resolve_precision
 from .run import BEST, LAST, RunDir
 from .workspace import Workspace
 
@@ -51,9 +52,10 @@ def train(cfg: Config, out: str | Path, preset_name: str = "",
         if diff:
             raise DataError(f"{run.path}: holds a run with a different config ({sorted(diff)}); "
                             "use a new --out or the same settings to resume")
-    run.write_config(preset_name, cfg)
-    ws = ws or Workspace(cfg)
     device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.dtype, device)  # which dtype ran and why, recorded with the run
+    run.write_config(preset_name, cfg, extra={"precision": precision.to_dict()})
+    ws = ws or Workspace(cfg)
     model, opt, weights = build(cfg, ws, device)
     data = TrainBatches(ws.stores["training"], ws.text, cfg.batch_size, cfg.num_frames, cfg.seed,
                         cfg.max_train_segments)
@@ -78,7 +80,7 @@ def train(cfg: Config, out: str | Path, preset_name: str = "",
         step_cb = (lambda s, v, e=epoch: on_step(e, s, v)) if on_step else None
         losses = train_one_epoch(model, weights, data, opt, cfg, epoch, device, step_cb)
         train_s = time.time() - t0
-        row = {"epoch": epoch, "losses": losses, "train_seconds": round(train_s, 2)}
+        row = {"epoch": epoch, "losses": losses, "train_seconds": round(train_s, 2), "dtype": precision.dtype}
         if val_keys:
             with model.selection_mode():
                 val = evaluate_split(model, ws.stores["validation"], ws.text, ws.gt["validation"], ws.vocab, cfg,
