@@ -96,7 +96,7 @@ def count_flops(step, batch) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .engine import to_device, train_step
+    from .engine import make_optimizer, to_device, train_step
     from .model import build_model, loss_weights
     from .precision import resolve
 
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         torch.manual_seed(cfg.seed)
         c = cfg.replace(dtype=dt)
         model = build_model(c, dims).to(device)
-        opt = torch.optim.Adam(model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+        opt = make_optimizer(model, c)
 
         def step(batch, model=model, opt=opt, c=c):
             vals = train_step(model, weights, batch, opt, c, device, g, where="bench")

@@ -24,6 +24,12 @@ def autocast(cfg: Config, device: torch.device):
     return _autocast(resolve(cfg.dtype, device), device)
 
 
+def make_optimizer(model: torch.nn.Module, cfg: Config) -> torch.optim.Optimizer:
+    """Adam (lr, weight_decay of cfg), fused: one kernel over all parameters instead of ~10 ops
+    per parameter tensor (same update; tests/test_speed.py compares it with the plain loop)."""
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+
+
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
     """Move a batch to ``device``. Region features stay float16 as the store serves them: the
     model casts them once, to bf16 under autocast or to its weight dtype otherwise."""

@@ -14,7 +14,7 @@ import torch
 
 from .config import Config, dumps, parse_sets, preset
 from .data.batches import TrainBatches
-from .engine import evaluate_split, fit_on_validation, resolve_device, train_one_epoch
+from .engine import evaluate_split, fit_on_validation, make_optimizer, resolve_device, train_one_epoch
 from .io import DataError, write_json
 from .paths import METRICS_FILE
 from .precision import resolve as resolve_precision
@@ -35,7 +35,7 @@ def build(cfg: Config, ws: Workspace, device: torch.device):
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, ws.dims).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = make_optimizer(model, cfg)
     return model, opt, loss_weights(cfg)
 
 
