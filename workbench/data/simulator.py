@@ -180,8 +180,10 @@ def _label_rng_choice(seed: int, key: str, i: int, p_alt: float) -> bool:
     return (_hash_int(seed, "label", key, i) % 10_000) / 10_000 < p_alt
 
 
-def plan_segments(preset: str, seed: int, data_dir: str | Path = REAL_DATA) -> dict[str, list[SegmentPlan]]:
-    """The segments of each split for ``preset``, from the real YouCook2-BB files in ``data_dir``."""
+def plan_segments(preset: str, seed: int, data_dir: str | Path = REAL_DATA,
+                  max_segments: dict[str, int] | None = None) -> dict[str, list[SegmentPlan]]:
+    """The segments of each split for ``preset``, from the real YouCook2-BB files in ``data_dir``;
+    ``max_segments`` ({split: n}) keeps only the first n of a split (a prefix of the preset)."""
     if preset not in PRESETS:
         raise DataError(f"unknown simulator preset {preset!r}; presets: {sorted(PRESETS)}")
     data_dir = Path(data_dir)
@@ -214,7 +216,7 @@ def plan_segments(preset: str, seed: int, data_dir: str | Path = REAL_DATA) -> d
 
     plans: dict[str, list[SegmentPlan]] = {}
     for split in SPLITS:
-        cap = p["max_segments"].get(split, 0)
+        cap = (max_segments or {}).get(split) or p["max_segments"].get(split, 0)
         out: list[SegmentPlan] = []
         for key, e in dicts[split].items():
             info: SegmentInfo | None = infos.get(key)
@@ -385,7 +387,8 @@ def default_output(preset: str) -> str:
 
 def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim: int | None = None,
              knobs: Knobs | None = None, data_dir: str | Path = REAL_DATA, progress: bool = False,
-             output: str | None = None, checkpoint_seconds: float = 60.0) -> Path:
+             output: str | None = None, checkpoint_seconds: float = 60.0,
+             max_segments: dict[str, int] | None = None) -> Path:
     """Write a simulated dataset directory at ``out`` (built in a sibling folder, then renamed).
 
     ``output``: "npy" per-segment files (CI/NAFAE layout), "store" the HDF5 stores directly
@@ -407,7 +410,7 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
         raise DataError(f"feature dim must be >= 1, got {feature_dim!r}")
     data_dir = Path(data_dir)
     t0 = time.time()
-    plans = plan_segments(preset, seed, data_dir)
+    plans = plan_segments(preset, seed, data_dir, max_segments)
     vocab = load_class_file(data_dir / CLASS_FILE)
     world = World(seed, dim, knobs, vocab.forms)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -477,6 +480,8 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
         }
         if output != "npy":
             meta["output"] = output
+        if max_segments:
+            meta["max_segments"] = dict(max_segments)  # a prefix of the preset's splits
         write_json(tmp / DATASET_META, meta, indent=2)           # written last: marks a complete dataset
         tmp.rename(out)
         finished = True
@@ -596,6 +601,8 @@ def add_arguments(parser) -> None:
                         help="npy: per-segment .npy files; store: the HDF5 feature stores directly (resumable: "
                              "rerun the same command after an interruption); both. Default: store for the "
                              "full preset, npy otherwise")
+    parser.add_argument("--max-segments", action="append", default=[], metavar="SPLIT=N",
+                        help="keep only the first N segments of SPLIT (a prefix of the preset); repeatable")
     parser.add_argument("--force", action="store_true", help="replace an existing simulated dataset at --out")
     parser.add_argument("--stats", action="store_true", help="print random / upper-bound box accuracy of val and test")
 
@@ -613,8 +620,14 @@ def run(args) -> int:
     target = out if not out.exists() else out.with_name(f".{out.name}.new")
     if target.exists():
         shutil.rmtree(target)
+    caps = {}
+    for item in args.max_segments:
+        split, _, n = item.partition("=")
+        if split not in SPLITS or not n.isdigit():
+            raise DataError(f"--max-segments {item!r}: expected SPLIT=N with SPLIT in {SPLITS}")
+        caps[split] = int(n)
     simulate(target, preset=args.preset, seed=args.seed, feature_dim=args.feature_dim, knobs=knobs, progress=True,
-             output=args.output)
+             output=args.output, max_segments=caps or None)
     if target != out:
         old = out.with_name(f".{out.name}.old")
         out.rename(old)
