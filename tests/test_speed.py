@@ -152,3 +152,43 @@ def test_cuda_paths_agree_with_cpu():
         for k in out["cpu"]:
             assert out["cuda"][k] == pytest.approx(out["cpu"][k], rel=tol, abs=tol), (dtype, k)
         torch.testing.assert_close(out["cuda_scores"], out["cpu_scores"], rtol=tol, atol=tol)
+
+
+def test_resident_batches_are_the_streamed_batches(smoke_data):
+    """Features held on the device (here the CPU) give exactly the batches read from the store."""
+    from workbench.data.batches import ResidentBatches, TrainBatches
+    from workbench.data.store import FeatureStore
+    from workbench.text.cache import TextFeatures
+
+    store = FeatureStore(smoke_data / "store" / "training.h5")
+    text = TextFeatures(smoke_data / "text_features.h5")
+    a = TrainBatches(store, text, 8, 3, seed=5)
+    b = ResidentBatches(store, text, 8, 3, seed=5, device="cpu", chunk_frames=7)
+    n = 0
+    for x, y in zip(a.epoch(2), b.epoch(2)):
+        assert x.keys() == y.keys()
+        for k in x:
+            torch.testing.assert_close(x[k], y[k], rtol=0, atol=0, msg=k)
+        n += 1
+    assert n == len(a) > 0
+
+
+def test_gpu_check_dry_run_writes_its_report(smoke_data, tmp_path):
+    """tools/gpu_check.sh --dry-run: the GPU check's steps on the CPU at tiny shapes, JSON report."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PY=sys.executable, DATA=str(smoke_data), PYTHONPATH=str(repo))
+    r = subprocess.run(["bash", str(repo / "tools" / "gpu_check.sh"), "--dry-run", "--out", str(tmp_path / "g")],
+                       env=env, capture_output=True, text=True, timeout=600)
+    report = json.loads((tmp_path / "g" / "report.json").read_text())
+    assert r.returncode == 0 and report["ok"], (r.stdout[-2000:], r.stderr[-2000:])
+    assert report["dry_run"] and [s["step"] for s in report["steps"]][:3] == ["device", "prepare", "sweep"]
+    auto = report["bench"]["stvg_auto"]
+    assert auto["dtype"] in ("bf16", "fp32") and set(auto["sec_per_step_by_dtype"]) == {"bf16", "fp32"}
+    assert auto["flops_per_step"] > 0 and auto["efficiency"] > 0 and auto["e2e_sec_per_step"] > 0
+    assert report["bench"]["stvg_fp32"]["dtype"] == "fp32"
+    assert report["resident_epoch"][0]["epoch"] == 0 and report["resident_epoch"][0]["dtype"] in ("bf16", "fp32")

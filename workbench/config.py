@@ -69,6 +69,8 @@ class Config:
                                        # a CPU where a cached micro-benchmark says so) | "bf16" | "fp32"
     device: str = "auto"               # "auto" (cuda when present) | "cpu" | "cuda" | "cuda:N"
     threads: int = 0                   # torch CPU threads; 0 = torch's default
+    resident_features: bool = False    # hold the training store's features on the device (a GPU with
+                                       # room for them): same batches, no disk reads during training
     max_train_segments: int = 0        # use only the first N training segments (0 = all)
     max_eval_segments: int = 0         # evaluate only the first N val/test segments (0 = all)
     select_metric: str = "box_micro"   # validation metric that selects the checkpoint

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .config import Config, dumps, parse_sets, preset
-from .data.batches import TrainBatches
+from .data.batches import ResidentBatches, TrainBatches
 from .engine import evaluate_split, fit_on_validation, make_optimizer, resolve_device, train_one_epoch
 from .io import DataError, write_json
 from .paths import METRICS_FILE
@@ -22,7 +22,7 @@ from .run import BEST, LAST, RunDir
 from .workspace import Workspace
 
 # config keys that may differ between a run and its resumption (they do not change results on CPU)
-_RESUMABLE = {"device", "threads"}
+_RESUMABLE = {"device", "threads", "resident_features"}
 
 
 def _set_threads(cfg: Config) -> None:
@@ -57,8 +57,12 @@ def train(cfg: Config, out: str | Path, preset_name: str = "",
     run.write_config(preset_name, cfg, extra={"precision": precision.to_dict()})
     ws = ws or Workspace(cfg)
     model, opt, weights = build(cfg, ws, device)
-    data = TrainBatches(ws.stores["training"], ws.text, cfg.batch_size, cfg.num_frames, cfg.seed,
-                        cfg.max_train_segments)
+    if cfg.resident_features:
+        data = ResidentBatches(ws.stores["training"], ws.text, cfg.batch_size, cfg.num_frames, cfg.seed, device,
+                               cfg.max_train_segments)
+    else:
+        data = TrainBatches(ws.stores["training"], ws.text, cfg.batch_size, cfg.num_frames, cfg.seed,
+                            cfg.max_train_segments)
     val_keys = ws.eval_keys("validation", cfg) if "validation" in ws.gt else []
 
     start, best = 0, {"epoch": -1, "score": -np.inf}

@@ -162,6 +162,10 @@ class FeatureStore(SegmentIndex):
                 out[j] = self._feat[int(r)]
         return out
 
+    def frame_block(self, start: int, stop: int) -> np.ndarray:
+        """Region features of the store's frames [start, stop) across segments -> (stop - start, N, D)."""
+        return self._feat[start:stop]
+
     def boxes(self, i: int, frames=None) -> np.ndarray:
         """Proposal boxes of segment ``i`` in annotation pixel space -> (t, N, 4)."""
         rows = self._rows(i, frames)
