@@ -173,6 +173,7 @@ def test_resident_batches_are_the_streamed_batches(smoke_data):
     assert n == len(a) > 0
 
 
+@pytest.mark.slow
 def test_gpu_check_dry_run_writes_its_report(smoke_data, tmp_path):
     """tools/gpu_check.sh --dry-run: the GPU check's steps on the CPU at tiny shapes, JSON report."""
     import os
