@@ -68,13 +68,12 @@ class TrainBatches:
         return len(self.indices) // self.batch_size  # drop the last partial batch (negatives need a full batch)
 
     def make(self, segs: np.ndarray, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        T = self.num_frames
-        regions = []
-        for i in segs:
-            frames = sample_frames(int(self.store.frame_count[i]), T, rng)
-            regions.append(self.store.features(int(i), frames))                         # (T, N, Dv)
+        T, st = self.num_frames, self.store
+        regions = np.empty((len(segs), T, st.num_proposals, st.feature_dim), dtype=st.feature_dtype)
+        for b, i in enumerate(segs):  # each segment's frames are read straight into its slot of the batch
+            st.features(int(i), sample_frames(int(st.frame_count[i]), T, rng), out=regions[b])  # (T, N, Dv)
         batch = collate_text([self.text[self.store.seg_ids[i]] for i in segs])
-        batch["regions"] = torch.from_numpy(np.stack(regions))                          # (B, T, N, Dv) float16
+        batch["regions"] = torch.from_numpy(regions)                                    # (B, T, N, Dv) float16
         batch["frame_mask"] = torch.ones(len(segs), T, dtype=torch.bool)                # (B, T)
         return batch
 

@@ -137,6 +137,7 @@ class FeatureStore(SegmentIndex):
         self.feature_dim = int(self._feat.shape[2])
         self._direct = self._feat.chunks == (1, self.num_proposals, self.feature_dim) and self._feat.compression is None
         self._frame_dtype = self._feat.dtype
+        self.feature_dtype = self._feat.dtype       # float16 (or float32) as stored
 
     def _rows(self, i: int, frames) -> np.ndarray:
         T = int(self.frame_count[i])
@@ -147,16 +148,21 @@ class FeatureStore(SegmentIndex):
             raise DataError(f"{self.path}: segment {self.seg_ids[i]} has {T} frames, asked for {frames.tolist()}")
         return frames + self.frame_offset[i]
 
-    def features(self, i: int, frames=None) -> np.ndarray:
-        """Region features of segment ``i`` -> (t, N, D) in the store's dtype."""
+    def features(self, i: int, frames=None, out: np.ndarray | None = None) -> np.ndarray:
+        """Region features of segment ``i`` -> (t, N, D) in the store's dtype; with ``frames``, written
+        into ``out`` when given (a (t, N, D) C-contiguous array of that dtype, e.g. a slot of a batch)."""
         rows = self._rows(i, frames)
         if frames is None:
             return self._feat[rows[0]:rows[0] + len(rows)] if len(rows) else self._feat[0:0]
-        out = np.empty((len(rows), self.num_proposals, self.feature_dim), dtype=self._frame_dtype)
-        if self._direct:  # raw chunk reads: one frame per chunk, no hyperslab machinery
+        shape = (len(rows), self.num_proposals, self.feature_dim)
+        if out is None:
+            out = np.empty(shape, dtype=self._frame_dtype)
+        elif out.shape != shape or out.dtype != self._frame_dtype or not out.flags.c_contiguous:
+            raise ValueError(f"features(out=...): expected a C-contiguous {shape} {self._frame_dtype} array, "
+                             f"got {out.shape} {out.dtype}")
+        if self._direct:  # raw chunk reads straight into ``out``: one frame per chunk, no extra copy
             for j, r in enumerate(rows):
-                _, buf = self._feat.id.read_direct_chunk((int(r), 0, 0))
-                out[j] = np.frombuffer(buf, dtype=self._frame_dtype).reshape(self.num_proposals, self.feature_dim)
+                self._feat.id.read_direct_chunk((int(r), 0, 0), out=out[j].reshape(-1).view(np.uint8))
         else:
             for j, r in enumerate(rows):
                 out[j] = self._feat[int(r)]
