@@ -35,6 +35,11 @@ def test_direct_store_equals_build_store_of_npy(tmp_path):
     for name in ("yc2_bb_val_annotations.json", "yc2_bb_test_annotations.json"):
         assert (npy / name).read_text() == (both / name).read_text()
     assert FeatureStore(both / "store" / "validation.h5").feature_dim == 32
+    store_only = simulate(tmp_path / "store", preset="smoke", seed=3, output="store")
+    for split in ("validation", "testing"):  # `simulate --stats` reads the store when there are no .npy files
+        a, b = simulator.world_stats(npy, split), simulator.world_stats(store_only, split)
+        assert a["boxes"] == b["boxes"] and a["random"] == pytest.approx(b["random"], abs=1e-6)
+        assert a["upper_bound"] == pytest.approx(b["upper_bound"], abs=1e-6)
     assert json.loads((both / "dataset.json").read_text())["output"] == "both"
 
 

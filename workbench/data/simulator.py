@@ -572,8 +572,17 @@ def world_stats(path: str | Path, split: str) -> dict[str, float]:
     ds = DatasetDir(path)
     gts = load_official_annotations(ds.annotations(split))
 
+    store = None
+    if not (ds.feature_root / BOX_DIR / split).is_dir() and ds.store(split).is_file():
+        from .store import FeatureStore
+
+        store = FeatureStore(ds.store(split))  # `--output store`: no .npy files; boxes in annotation pixels
+
     def pairs():
         for key, g in gts.items():
+            if store is not None:
+                yield g, store.boxes(store.index(key)).astype(np.float64)  # (T, P, 4)
+                continue
             f = ds.feature_root / BOX_DIR / split / f"{key}.npy"
             if not f.is_file():
                 raise DataError(f"{f}: proposal boxes of segment {key} not found")
