@@ -91,7 +91,7 @@ fi
 
 BENCH_PRESETS=$([ $DRY -eq 1 ] && echo stvg || echo "stvg scl")
 for preset in $BENCH_PRESETS; do
-  for dtype in bf16 fp32; do
+  for dtype in $([ $DRY -eq 1 ] && echo fp32 || echo "bf16 fp32"); do  # dry run: auto below times bf16 too
     step "bench_${preset}_${dtype}" "$PY" -m workbench bench --preset "$preset" --device "$DEVICE" --dtype "$dtype" "${BENCH_SHAPE[@]}"
   done
   step "bench_${preset}_auto" "$PY" -m workbench bench --preset "$preset" --device "$DEVICE" "${BENCH_SHAPE[@]}" \
