@@ -46,7 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=5, help="T: frames per segment")
     p.add_argument("--proposals", type=int, default=20, help="N: proposals per frame")
     p.add_argument("--feature-dim", type=int, default=4096, help="Dv: region feature dimension")
-    p.add_argument("--dtype", choices=("bf16", "fp32"), default="bf16", help="autocast dtype of the matmuls")
+    p.add_argument("--dtype", choices=("auto", "bf16", "fp32"), default="auto",
+                   help="matmul dtype; auto (default) reports the chosen dtype and times both")
     p.add_argument("--steps", type=int, default=10, help="timed steps")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
@@ -55,11 +56,49 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default=None,
                    help="dataset directory: also time steps fed from its training store + text cache "
                         "(end to end, background reading) against the same batches held in memory")
+    p.add_argument("--e2e-steps", type=int, default=0,
+                   help="with --data: end-to-end steps to time (0 = --steps); the whole epoch if larger")
+    p.add_argument("--profile", default="",
+                   help="write a torch.profiler summary table of 3 steps (chosen dtype) to this file")
+
+
+def matmul_gflops(rows: int, in_dim: int, out_dim: int, dtype: str, device: torch.device, reps: int = 5) -> float:
+    """This machine's matmul rate (GFLOP/s) at the step's dominant shape: the projection's forward
+    (rows x in_dim) @ (in_dim x out_dim) and its weight gradient, in ``dtype``, best of ``reps``."""
+    from .precision import DTYPES
+
+    g = torch.Generator().manual_seed(0)
+    dt = DTYPES[dtype]
+    x = torch.rand(rows, in_dim, generator=g).to(device, dt)
+    w = torch.randn(out_dim, in_dim, generator=g).to(device, dt)
+    gy = torch.randn(rows, out_dim, generator=g).to(device, dt)
+    best = float("inf")
+    for _ in range(reps + 1):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        y = x @ w.T
+        gw = gy.T @ x
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        best = min(best, time.perf_counter() - t0)
+        del y, gw
+    return 2 * 2 * rows * in_dim * out_dim / best / 1e9
+
+
+def count_flops(step, batch) -> int:
+    """FLOPs of one training step (forward + backward matmuls), counted by FlopCounterMode."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as fc:
+        step(batch)
+    return int(fc.get_total_flops())
 
 
 def run(args: argparse.Namespace) -> int:
-    from .engine import to_device, train_step
+    from .engine import make_optimizer, to_device, train_step
     from .model import build_model, loss_weights
+    from .precision import resolve
 
     if min(args.batch, args.frames, args.proposals, args.feature_dim, args.steps) < 1 or args.warmup < 0:
         raise DataError("bench: --batch, --frames, --proposals, --feature-dim and --steps must be >= 1")
@@ -70,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     device = torch.device(args.device)
     cfg = preset(args.preset, dtype=args.dtype, num_frames=args.frames, num_proposals=args.proposals,
                  batch_size=args.batch, seed=args.seed)
-    torch.manual_seed(cfg.seed)
+    precision = resolve(cfg.dtype, device)
     g = torch.Generator().manual_seed(cfg.seed)
     weights = loss_weights(cfg)
     if args.data:
@@ -80,36 +119,67 @@ def run(args: argparse.Namespace) -> int:
         ws = Workspace(cfg.replace(data=args.data))
         data = TrainBatches(ws.stores["training"], ws.text, args.batch, args.frames, args.seed)
         dims = ws.dims
-    else:
-        dims = dict(visual=args.feature_dim, glove=300, ctx=384, classes=NUM_CLASSES)
-    model = build_model(cfg, dims).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if args.data:
         batches = [to_device(b, device) for b, _ in zip(data.epoch(0), range(2))]
     else:
+        dims = dict(visual=args.feature_dim, glove=300, ctx=384, classes=NUM_CLASSES)
         batches = [synthetic_batch(args.batch, args.frames, args.proposals, args.feature_dim, generator=g,
                                    device=str(device)) for _ in range(2)]
-    def step(batch):
-        vals = train_step(model, weights, batch, opt, cfg, device, g, where="bench")
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return vals["total"]
 
-    times = []
+    # One model per timed dtype (auto: both, so the report shows the choice was the faster one);
+    # their steps are interleaved so that load from other processes hits both alike.
+    dtypes = ["bf16", "fp32"] if args.dtype == "auto" else [args.dtype]
+    runs = {}
+    for dt in dtypes:
+        torch.manual_seed(cfg.seed)
+        c = cfg.replace(dtype=dt)
+        model = build_model(c, dims).to(device)
+        opt = make_optimizer(model, c)
+
+        def step(batch, model=model, opt=opt, c=c):
+            vals = train_step(model, weights, batch, opt, c, device, g, where="bench")
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            return vals["total"]
+        runs[dt] = step
+    times: dict[str, list[float]] = {dt: [] for dt in dtypes}
     for i in range(args.warmup + args.steps):
-        t0 = time.perf_counter()
-        step(batches[i % 2])
-        if i >= args.warmup:
-            times.append(time.perf_counter() - t0)
-    sec = statistics.median(times)
-    out = dict(preset=args.preset, dtype=args.dtype, device=str(device), threads=torch.get_num_threads(),
-               batch=args.batch, frames=args.frames, proposals=args.proposals, feature_dim=dims["visual"],
-               steps=args.steps, warmup=args.warmup, sec_per_step=round(sec, 4),
-               segments_per_s=round(args.batch / sec, 2))
+        for dt in (dtypes if i % 2 == 0 else dtypes[::-1]):
+            t0 = time.perf_counter()
+            runs[dt](batches[i % 2])
+            if i >= args.warmup:
+                times[dt].append(time.perf_counter() - t0)
+    sec = {dt: statistics.median(t) for dt, t in times.items()}
+    chosen = precision.dtype
+    step = runs[chosen]
+    rows = args.batch * args.frames * args.proposals
+    flops = count_flops(step, batches[0])
+    gflops = matmul_gflops(rows, dims["visual"], cfg.embed_dim, chosen, device)
+    out = dict(preset=args.preset, dtype=chosen, dtype_reason=precision.reason, device=str(device),
+               threads=torch.get_num_threads(), batch=args.batch, frames=args.frames, proposals=args.proposals,
+               feature_dim=dims["visual"], steps=args.steps, warmup=args.warmup,
+               sec_per_step=round(sec[chosen], 4), segments_per_s=round(args.batch / sec[chosen], 2))
+    if len(dtypes) > 1:
+        out["sec_per_step_by_dtype"] = {dt: round(s, 4) for dt, s in sec.items()}
+        out["segments_per_s_by_dtype"] = {dt: round(args.batch / s, 2) for dt, s in sec.items()}
+    out.update(flops_per_step=flops, matmul_gflops=round(gflops, 1),
+               efficiency=round(flops / (sec[chosen] * gflops * 1e9), 3))
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+        with profile(activities=acts) as prof:
+            for i in range(3):
+                step(batches[i % 2])
+        table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25)
+        from .io import atomic_path
+
+        with atomic_path(args.profile) as tmp:
+            tmp.write_text(f"# bench --preset {args.preset} dtype {chosen}, 3 steps\n{table}\n")
+        out["profile"] = str(args.profile)
     if args.data:
         # End to end: batches read from the store by the background thread while the model computes
         # (the first step, which waits for the thread's first batch, is not timed).
-        n = min(args.steps, len(data) - 1)
+        n = min(args.e2e_steps or args.steps, len(data) - 1)
         for i, batch in enumerate(data.epoch(1)):
             if i == 1:
                 t0 = time.perf_counter()
@@ -117,8 +187,8 @@ def run(args: argparse.Namespace) -> int:
             if i == n:
                 break
         e2e = (time.perf_counter() - t0) / n
-        out.update(data=str(args.data), e2e_sec_per_step=round(e2e, 4),
-                   e2e_over_model=round(e2e / statistics.mean(times), 3))
+        out.update(data=str(args.data), e2e_steps=n, e2e_sec_per_step=round(e2e, 4),
+                   e2e_over_model=round(e2e / statistics.mean(times[chosen]), 3))
     out["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     if device.type == "cuda":
         out["peak_cuda_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)

@@ -80,9 +80,12 @@ class Config:
     lr_gamma: float = 0.1              # StepLR factor (the public STVG code: 0.1)
     diagnostics: bool = True           # log the transfer / CAOS diagnostics of one batch per epoch
     seed: int = 0                      # RNG seed (data order, frame sampling, negatives, init)
-    dtype: str = "bf16"                # autocast dtype for matmuls: "bf16" | "fp32"
+    dtype: str = "auto"                # matmul dtype: "auto" (bf16 where faster: CUDA with bf16, or
+                                       # a CPU where a cached micro-benchmark says so) | "bf16" | "fp32"
     device: str = "auto"               # "auto" (cuda when present) | "cpu" | "cuda" | "cuda:N"
     threads: int = 0                   # torch CPU threads; 0 = torch's default
+    resident_features: bool = False    # hold the training store's features on the device (a GPU with
+                                       # room for them): same batches, no disk reads during training
     max_train_segments: int = 0        # use only the first N training segments (0 = all)
     max_eval_segments: int = 0         # evaluate only the first N val/test segments (0 = all)
     select_metric: str = "box_micro"   # validation metric that selects the checkpoint
@@ -146,7 +149,7 @@ _CHOICES = {
     "caos_form": ("contrast", "ratio", "bounded"),
     "lr_schedule": ("constant", "step"),
     "infer": ("f", "u", "both"),
-    "dtype": ("bf16", "fp32"),
+    "dtype": ("auto", "bf16", "fp32"),
     "object_query": ("label", "glove"),
     "region_input": ("div100", "l2"),
 }

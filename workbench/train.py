@@ -13,15 +13,16 @@ import numpy as np
 import torch
 
 from .config import Config, dumps, parse_sets, preset
-from .data.batches import TrainBatches
-from .engine import evaluate_split, fit_on_validation, resolve_device, train_one_epoch
+from .data.batches import ResidentBatches, TrainBatches
+from .engine import evaluate_split, fit_on_validation, make_optimizer, resolve_device, train_one_epoch
 from .io import DataError, read_json, write_json
 from .paths import METRICS_FILE
+from .precision import resolve as resolve_precision
 from .run import BEST, CONFIG, LAST, RunDir, read_metrics
 from .workspace import Workspace
 
 # config keys that may differ between a run and its resumption (they do not change results on CPU)
-_RESUMABLE = {"device", "threads"}
+_RESUMABLE = {"device", "threads", "resident_features"}
 
 
 def text_encoder(ws: Workspace) -> str:
@@ -41,7 +42,7 @@ def build(cfg: Config, ws: Workspace, device: torch.device):
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, ws.dims).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = make_optimizer(model, cfg)
     return model, opt, loss_weights(cfg)
 
 
@@ -120,9 +121,12 @@ def _train(cfg: Config, run: RunDir, preset_name: str, on_epoch, on_step, ws: Wo
     _check_resumable(run, cfg)
     ws = ws or Workspace(cfg)
     device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.dtype, device)  # which dtype ran and why, recorded with the run
     model, opt, weights = build(cfg, ws, device)
-    data = TrainBatches(ws.stores["training"], ws.text, cfg.batch_size, cfg.num_frames, cfg.seed,
-                        cfg.max_train_segments)
+    batches = ResidentBatches if cfg.resident_features else TrainBatches
+    extra = (device,) if cfg.resident_features else ()
+    data = batches(ws.stores["training"], ws.text, cfg.batch_size, cfg.num_frames, cfg.seed, *extra,
+                   max_segments=cfg.max_train_segments)
     if data.skipped:
         print(f"train: {data.skipped} training segments name no queried object and are left out")
     if len(data) == 0:
@@ -149,7 +153,8 @@ def _train(cfg: Config, run: RunDir, preset_name: str, on_epoch, on_step, ws: Wo
     if ck is not None:
         _check_same_data(run, stores)
     run.write_config(preset_name, cfg, extra={"dims": ws.dims, "stores": stores,  # the run has really started
-                                              "text_encoder": text_encoder(ws)})
+                                              "text_encoder": text_encoder(ws),
+                                              "precision": precision.to_dict()})
     if start >= cfg.epochs and run.file(METRICS_FILE).is_file():
         return read_metrics(run.file(METRICS_FILE))
 
@@ -165,7 +170,7 @@ def _train(cfg: Config, run: RunDir, preset_name: str, on_epoch, on_step, ws: Wo
         torch.manual_seed(cfg.seed * 1_000_003 + epoch)
         losses = train_one_epoch(model, weights, data, opt, cfg, epoch, device, step_cb)
         train_s = time.time() - t0
-        row = {"epoch": epoch, "lr": lr, "losses": losses, "train_seconds": round(train_s, 2)}
+        row = {"epoch": epoch, "lr": lr, "losses": losses, "train_seconds": round(train_s, 2), "dtype": precision.dtype}
         if probe is not None:
             row["diagnostics"] = diagnose(model, weights, probe, cfg, device)
         if val_keys:

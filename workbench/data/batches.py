@@ -69,13 +69,12 @@ class TrainBatches:
         return len(self.indices) // self.batch_size  # drop the last partial batch (negatives need a full batch)
 
     def make(self, segs: np.ndarray, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        T = self.num_frames
-        regions = []
-        for i in segs:
-            frames = sample_frames(int(self.store.frame_count[i]), T, rng)
-            regions.append(self.store.features(int(i), frames))                         # (T, N, Dv)
+        T, st = self.num_frames, self.store
+        regions = np.empty((len(segs), T, st.num_proposals, st.feature_dim), dtype=st.feature_dtype)
+        for b, i in enumerate(segs):  # each segment's frames are read straight into its slot of the batch
+            st.features(int(i), sample_frames(int(st.frame_count[i]), T, rng), out=regions[b])  # (T, N, Dv)
         batch = collate_text([self.text[self.store.seg_ids[i]] for i in segs])
-        batch["regions"] = torch.from_numpy(np.stack(regions))                          # (B, T, N, Dv) float16
+        batch["regions"] = torch.from_numpy(regions)                                    # (B, T, N, Dv) float16
         batch["frame_mask"] = torch.ones(len(segs), T, dtype=torch.bool)                # (B, T)
         return batch
 
@@ -140,3 +139,29 @@ def eval_groups(store: FeatureStore, text, keys: Sequence[str], max_frames: int 
         batch["frame_mask"] = torch.from_numpy(_pad([np.ones(t, bool) for t in Ts], Tm, False))
         yield group, batch
         group = [k] if k is not None else []
+
+
+class ResidentBatches(TrainBatches):
+    """The batches of ``TrainBatches`` (same order, same sampled frames) with the region features
+    of the whole training store held on ``device`` (e.g. a GPU): a batch is one gather there
+    instead of reading frames from disk. Memory: the store's feature bytes on the device."""
+
+    def __init__(self, store: FeatureStore, text, batch_size: int, num_frames: int, seed: int,
+                 device: torch.device, max_segments: int = 0, chunk_frames: int = 4096):
+        super().__init__(store, text, batch_size, num_frames, seed, max_segments)
+        self.device = torch.device(device)
+        F = int(store.frame_offset[-1] + store.frame_count[-1]) if len(store.frame_count) else 0
+        feats = torch.empty((F, store.num_proposals, store.feature_dim), dtype=torch.float16, device=self.device)
+        for f0 in range(0, F, chunk_frames):  # bounded host memory: one chunk of frames at a time
+            block = store.frame_block(f0, min(F, f0 + chunk_frames))
+            feats[f0:f0 + len(block)] = torch.from_numpy(np.ascontiguousarray(block, dtype=np.float16)).to(self.device)
+        self.features = feats                                                            # (F, N, D)
+
+    def make(self, segs: np.ndarray, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        T = self.num_frames
+        rows = np.stack([sample_frames(int(self.store.frame_count[i]), T, rng) + self.store.frame_offset[i]
+                         for i in segs])                                                 # (B, T) global frames
+        batch = collate_text([self.text[self.store.seg_ids[i]] for i in segs])
+        batch["regions"] = self.features[torch.from_numpy(rows).to(self.device)]         # (B, T, N, Dv) float16
+        batch["frame_mask"] = torch.ones(len(segs), T, dtype=torch.bool)                # (B, T)
+        return batch

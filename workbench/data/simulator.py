@@ -180,8 +180,10 @@ def _label_rng_choice(seed: int, key: str, i: int, p_alt: float) -> bool:
     return (_hash_int(seed, "label", key, i) % 10_000) / 10_000 < p_alt
 
 
-def plan_segments(preset: str, seed: int, data_dir: str | Path = REAL_DATA) -> dict[str, list[SegmentPlan]]:
-    """The segments of each split for ``preset``, from the real YouCook2-BB files in ``data_dir``."""
+def plan_segments(preset: str, seed: int, data_dir: str | Path = REAL_DATA,
+                  max_segments: dict[str, int] | None = None) -> dict[str, list[SegmentPlan]]:
+    """The segments of each split for ``preset``, from the real YouCook2-BB files in ``data_dir``;
+    ``max_segments`` ({split: n}) keeps only the first n of a split (a prefix of the preset)."""
     if preset not in PRESETS:
         raise DataError(f"unknown simulator preset {preset!r}; presets: {sorted(PRESETS)}")
     data_dir = Path(data_dir)
@@ -214,7 +216,7 @@ def plan_segments(preset: str, seed: int, data_dir: str | Path = REAL_DATA) -> d
 
     plans: dict[str, list[SegmentPlan]] = {}
     for split in SPLITS:
-        cap = p["max_segments"].get(split, 0)
+        cap = (max_segments or {}).get(split) or p["max_segments"].get(split, 0)
         out: list[SegmentPlan] = []
         for key, e in dicts[split].items():
             info: SegmentInfo | None = infos.get(key)
@@ -374,26 +376,58 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
         np.save(tmp, array)
 
 
-def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim: int | None = None,
-             knobs: Knobs | None = None, data_dir: str | Path = REAL_DATA, progress: bool = False) -> Path:
-    """Write a simulated dataset directory at ``out`` (built in a temporary sibling, then renamed).
+OUTPUTS = ("npy", "store", "both")
 
-    ``out`` must not exist yet. Returns ``out``.
+
+def default_output(preset: str) -> str:
+    """``full`` writes the HDF5 stores directly (its per-segment .npy files would be ~89 GB); the
+    small presets keep the per-segment .npy layout that ``build-store`` converts."""
+    return "store" if preset == "full" else "npy"
+
+
+def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim: int | None = None,
+             knobs: Knobs | None = None, data_dir: str | Path = REAL_DATA, progress: bool = False,
+             output: str | None = None, checkpoint_seconds: float = 60.0,
+             max_segments: dict[str, int] | None = None) -> Path:
+    """Write a simulated dataset directory at ``out`` (built in a sibling folder, then renamed).
+
+    ``output``: "npy" per-segment files (CI/NAFAE layout), "store" the HDF5 stores directly
+    (``<out>/store/<split>.h5``), or "both"; default ``default_output(preset)``. With a store the
+    sibling folder is ``.<name>.partial`` and is kept when interrupted: the same call resumes it
+    from its last checkpoint (every ``checkpoint_seconds``). ``out`` must not exist yet. Returns ``out``.
     """
+    from .sinks import NpySink, StoreSink
+
     out = Path(out)
     if out.exists():
         raise DataError(f"{out}: already exists; simulate writes a new directory")
+    output = output or default_output(preset)
+    if output not in OUTPUTS:
+        raise DataError(f"simulate: output must be one of {OUTPUTS}, got {output!r}")
     knobs = knobs or Knobs()
     dim = int(PRESETS.get(preset, {}).get("feature_dim", 0) if feature_dim is None else feature_dim)
     if dim < 1:
         raise DataError(f"simulate: --feature-dim (feature_dim) must be >= 1, got {feature_dim!r}")
     data_dir = Path(data_dir)
     t0 = time.time()
-    plans = plan_segments(preset, seed, data_dir)
+    plans = plan_segments(preset, seed, data_dir, max_segments)
     vocab = load_class_file(data_dir / CLASS_FILE)
     world = World(seed, dim, knobs, vocab.forms)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    resumable = output != "npy"
+    if resumable:
+        tmp = out.parent / f".{out.name}.partial"
+        tmp.mkdir(exist_ok=True)
+    else:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    identity = {"generator_version": GENERATOR_VERSION, "preset": preset, "seed": int(seed), "feature_dim": dim,
+                "knobs": json.dumps(dataclasses.asdict(knobs), sort_keys=True)}
+    sinks = []
+    if output in ("npy", "both"):
+        sinks.append(NpySink(tmp))
+    if output in ("store", "both"):
+        sinks.append(StoreSink(tmp, knobs.num_proposals, dim, identity))
+    finished = False
     try:
         shutil.copyfile(data_dir / CLASS_FILE, tmp / CLASS_FILE)
         all_plans = [pl for s in SPLITS for pl in plans[s]]
@@ -405,20 +439,38 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
         _write_training_vid(tmp / TRAINING_VID_FILE, plans["training"])
         stats = {}
         for split in SPLITS:
-            gts = []
-            frames = 0
-            for i, pl in enumerate(plans[split]):
+            todo = plans[split]
+            starts = [r for r in (s.begin_split(split, todo) for s in sinks) if r is not None]
+            start = min(starts, default=0)
+            annotated = split in ANNOTATION_FILES
+            gts = _partial_gts(tmp, split, todo, start) if annotated and start else []
+            bar = _progress(split, len(todo), start) if progress and resumable else None
+            last = time.time()
+            for i in range(start, len(todo)):
+                pl = todo[i]
                 sim = simulate_segment(world, pl)
-                _save_npy(tmp / FEATURE_DIR / split / f"{pl.key}.npy", sim.features)
-                _save_npy(tmp / FEATURE_DIR / BOX_DIR / split / f"{pl.key}.npy", sim.rpn)
-                frames += pl.num_frames
-                if split in ANNOTATION_FILES:
+                for sink in sinks:
+                    sink.write(split, i, pl, sim.features, sim.rpn)
+                if annotated:
                     gts.append(gt_segment(pl, sim))
-                if progress and (i + 1) % 1000 == 0:
-                    print(f"  {split}: {i + 1}/{len(plans[split])} segments ({time.time() - t0:.0f}s)", flush=True)
-            if split in ANNOTATION_FILES:
+                if bar is not None:
+                    bar.update(1)
+                elif progress and (i + 1) % 1000 == 0:
+                    print(f"  {split}: {i + 1}/{len(todo)} segments ({time.time() - t0:.0f}s)", flush=True)
+                if resumable and time.time() - last > checkpoint_seconds and i + 1 < len(todo):
+                    if annotated:  # the annotations of the done segments first, then the resume point
+                        write_official_annotations(tmp / (ANNOTATION_FILES[split] + ".partial"), gts)
+                    for sink in sinks:
+                        sink.commit(split, i + 1)
+                    last = time.time()
+            if bar is not None:
+                bar.close()
+            if annotated:
                 write_official_annotations(tmp / ANNOTATION_FILES[split], gts)
-            stats[split] = {"segments": len(plans[split]), "frames": frames}
+                (tmp / (ANNOTATION_FILES[split] + ".partial")).unlink(missing_ok=True)
+            for sink in sinks:
+                sink.end_split(split)
+            stats[split] = {"segments": len(todo), "frames": sum(pl.num_frames for pl in todo)}
         meta = {
             "dataset": "youcook2-bb", "simulated": True, "generator": "workbench.data.simulator",
             "generator_version": GENERATOR_VERSION, "preset": preset, "seed": int(seed), "feature_dim": dim,
@@ -426,11 +478,43 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
             "frames": "real durations (end - start of youcookii_annotations.json) for every split",
             "splits": stats,
         }
+        if output != "npy":
+            meta["output"] = output
+        if max_segments:
+            meta["max_segments"] = dict(max_segments)  # a prefix of the preset's splits
         write_json(tmp / DATASET_META, meta, indent=2)           # written last: marks a complete dataset
         tmp.rename(out)
+        finished = True
     finally:
-        if tmp.exists():
+        for sink in sinks:
+            getattr(sink, "close", lambda: None)()
+        if tmp.exists() and (finished or not resumable):
             shutil.rmtree(tmp)
+    return out
+
+
+def _progress(split: str, total: int, start: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=start, desc=f"simulate {split}", unit="seg", mininterval=5)
+
+
+def _partial_gts(tmp: Path, split: str, plans: list[SegmentPlan], start: int) -> list[GTSegment]:
+    """The annotations of the first ``start`` segments of an interrupted split (resume)."""
+    done = tmp / ANNOTATION_FILES[split]
+    path = done if done.is_file() else tmp / (ANNOTATION_FILES[split] + ".partial")
+    gts = load_official_annotations(path) if path.is_file() else {}
+    missing = [pl.key for pl in plans[:start] if pl.key not in gts]
+    if missing:
+        raise DataError(f"{path}: the annotations of {len(missing)} finished segments of {split} are missing "
+                        f"(e.g. {missing[:3]}); delete {tmp} to start over")
+    out = []
+    for pl in plans[:start]:  # the simulator writes integer pixels; JSON reading gave floats
+        g = gts[pl.key]
+        for o in g.objects:
+            o.boxes = [None if b is None else Box(int(b.xtl), int(b.ytl), int(b.xbr), int(b.ybr), b.occluded,
+                                                  b.outside) for b in o.boxes]
+        out.append(g)
     return out
 
 
@@ -488,8 +572,17 @@ def world_stats(path: str | Path, split: str) -> dict[str, float]:
     ds = DatasetDir(path)
     gts = load_official_annotations(ds.annotations(split))
 
+    store = None
+    if not (ds.feature_root / BOX_DIR / split).is_dir() and ds.store(split).is_file():
+        from .store import FeatureStore
+
+        store = FeatureStore(ds.store(split))  # `--output store`: no .npy files; boxes in annotation pixels
+
     def pairs():
         for key, g in gts.items():
+            if store is not None:
+                yield g, store.boxes(store.index(key)).astype(np.float64)  # (T, P, 4)
+                continue
             f = ds.feature_root / BOX_DIR / split / f"{key}.npy"
             if not f.is_file():
                 raise DataError(f"{f}: proposal boxes of segment {key} not found")
@@ -513,6 +606,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--feature-dim", type=int, default=None, help="region feature dim D (default: the preset's)")
     parser.add_argument("--context-strength", type=float, default=Knobs.context_strength,
                         help="sentence-context shift of object appearance (0 = none)")
+    parser.add_argument("--output", choices=OUTPUTS, default=None,
+                        help="npy: per-segment .npy files; store: the HDF5 feature stores directly (resumable: "
+                             "rerun the same command after an interruption); both. Default: store for the "
+                             "full preset, npy otherwise")
+    parser.add_argument("--max-segments", action="append", default=[], metavar="SPLIT=N",
+                        help="keep only the first N segments of SPLIT (a prefix of the preset); repeatable")
     parser.add_argument("--force", action="store_true", help="replace an existing simulated dataset at --out")
     parser.add_argument("--stats", action="store_true", help="print random / upper-bound box accuracy of val and test")
 
@@ -530,7 +629,14 @@ def run(args) -> int:
     target = out if not out.exists() else out.with_name(f".{out.name}.new")
     if target.exists():
         shutil.rmtree(target)
-    simulate(target, preset=args.preset, seed=args.seed, feature_dim=args.feature_dim, knobs=knobs, progress=True)
+    caps = {}
+    for item in args.max_segments:
+        split, _, n = item.partition("=")
+        if split not in SPLITS or not n.isdigit():
+            raise DataError(f"--max-segments {item!r}: expected SPLIT=N with SPLIT in {SPLITS}")
+        caps[split] = int(n)
+    simulate(target, preset=args.preset, seed=args.seed, feature_dim=args.feature_dim, knobs=knobs, progress=True,
+             output=args.output, max_segments=caps or None)
     if target != out:
         old = out.with_name(f".{out.name}.old")
         out.rename(old)

@@ -209,6 +209,7 @@ class FeatureStore(SegmentIndex):
         self._direct = (self._feat.chunks == (1, stored, self.feature_dim) and self._feat.compression is None
                         and not self._feat.fletcher32 and not self._feat.scaleoffset and not self._feat.shuffle)
         self._frame_dtype = self._feat.dtype
+        self.feature_dtype = self._feat.dtype       # float16 (or float32) as stored
         self._checked = np.zeros((len(self._crc), 2), bool)  # frames whose checksum was verified
 
     def _check_index(self, where: str) -> None:
@@ -267,8 +268,10 @@ class FeatureStore(SegmentIndex):
             raise DataError(f"{self.path}: segment {self.seg_ids[i]} has {T} frames, asked for {frames.tolist()}")
         return frames + self.frame_offset[i]
 
-    def features(self, i: int, frames=None) -> np.ndarray:
-        """Region features of segment ``i`` -> (t, N, D) in the store's dtype (first N proposals)."""
+    def features(self, i: int, frames=None, out: np.ndarray | None = None) -> np.ndarray:
+        """Region features of segment ``i`` -> (t, N, D) in the store's dtype (first N proposals); with
+        ``frames``, written into ``out`` when given (a C-contiguous (t, N, D) array of that dtype, e.g. a
+        slot of a batch). Each frame's checksum is verified on its first read."""
         rows = self._rows(i, frames)
         N = self.num_proposals
         if frames is None:
@@ -278,18 +281,36 @@ class FeatureStore(SegmentIndex):
             for j, r in enumerate(rows):
                 self._verify(int(r), block[j], 0)
             return block[:, :N] if N < self._stored_n else block
-        out = np.empty((len(rows), N, self.feature_dim), dtype=self._frame_dtype)
+        shape = (len(rows), N, self.feature_dim)
+        if out is None:
+            out = np.empty(shape, dtype=self._frame_dtype)
+        elif out.shape != shape or out.dtype != self._frame_dtype or not out.flags.c_contiguous:
+            raise ValueError(f"features(out=...): expected a C-contiguous {shape} {self._frame_dtype} array, "
+                             f"got {out.shape} {out.dtype}")
+        whole = N == self._stored_n
         for j, r in enumerate(rows):
             r = int(r)
-            if self._direct:  # raw chunk reads: one frame per chunk, no hyperslab machinery
+            if self._direct and whole:  # raw chunk read straight into ``out``: one frame per chunk, no copy
+                self._read(lambda: self._feat.id.read_direct_chunk((r, 0, 0), out=out[j].reshape(-1).view(np.uint8)), r)
+                self._verify(r, out[j], 0)
+            elif self._direct:
                 _, buf = self._read(lambda: self._feat.id.read_direct_chunk((r, 0, 0)), r)
                 self._verify(r, buf, 0)
-                frame = np.frombuffer(buf, dtype=self._frame_dtype).reshape(self._stored_n, self.feature_dim)
+                out[j] = np.frombuffer(buf, dtype=self._frame_dtype).reshape(self._stored_n, self.feature_dim)[:N]
             else:
                 frame = self._read(lambda: self._feat[r], r)
                 self._verify(r, frame, 0)
-            out[j] = frame[:N]
+                out[j] = frame[:N]
         return out
+
+    def frame_block(self, start: int, stop: int) -> np.ndarray:
+        """Region features of the store's frames [start, stop) across segments -> (stop - start, N, D),
+        each frame's checksum verified on its first read."""
+        block = self._read(lambda: self._feat[start:stop], start)
+        for j in range(len(block)):
+            self._verify(start + j, block[j], 0)
+        N = self.num_proposals
+        return block[:, :N] if N < self._stored_n else block
 
     def _read(self, fn, row: int):
         try:

@@ -161,11 +161,20 @@ class SCL(GroundingModel):
         def h(m, lg, obj_mask, frame_mask):
             return video_sentence_score(m, temporal_weights(lg, frame_mask), obj_mask)
 
+        gathered: dict[int, tuple] = {}
+
+        def negative_videos(vis, frames):
+            """V' of every positive, (B, T, N, d) and (B, T, d): gathered once per visual embedding
+            and shared by the branches that use it (SCL's E_f and U branches), forward and backward."""
+            if id(vis) not in gathered:
+                gathered[id(vis)] = (vis[neg.video], frames[neg.video])
+            return gathered[id(vis)]
+
         def mil(text, vis, frames, temporal, extra=()):
             """L_MIL of one text branch: pairs (S, V), (S', V), (S, V') reuse the batch's embeddings."""
             masks = [om, om[neg.sentence], *[om] * len(extra)]
             (m, lg), (m_s, lg_s), *more = branches([text, text[neg.sentence], *extra], masks, vis, frames, temporal)
-            ((m_v, lg_v),) = branches([text], [om], vis, frames, temporal, neg.video)
+            ((m_v, lg_v),) = branches([text], [om], *negative_videos(vis, frames), temporal)
             loss = mil_loss(h(m, lg, om, fm), h(m_s, lg_s, om[neg.sentence], fm),
                             h(m_v, lg_v, om, fm[neg.video]), cfg.eta)
             return loss, m, lg, more

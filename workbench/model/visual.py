@@ -19,6 +19,13 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor
     return torch.matmul(torch.softmax(s, -1).to(v.dtype), v)
 
 
+def compute_dtype(x: torch.Tensor, weight: torch.Tensor) -> torch.dtype:
+    """The dtype a linear layer on ``x`` multiplies in: autocast's when it is on, else the weight's."""
+    if torch.is_autocast_enabled(x.device.type):
+        return torch.get_autocast_dtype(x.device.type)
+    return weight.dtype
+
+
 class VisualEmbedding(nn.Module):
     """E_v(r) = tanh(x + Attn(x)), x = Linear(r / |r|).
 
@@ -48,10 +55,11 @@ class VisualEmbedding(nn.Module):
         """Embed regions (B, T, N, Dv) -> (B, T, N, d), float32 (the projection runs under autocast)."""
         B, T, N, _ = regions.shape
         # L2-normalise by scaling the projection: W(r/|r|) + b == (W r)/|r| + b. This avoids a
-        # normalised copy of the (largest) input tensor; the norm itself is computed in fp32.
-        if not torch.is_autocast_enabled(regions.device.type):
-            regions = regions.to(self.proj.weight.dtype)  # e.g. float16 store features in an fp32 run
-        norm = torch.linalg.vector_norm(regions, dim=-1, keepdim=True, dtype=torch.float32).clamp_min(1e-6)
+        # normalised copy of the (largest) input tensor. The input (float16 as the store serves
+        # it) is cast exactly once, to the matmul dtype, and the norm is taken of that copy
+        # (accumulated in fp32; a casting norm of float16 input costs more than the cast itself).
+        regions = regions.to(compute_dtype(regions, self.proj.weight))
+        norm = torch.linalg.vector_norm(regions, dim=-1, keepdim=True).float().clamp_min(1e-6)  # (B, T, N, 1)
         x = F.linear(regions, self.proj.weight) / norm + self.proj.bias  # (B, T, N, d) fp32
         if self.attention == "frame":
             d, h = x.shape[-1], self.heads
