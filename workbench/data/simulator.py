@@ -39,6 +39,8 @@ PRESETS = {
     # max_segments: per split (0 = all real segments); max_frames: only segments this short (0 = any)
     "smoke": dict(feature_dim=32, max_segments={"training": 60, "validation": 20, "testing": 20}, max_frames=8),
     "demo": dict(feature_dim=128, max_segments={}, max_frames=0),
+    # the context-effect curve (`sweep --grid context`): a consistent subset of demo at smaller D
+    "curve": dict(feature_dim=64, max_segments={"training": 2000, "validation": 600, "testing": 300}, max_frames=0),
     "full": dict(feature_dim=4096, max_segments={}, max_frames=0),
 }
 
@@ -374,15 +376,47 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
         np.save(tmp, array)
 
 
+WORLDS = ("v1", "v2")
+DEFAULT_WORLD = "v2"
+WORLD_STATS_FILE = "world_stats.json"       # v2: oracle headroom per split (`simulate --stats`)
+WORLD_TRUTH_FILE = "world_truth.json"       # v2: per annotated object of val/test: mention type, states
+
+
+def segment_arrays(world, plan: SegmentPlan):
+    """Every array of one segment, for either world: (SegmentSim, truth or None). The one function
+    through which generation produces per-segment arrays (any writer plugs in after it)."""
+    if isinstance(world, World):
+        return simulate_segment(world, plan), None
+    from ..world.v2 import simulate_segment_v2
+    return simulate_segment_v2(world, plan)
+
+
+def make_world(world: str, seed: int, dim: int, knobs, data_dir: Path):
+    """The appearance world of ``world`` (v1 | v2) with ``knobs`` (None: that world's defaults)."""
+    vocab = load_class_file(data_dir / "class_file.csv")
+    if world == "v1":
+        return World(seed, dim, knobs or Knobs(), vocab.forms)
+    from ..world.knobs import WorldKnobs
+    from ..world.stats import parsed_corpus, real_statistics
+    from ..world.v2 import WorldV2
+    return WorldV2(seed, dim, knobs or WorldKnobs(), vocab, real_statistics(data_dir), parsed_corpus(data_dir))
+
+
 def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim: int | None = None,
-             knobs: Knobs | None = None, data_dir: str | Path = REAL_DATA, progress: bool = False) -> Path:
+             knobs=None, data_dir: str | Path = REAL_DATA, progress: bool = False,
+             world: str = DEFAULT_WORLD) -> Path:
     """Write a simulated dataset directory at ``out`` (built in a temporary sibling, then renamed).
 
-    ``out`` must not exist yet. Returns ``out``.
+    ``world``: "v2" (default; ``knobs`` a ``world.knobs.WorldKnobs``) or "v1" (the yc2-sim-1 world,
+    byte for byte; ``knobs`` a ``Knobs``). ``out`` must not exist yet. Returns ``out``.
     """
     out = Path(out)
     if out.exists():
         raise DataError(f"{out}: already exists; simulate writes a new directory")
+    if world not in WORLDS:
+        raise DataError(f"unknown world {world!r}; worlds: {list(WORLDS)}")
+    if world == "v2":
+        return _simulate_v2(out, preset, seed, feature_dim, knobs, Path(data_dir), progress)
     knobs = knobs or Knobs()
     dim = int(PRESETS.get(preset, {}).get("feature_dim", 0) if feature_dim is None else feature_dim)
     if dim < 1:
@@ -434,6 +468,85 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
     return out
 
 
+def _truth_rows(truth, sim: SegmentSim) -> list[dict]:
+    """world_truth.json rows of a segment's annotated objects."""
+    rows = []
+    for n, o in enumerate(truth.objects[:truth.num_named]):
+        twin = np.zeros(sim.outside.shape[1], bool)
+        for j, tw in enumerate(truth.objects):
+            if tw.role == "twin" and tw.of == n:
+                twin |= ~sim.outside[j]
+        rows.append({"mention": o.mention, "lang": o.lang, "start": o.states[0], "end": o.states[-1],
+                     "switch": o.switch, "enters": o.enters, "nested": o.nest_in >= 0,
+                     "twin_frames": np.flatnonzero(twin).tolist()})
+    return rows
+
+
+def _simulate_v2(out: Path, preset: str, seed: int, feature_dim: int | None, knobs, data_dir: Path,
+                 progress: bool) -> Path:
+    from ..world.knobs import SOURCES, WorldKnobs
+    from ..world.oracles import HeadroomAccumulator, Queries
+    from ..world.v2 import GENERATOR_VERSION_V2
+
+    knobs = knobs or WorldKnobs()
+    if not isinstance(knobs, WorldKnobs):
+        raise DataError(f"world v2 takes WorldKnobs, got {type(knobs).__name__}")
+    dim = int(feature_dim or PRESETS.get(preset, {}).get("feature_dim", 0))
+    if dim < 1:
+        raise DataError(f"feature dim must be >= 1, got {feature_dim!r}")
+    t0 = time.time()
+    plans = plan_segments(preset, seed, data_dir)
+    world = make_world("v2", seed, dim, knobs, data_dir)
+    queries = Queries(world, plans["training"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        shutil.copyfile(data_dir / "class_file.csv", tmp / "class_file.csv")
+        all_plans = [pl for s in SPLITS for pl in plans[s]]
+        write_json(tmp / "seg_sentence_dict.json", {pl.key: pl.sentence for pl in all_plans})
+        for split in SPLITS:
+            write_split_dict(tmp / SPLIT_DICT_NAMES[split],
+                             [SplitEntry(split, pl.recipe, pl.vid, pl.seg, pl.class_ids) for pl in plans[split]])
+        _write_youcookii(tmp / "youcookii_annotations.json", all_plans, data_dir)
+        _write_training_vid(tmp / TRAINING_VID_FILE, plans["training"])
+        stats, headroom, truth_out = {}, {}, {}
+        for split in SPLITS:
+            gts = []
+            frames = 0
+            acc = HeadroomAccumulator(queries) if split in ANNOTATION_FILES else None
+            for i, pl in enumerate(plans[split]):
+                sim, truth = segment_arrays(world, pl)
+                _save_npy(tmp / "region_features" / split / f"{pl.key}.npy", sim.features)
+                _save_npy(tmp / "region_features" / "rpn_box" / split / f"{pl.key}.npy", sim.rpn)
+                frames += pl.num_frames
+                if acc is not None:
+                    gts.append(gt_segment(pl, sim))
+                    acc.add(pl, sim, truth)
+                    truth_out[pl.key] = _truth_rows(truth, sim)
+                if progress and (i + 1) % 1000 == 0:
+                    print(f"  {split}: {i + 1}/{len(plans[split])} segments ({time.time() - t0:.0f}s)", flush=True)
+            if acc is not None:
+                write_official_annotations(tmp / ANNOTATION_FILES[split], gts)
+                headroom[split] = acc.result()
+            stats[split] = {"segments": len(plans[split]), "frames": frames}
+        write_json(tmp / WORLD_STATS_FILE, headroom, indent=1)
+        write_json(tmp / WORLD_TRUTH_FILE, truth_out)
+        meta = {
+            "dataset": "youcook2-bb", "simulated": True, "generator": "workbench.data.simulator",
+            "generator_version": GENERATOR_VERSION_V2, "world": "v2", "preset": preset, "seed": int(seed),
+            "feature_dim": dim, "num_proposals": knobs.num_proposals, "knobs": knobs.to_dict(),
+            "knob_sources": SOURCES,
+            "frames": "real durations (end - start of youcookii_annotations.json) for every split",
+            "splits": stats,
+        }
+        write_json(tmp / "dataset.json", meta, indent=2)           # written last: marks a complete dataset
+        tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return out
+
+
 def _write_youcookii(path: Path, plans: list[SegmentPlan], data_dir: Path) -> None:
     """NAFAE layout holding only the simulated segments (real start/end, sentence, id)."""
     real = read_json(data_dir / YOUCOOKII_FILE)["database"]
@@ -463,20 +576,25 @@ def is_complete(path: str | Path) -> bool:
     return (Path(path) / DATASET_META).is_file()
 
 
-def ensure_dataset(path: str | Path, preset: str = "smoke", seed: int = 0) -> Path:
-    """Simulate ``preset`` at ``path`` unless a complete dataset of the same preset and seed is there."""
+def ensure_dataset(path: str | Path, preset: str = "smoke", seed: int = 0, knobs=None,
+                   world: str = DEFAULT_WORLD) -> Path:
+    """Simulate ``preset`` at ``path`` unless a complete dataset of the same preset and seed is there
+    (with ``knobs`` given: the same knobs too)."""
     path = Path(path)
     if is_complete(path):
         meta = read_json(path / DATASET_META)
         if meta.get("preset") != preset or meta.get("seed") != seed:
             raise DataError(f"{path / DATASET_META}: holds preset {meta.get('preset')!r} seed {meta.get('seed')!r}, "
                             f"expected preset {preset!r} seed {seed!r}")
+        if knobs is not None and meta.get("knobs") != json.loads(json.dumps(knobs.to_dict() if hasattr(knobs, "to_dict")
+                                                                            else dataclasses.asdict(knobs))):
+            raise DataError(f"{path / 'dataset.json'}: holds a world with other knobs; use another directory")
         return path
     if path.exists() and any(path.iterdir()):
         raise DataError(f"{path}: exists but holds no complete dataset (no dataset.json); remove it first")
     if path.exists():
         path.rmdir()
-    return simulate(path, preset=preset, seed=seed)
+    return simulate(path, preset=preset, seed=seed, knobs=knobs, world=world)
 
 
 # --- the world's own box statistics -----------------------------------------------------------
@@ -511,26 +629,43 @@ def add_arguments(parser) -> None:
     parser.add_argument("--preset", default="smoke", choices=sorted(PRESETS), help="dataset size")
     parser.add_argument("--seed", type=int, default=0, help="world seed (same seed -> identical files)")
     parser.add_argument("--feature-dim", type=int, default=None, help="region feature dim D (default: the preset's)")
-    parser.add_argument("--context-strength", type=float, default=Knobs.context_strength,
-                        help="sentence-context shift of object appearance (0 = none)")
+    parser.add_argument("--world", default=DEFAULT_WORLD, choices=WORLDS,
+                        help="v2 (default): states from language (yc2-sim-2); v1: the yc2-sim-1 world, byte for byte")
+    parser.add_argument("--set", action="append", metavar="KNOB=VALUE",
+                        help="world v2 knob (repeatable), e.g. --set context=0.9; see data/SIMULATOR.md")
+    parser.add_argument("--context-strength", type=float, default=None,
+                        help="world v1 only: sentence-context shift of object appearance (default 0.5)")
     parser.add_argument("--force", action="store_true", help="replace an existing simulated dataset at --out")
-    parser.add_argument("--stats", action="store_true", help="print random / upper-bound box accuracy of val and test")
+    parser.add_argument("--stats", action="store_true",
+                        help="print one JSON object keyed by split: random, upper bound and (v2) the oracles")
 
 
 def run(args) -> int:
+    import sys
+
     out = Path(args.out)
+    if args.world == "v1":
+        if args.set:
+            raise DataError("--set: world knobs are world v2's; world v1 takes --context-strength")
+        cs = Knobs.context_strength if args.context_strength is None else args.context_strength
+        knobs = Knobs(context_strength=cs)
+    else:
+        from ..world.knobs import parse_world_sets
+        if args.context_strength is not None:
+            raise DataError("--context-strength is world v1's knob; world v2 takes --set context=VALUE")
+        knobs = parse_world_sets(args.set)
     if out.exists():
         meta = out / DATASET_META
         simulated = meta.is_file() and read_json(meta).get("simulated") is True
         if not args.force or not (simulated or not any(out.iterdir())):
             raise DataError(f"{out}: exists; pass --force to replace a simulated dataset (other directories are "
                             "never replaced)")
-    knobs = Knobs(context_strength=args.context_strength)
     t0 = time.time()
     target = out if not out.exists() else out.with_name(f".{out.name}.new")
     if target.exists():
         shutil.rmtree(target)
-    simulate(target, preset=args.preset, seed=args.seed, feature_dim=args.feature_dim, knobs=knobs, progress=True)
+    simulate(target, preset=args.preset, seed=args.seed, feature_dim=args.feature_dim, knobs=knobs, progress=True,
+             world=args.world)
     if target != out:
         old = out.with_name(f".{out.name}.old")
         out.rename(old)
@@ -538,11 +673,26 @@ def run(args) -> int:
         shutil.rmtree(old)
     meta = read_json(out / DATASET_META)
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
-    print(json.dumps({"out": str(out), "preset": args.preset, "seed": args.seed, "feature_dim": meta["feature_dim"],
-                      "splits": meta["splits"], "bytes": size, "seconds": round(time.time() - t0, 1)}))
-    if args.stats:
-        for split in ANNOTATION_FILES:
-            s = world_stats(out, split)
-            print(f"{split}: random {100 * s['random']:.2f}%  upper bound {100 * s['upper_bound']:.2f}%  "
-                  f"({s['boxes']} counted boxes)")
+    summary = json.dumps({"out": str(out), "preset": args.preset, "seed": args.seed, "world": args.world,
+                          "feature_dim": meta["feature_dim"], "splits": meta["splits"], "bytes": size,
+                          "seconds": round(time.time() - t0, 1)})
+    if not args.stats:
+        print(summary)
+        return 0
+    print(summary, file=sys.stderr)
+    print(json.dumps(dataset_stats(out), indent=1))
     return 0
+
+
+def dataset_stats(path: str | Path) -> dict:
+    """The `--stats` object of a simulated dataset: world v2's world_stats.json (random, upper bound,
+    oracles and breakdowns per split); for world v1, random and upper bound per split."""
+    path = Path(path)
+    if (path / WORLD_STATS_FILE).is_file():
+        return read_json(path / WORLD_STATS_FILE)
+    out = {}
+    for split in ANNOTATION_FILES:
+        s = world_stats(path, split)
+        out[split] = {"random": {"box_micro": round(100 * s["random"], 2)},
+                      "upper_bound": {"box_micro": round(100 * s["upper_bound"], 2)}, "boxes": s["boxes"]}
+    return out

@@ -31,6 +31,22 @@ from ..text.objects import find_objects, tokenize
 PRONOUN_NAMES = ("it", "them", "that", "they")
 CONTAINER_NAMES = ("bowl", "pot", "cup", "pan", "lid", "plate", "wok")
 KINDS = ("cut", "heat", "mix", "coat", "colour", "compound")
+# class groups whose appearances are correlated in world v2 (a class in no group stands alone)
+GROUPS = {
+    "vessels": "bowl pot cup pan lid plate wok",
+    "tools": "oven processor whisk blender paper",
+    "meats": "chicken beef bacon pork meat",
+    "seafood": "shrimp squid mussel",
+    "vegetables": "cabbage carrot lettuce celery cucumber leaves seaweed mushroom",
+    "legumes": "bean chickpea corn tofu",
+    "alliums": "onion garlic ginger",
+    "fruits": "tomato lemon",
+    "dairy": "butter milk cream cheese egg",
+    "liquids": "oil water wine vinegar sauce soup mustard",
+    "powders": "flour salt pepper sugar powder sesame",
+    "starches": "potato rice dough noodle pasta bread",
+    "mixes": "salad mixture",
+}
 
 # pre-nominal state words (participles / adjectives) -> kind
 PRENOMINAL: dict[str, str] = {}
@@ -117,23 +133,24 @@ class Mention:
     def sentence_cues(self) -> list[Cue]:
         return [c for c in self.cues if c.source != "carried"]
 
-    def start_state(self) -> str:
+    def start_state(self, carried: bool = True) -> str:
         """The state the sentence says the object has when the segment starts ("" = plain / unknown):
-        a compound head, else a pre-nominal word (variety before participle), else a carried cue."""
-        for source in ("compound", "prenominal", "carried"):
+        a compound head, else a pre-nominal word (variety before participle), else a carried cue
+        (``carried=False``: what this sentence alone says)."""
+        for source in ("compound", "prenominal", "carried") if carried else ("compound", "prenominal"):
             cs = [c for c in self.cues if c.source == source]
             if cs:
                 colour = [c for c in cs if c.kind == "colour"]
                 return (colour or cs)[0].state
         return ""
 
-    def end_state(self) -> str:
+    def end_state(self, carried: bool = True) -> str:
         """The state the object reaches in the segment: the state verb's kind when it is a patient
         (a compound head keeps its identity: boiling lemon juice keeps it juice)."""
         patient = [c for c in self.cues if c.source == "patient"]
         if patient and not any(c.source == "compound" for c in self.cues):
             return patient[0].state
-        return self.start_state()
+        return self.start_state(carried)
 
 
 def parse_mentions(sentence: str, vocab) -> list[Mention]:

@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from ..data.yc2 import SPLIT_DICT_NAMES, load_class_file, load_sentences, load_split_dict, parse_seg_key
-from .cues import CONTAINER_NAMES, KINDS, Mention, carry_over, parse_mentions
+from .cues import CONTAINER_NAMES, GROUPS, KINDS, Mention, carry_over, parse_mentions
 
 REAL_DATA = Path(__file__).resolve().parents[2] / "data" / "youcook2_bb"
 
@@ -117,6 +117,7 @@ def _real_statistics(data_dir: str) -> str:
         "patient_rate": _pct(len(patients), len(ms_np)),
         "entry_rate": _pct(sum(m.enters for m in ms_np), len(ms_np)),
     }
+    out["knob_sources"]["glove_group_excess"] = glove_group_excess(data_dir)
     # State frequencies per class (training end states of non-pronoun mentions, "" = plain).
     states: dict[int, Counter] = defaultdict(Counter)
     for m in ms_np:
@@ -126,6 +127,21 @@ def _real_statistics(data_dir: str) -> str:
                 states[m.class_id][m.start_state()] += 1
     out["class_states"] = {vocab.names[c]: dict(cnt.most_common()) for c, cnt in sorted(states.items())}
     return json.dumps(out)
+
+
+def glove_group_excess(data_dir: Path) -> float:
+    """Mean GloVe cosine of two class names of the same group minus that of two names of different
+    groups (the class-name similarity the groups add), from the vendored GloVe vectors."""
+    import numpy as np
+
+    vectors = json.loads((data_dir / "word_embedding_glove.json").read_text())
+    names = [(g, w) for g, ws in GROUPS.items() for w in ws.split() if w in vectors]
+    v = np.array([vectors[w] for _, w in names], dtype=np.float64)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    cos = v @ v.T
+    g = np.array([a for a, _ in names])
+    same, off = g[:, None] == g[None, :], ~np.eye(len(g), dtype=bool)
+    return round(float(cos[same & off].mean() - cos[~same].mean()), 4)
 
 
 def real_statistics(data_dir: str | Path = REAL_DATA) -> dict:
