@@ -288,6 +288,18 @@ def results_markdown(out: Path, df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def load_frame(out: str | Path) -> pd.DataFrame:
+    """The results of a world sweep: from its run directories, or from results.csv in a committed copy
+    that holds only sweep.json and the tables."""
+    out = Path(out)
+    meta = read_json(out / "sweep.json")
+    if any((out / value_name(meta["axis"], v)).is_dir() for v in meta["values"]):
+        return results_frame(out)
+    if not (out / "results.csv").is_file():
+        raise DataError(f"{out}: neither run directories nor results.csv")
+    return pd.read_csv(out / "results.csv")
+
+
 def write_results(out: str | Path) -> pd.DataFrame:
     out = Path(out)
     df = results_frame(out)
@@ -307,7 +319,7 @@ def curve_figure(out: str | Path, presets: tuple[str, ...] | None = None):
 
     out = Path(out)
     meta = read_json(out / "sweep.json")
-    df = results_frame(out)
+    df = load_frame(out)
     summ = summary_frame(df)
     orc = df[df["kind"] == "oracle"].pivot(index="value", columns="preset", values="val_box_micro").sort_index()
     fig = make_subplots(rows=1, cols=2, subplot_titles=("val box micro accuracy (%)", "gain over stvg (points)"))
