@@ -36,10 +36,10 @@ class WorldKnobs:
     min_visible_frac: float = 0.4      # an object is visible for a contiguous span >= this fraction
     occluded_prob: float = 0.1         # per visible frame
     occluded_weight: float = 0.5       # an occluded object contributes this much to what overlaps it
-    detect_prob: float = 0.6           # P(detector localises an object in a frame), class of median frequency
-    detect_slope: float = 0.08         # change of detect_prob per unit of standardised log class frequency
-    object_share: float = 0.25         # share of a frame's proposals around an object of median frequency
-    share_slope: float = 0.1           # change of log object_share per unit of standardised log frequency
+    detect_prob: float = 0.5           # P(detector localises an object in a frame), class of median frequency
+    detect_slope: float = 0.1          # change of detect_prob per unit of standardised log class frequency
+    object_share: float = 0.215        # share of a frame's proposals around an object of median frequency
+    share_slope: float = 0.14          # change of log object_share per unit of standardised log frequency
     max_object_share: float = 0.8      # cap on the share of all objects together (the rest is clutter)
     num_proposals: int = 20            # P: proposals per frame
 
