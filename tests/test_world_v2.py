@@ -49,7 +49,7 @@ def test_same_seed_same_bytes(smoke2, tmp_path):
 def test_knob_parsing_rejects_unknown_and_bad_values():
     k = parse_world_sets(["context=0.9", "max_distractors=3", "twin_prob=0"])
     assert k.context == 0.9 and k.max_distractors == 3 and k.twin_prob == 0.0
-    for bad, name in (("context=-0.1", "context"), ("twin_prob=1.5", "twin_prob"), ("surprise=-0.01", "surprise"),
+    for bad, name in (("context=-0.1", "context"), ("context=1.5", "context"), ("twin_prob=1.5", "twin_prob"), ("surprise=-0.01", "surprise"),
                       ("nope=1", "nope"), ("max_distractors=1.5", "max_distractors"), ("context=abc", "context"),
                       ("hand_prob=nan", "hand_prob")):
         with pytest.raises(DataError, match=name):

@@ -19,7 +19,7 @@ from ..io import DataError
 class WorldKnobs:
     """Every knob of world v2 (all recorded in dataset.json)."""
 
-    context: float = 0.5               # ρ: strength of the state shift of appearance (0 = states look alike)
+    context: float = 0.5               # ρ in [0, 1]: how far a stated object's look moves toward its state's look
     state_share: float = 0.5           # share of a state direction common to all classes (the `cut` look)
     surprise: float = 0.1375           # P(an object's starting state is not the one the sentence predicts)
     switch_prob: float = 1.0           # P(a state-verb patient changes state inside the segment)
@@ -47,10 +47,10 @@ class WorldKnobs:
         return dataclasses.asdict(self)
 
 
-PROBABILITIES = ("state_share", "surprise", "switch_prob", "entry_prob", "twin_prob", "group_share", "hand_prob",
+PROBABILITIES = ("context", "state_share", "surprise", "switch_prob", "entry_prob", "twin_prob", "group_share", "hand_prob",
                  "nest_prob", "min_visible_frac", "occluded_prob", "occluded_weight", "detect_prob",
                  "object_share", "max_object_share")
-NON_NEGATIVE = ("context", "background_share", "instance_spread", "feature_noise", "clutter_scene",
+NON_NEGATIVE = ("background_share", "instance_spread", "feature_noise", "clutter_scene",
                 "max_distractors")
 POSITIVE = ("num_proposals",)
 

@@ -78,7 +78,8 @@ class WorldV2:
 
     def appearance(self, cid: int, state: str) -> np.ndarray:
         """Noiseless appearance (D,) of class ``cid`` in ``state``: the class look moved toward the
-        state's look by ρ; the state look is partly shared by every class, partly class-specific."""
+        state's look by the fraction ρ (ρ = 1: the state look alone); the state look is partly shared
+        by every class, partly class-specific."""
         key = ("app", cid, state)
         v = self._cache.get(key)
         if v is None:
@@ -86,7 +87,7 @@ class WorldV2:
             if state and self.knobs.context:
                 h = self.knobs.state_share
                 d = _unit(np.sqrt(h) * self.vector("state", state) + np.sqrt(1 - h) * self.vector("class-state", cid, state))
-                a = _unit(a + self.knobs.context * d)
+                a = _unit((1 - self.knobs.context) * a + self.knobs.context * d)    # moved toward the state look
             v = self._cache[key] = a
         return v
 
