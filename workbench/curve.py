@@ -129,10 +129,16 @@ def run_breakdown(run_dir: Path, data: Path) -> dict:
 def world_sweep(knob: str, values: tuple[float, ...], presets: list[str], data_root: str | Path, out: str | Path,
                 seeds: int = DEFAULT_SEEDS, world_preset: str = "curve", world_seed: int = 0,
                 world_sets: dict | None = None, overrides: dict[str, Any] | None = None, breakdown: bool = True,
-                log=print) -> pd.DataFrame:
-    """Train ``presets`` x ``seeds`` on one world per ``values`` of ``knob``; returns the results table."""
+                log=print, run_presets=None) -> pd.DataFrame:
+    """Train ``presets`` x ``seeds`` on one world per ``values`` of ``knob``; returns the results table.
+
+    ``run_presets(presets, data, out, overrides, grid=..., log=...)`` trains presets on one dataset into
+    one directory: ``sweep.sweep`` (passed in by the `sweep` command; this module does not import it)."""
     from .run import git_info
-    from .sweep import sweep
+
+    if run_presets is None:
+        raise DataError("world_sweep needs run_presets (sweep.sweep)")
+    sweep = run_presets
 
     data_root, out = Path(data_root).resolve(), Path(out)
     world_sets, overrides = dict(world_sets or {}), dict(overrides or {})

@@ -385,7 +385,7 @@ def run(args: argparse.Namespace) -> int:
         world_sets = parse_sets(args.world_set)
         parse_world_sets(world_sets, where="--world-set")
         df = world_sweep(knob, values, presets, args.data_root, args.out, args.seeds, args.world_preset,
-                         args.world_seed, world_sets, overrides)
+                         args.world_seed, world_sets, overrides, run_presets=sweep)
         print((Path(args.out) / "results.md").read_text())
         return 1 if (df["status"] != "ok").any() else 0
     if not args.data:

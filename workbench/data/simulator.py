@@ -7,13 +7,12 @@ of a larger one and the same seed gives byte-identical files.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import re
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,14 +23,14 @@ from ..io import DataError, atomic_path, read_json, write_json
 from ..paths import (ANNOTATION_NAMES, BOX_DIR, CLASS_FILE, DATASET_META, FEATURE_DIR, SENTENCES_FILE, TRAINING_VID_FILE,
                      YC2_DATA, YOUCOOKII_FILE)
 from .layout import DatasetDir
+from .simbase import (FRAME, PRONOUNS, SegmentPlan, SegmentSim, _clip, _hash_int, _jitter, _rng,  # noqa: F401
+                      _unit)
 from .yc2 import (SPLIT_DICT_NAMES, SPLITS, GTObject, GTSegment, SegmentInfo, SplitEntry, Box, load_class_file,
                   load_official_annotations, load_sentences, load_split_dict, load_youcookii,
                   write_official_annotations, write_split_dict)
 
 GENERATOR_VERSION = "yc2-sim-1"
 REAL_DATA = YC2_DATA
-PRONOUNS = (63, 64, 65, 66)                  # it, them, that, they
-FRAME = 224.0                                # proposals live in the 224x224 resized frame
 RWIDTH = 720                                 # every YouCook2-BB video is resized to 720 px wide
 ANNOTATION_FILES = {split: names[0] for split, names in ANNOTATION_NAMES.items()}  # what simulate writes
 
@@ -68,22 +67,6 @@ class Knobs:
     poor_jitter: tuple = (0.25, 0.60)  # jitter scale when not detected (IoU then kept <= 0.5)
     object_width: tuple = (0.12, 0.50) # GT box width as a fraction of the frame width
     clutter_size: tuple = (0.08, 0.60) # clutter box side as a fraction of the frame side
-
-
-# --- deterministic randomness -----------------------------------------------------------------
-
-def _hash_int(*parts) -> int:
-    h = hashlib.blake2b("\x1f".join(str(p) for p in parts).encode(), digest_size=8)
-    return int.from_bytes(h.digest(), "little")
-
-
-def _rng(*parts) -> np.random.Generator:
-    return np.random.Generator(np.random.PCG64(_hash_int(*parts)))
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(v, axis=-1, keepdims=True)
-    return v / np.maximum(n, 1e-12)
 
 
 # --- appearance -------------------------------------------------------------------------------
@@ -131,38 +114,6 @@ class World:
 
 
 # --- segment plans ----------------------------------------------------------------------------
-
-@dataclass
-class SegmentPlan:
-    """What a segment holds before any random draw: its objects, their appearance sources, frames."""
-
-    key: str
-    split: str
-    vid: str
-    seg: int
-    recipe: str
-    num_frames: int
-    rwidth: int
-    rheight: int
-    sentence: str
-    class_ids: list[int]                 # named (training) / annotated (val, test) objects, in order
-    labels: list[str]                    # label string of each annotated object
-    looks_like: list[int]                # class whose appearance each object has (pronoun -> referent)
-    distractor_pool: list[int] = field(default_factory=list)  # classes named elsewhere in the video
-
-
-@dataclass
-class SegmentSim:
-    """One simulated segment: GT boxes in pixels, proposals in 224 space, region features."""
-
-    gt_boxes: np.ndarray      # (O, T, 4) float, annotation pixels; first len(plan.class_ids) are named
-    outside: np.ndarray       # (O, T) bool
-    occluded: np.ndarray      # (O, T) bool
-    appearance: np.ndarray    # (O, D) instance appearance of each object
-    rpn: np.ndarray           # (T, P, 4) float32, x1,y1,x2,y2 in 224x224
-    features: np.ndarray      # (T, P, D) float32
-    num_named: int
-
 
 def _referents(entries: list[SplitEntry]) -> dict[tuple[str, int], int]:
     """(segment key, object index) -> the last non-pronoun class named before a pronoun in the video."""
@@ -257,25 +208,6 @@ def plan_segments(preset: str, seed: int, data_dir: str | Path = REAL_DATA) -> d
 
 
 # --- one segment ------------------------------------------------------------------------------
-
-def _jitter(rng: np.random.Generator, boxes: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """Boxes (..., 4) moved and resized by noise of relative size ``scale`` (...)."""
-    w = boxes[..., 2] - boxes[..., 0]
-    h = boxes[..., 3] - boxes[..., 1]
-    cx = (boxes[..., 0] + boxes[..., 2]) / 2 + w * scale * rng.standard_normal(scale.shape)
-    cy = (boxes[..., 1] + boxes[..., 3]) / 2 + h * scale * rng.standard_normal(scale.shape)
-    w = w * np.exp(scale * rng.standard_normal(scale.shape))
-    h = h * np.exp(scale * rng.standard_normal(scale.shape))
-    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1)
-
-
-def _clip(boxes: np.ndarray, width: float, height: float, min_size: float = 2.0) -> np.ndarray:
-    x1 = np.clip(boxes[..., 0], 0, width - min_size)
-    y1 = np.clip(boxes[..., 1], 0, height - min_size)
-    x2 = np.clip(boxes[..., 2], x1 + min_size, width)
-    y2 = np.clip(boxes[..., 3], y1 + min_size, height)
-    return np.stack([x1, y1, x2, y2], -1)
-
 
 def _object_tracks(rng: np.random.Generator, n: int, t: int, width: float, height: float, k: Knobs):
     """GT boxes (n, t, 4) in pixels moving smoothly, with a contiguous visible span and occlusions."""

@@ -1,4 +1,5 @@
-"""Calibrate the detector knobs of world v2 on the world's own boxes (no model, no features).
+"""Calibrate the detector knobs of world v2 on the world's own boxes (no model, no features), and
+measure a world's oracle headroom without writing it (``measure_headroom``).
 
 Random (expected accuracy of a uniform proposal) and Upper Bound (some proposal hits) of the
 validation split, micro and macro, under the STVG rule, against the paper's YouCook2-BB val values.
@@ -16,7 +17,7 @@ import time
 import numpy as np
 
 from ..boxes import iou_matrix
-from ..data.simulator import REAL_DATA, make_world, plan_segments
+from ..data.simulator import PRESETS, REAL_DATA, make_world, plan_segments
 from .knobs import WorldKnobs
 from .v2 import segment_boxes, segment_truth
 
@@ -74,6 +75,26 @@ def calibrate(preset: str = "demo", seed: int = 0, rounds: int = 3, knobs: World
                                     "stats": {k: round(v, 2) for k, v in bs.items()}}), flush=True)
         steps = {k: v / 2 for k, v in steps.items()}
     return best
+
+
+def measure_headroom(preset: str = "demo", seed: int = 0, knobs=None, feature_dim: int | None = None,
+                     splits: tuple[str, ...] = ("validation",), data_dir=None) -> dict:
+    """The ``--stats`` object of a world without writing it (the same numbers as ``simulate --stats``)."""
+    from .oracles import HeadroomAccumulator, Queries
+    from .v2 import simulate_segment_v2
+
+    data_dir = data_dir or REAL_DATA
+    plans = plan_segments(preset, seed, data_dir)
+    world = make_world("v2", seed, int(feature_dim or PRESETS[preset]["feature_dim"]), knobs, data_dir)
+    queries = Queries(world, plans["training"])
+    out = {}
+    for split in splits:
+        acc = HeadroomAccumulator(queries)
+        for pl in plans[split]:
+            sim, truth = simulate_segment_v2(world, pl)
+            acc.add(pl, sim, truth)
+        out[split] = acc.result()
+    return out
 
 
 def main(argv=None) -> int:

@@ -22,8 +22,7 @@ from collections import defaultdict
 import numpy as np
 
 from ..boxes import iou_matrix
-from ..data.simulator import SegmentPlan, SegmentSim
-from ..data.simulator import PRONOUNS
+from ..data.simbase import PRONOUNS, SegmentPlan, SegmentSim
 from .v2 import MENTION_TYPES, SegmentTruth, WorldV2, noiseless, segment_truth
 
 METHODS = ("random", "upper_bound", "oracle_class", "oracle_language", "oracle_state")
@@ -126,22 +125,3 @@ class HeadroomAccumulator:
                            if (phase == p).any()}
         return res
 
-
-def measure_headroom(preset: str = "demo", seed: int = 0, knobs=None, feature_dim: int | None = None,
-                     splits: tuple[str, ...] = ("validation",), data_dir=None) -> dict:
-    """The ``--stats`` object of a world without writing it (the same numbers as ``simulate --stats``)."""
-    from ..data.simulator import PRESETS, REAL_DATA, make_world, plan_segments
-    from .v2 import simulate_segment_v2
-
-    data_dir = data_dir or REAL_DATA
-    plans = plan_segments(preset, seed, data_dir)
-    world = make_world("v2", seed, int(feature_dim or PRESETS[preset]["feature_dim"]), knobs, data_dir)
-    queries = Queries(world, plans["training"])
-    out = {}
-    for split in splits:
-        acc = HeadroomAccumulator(queries)
-        for pl in plans[split]:
-            sim, truth = simulate_segment_v2(world, pl)
-            acc.add(pl, sim, truth)
-        out[split] = acc.result()
-    return out

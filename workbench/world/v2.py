@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..boxes import iou as pair_iou
 from ..boxes import iou_matrix
-from ..data.simulator import FRAME, PRONOUNS, SegmentPlan, SegmentSim, _clip, _jitter, _pair_iou, _rng, _unit
+from ..data.simbase import FRAME, PRONOUNS, SegmentPlan, SegmentSim, _clip, _jitter, _rng, _unit
 from .cues import CONTAINER_NAMES, GROUPS, Mention
 from .knobs import WorldKnobs
 
@@ -255,8 +256,8 @@ def segment_boxes(world: WorldV2, plan: SegmentPlan, truth: SegmentTruth) -> Seg
     jit = np.where(hit, rng.uniform(0.02, 0.25, (t, p)), rng.uniform(0.25, 0.60, (t, p)))
     boxes = _clip(_jitter(rng, around, jit), FRAME, FRAME)
     for _ in range(3):  # a proposal around an undetected object never localises it (IoU <= 0.5)
-        iou = _pair_iou(boxes, around)
-        bad = (source < o) & ~hit & (iou > 0.5)
+        overlap = pair_iou(boxes, around)                                  # (T, P)
+        bad = (source < o) & ~hit & (overlap > 0.5)
         if not bad.any():
             break
         c = (boxes[..., :2] + boxes[..., 2:]) / 2
