@@ -126,6 +126,14 @@ def run_breakdown(run_dir: Path, data: Path) -> dict:
     return res
 
 
+def _finished(d: Path, breakdown: bool) -> bool:
+    """A preset directory of a world sweep whose run (and breakdown) is complete."""
+    run = d / "run"
+    if (d / "error.txt").is_file() or not (run / "metrics.json").is_file():
+        return False
+    return not breakdown or d.name in ("random", "upper-bound") or (run / BREAKDOWN).is_file()
+
+
 def world_sweep(knob: str, values: tuple[float, ...], presets: list[str], data_root: str | Path, out: str | Path,
                 seeds: int = DEFAULT_SEEDS, world_preset: str = "curve", world_seed: int = 0,
                 world_sets: dict | None = None, overrides: dict[str, Any] | None = None, breakdown: bool = True,
@@ -169,6 +177,9 @@ def world_sweep(knob: str, values: tuple[float, ...], presets: list[str], data_r
         for s in range(seeds):
             t0 = time.time()
             sd = out / value_name(knob, v) / f"seed-{s}"
+            if all(_finished(sd / p, breakdown) for p in presets):
+                log(f"world sweep: {value_name(knob, v)} seed {s}: finished, skipped")
+                continue
             sweep(list(presets), d, sd, {**overrides, "seed": s}, grid=f"{knob}={v:g}", log=log)
             if breakdown:
                 for p in presets:
