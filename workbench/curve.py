@@ -346,19 +346,23 @@ def curve_figure(out: str | Path, presets: tuple[str, ...] | None = None):
                                 ("oracle_language", "headroom to oracle_language", "rgba(60,160,60,0.25)")):
             if hi in orc and "oracle_class" in orc:
                 fig.add_trace(go.Scatter(x=x + x[::-1], y=list(orc[hi]) + list(orc["oracle_class"])[::-1],
-                                         fill="toself", fillcolor=color, line=dict(width=0), name=name), 1, 1)
+                                         fill="toself", fillcolor=color, mode="lines", line=dict(width=0),
+                                         name=name, legendgroup=hi), 1, 1)
                 fig.add_trace(go.Scatter(x=x + x[::-1], y=list(orc[hi] - orc["oracle_class"]) + [0] * len(x),
-                                         fill="toself", fillcolor=color, line=dict(width=0), name=name,
-                                         showlegend=False), 1, 2)
-    for p in presets or meta["presets"]:
+                                         fill="toself", fillcolor=color, mode="lines", line=dict(width=0), name=name,
+                                         legendgroup=hi, showlegend=False), 1, 2)
+    palette = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+    for i, p in enumerate(presets or meta["presets"]):
         r = summ[summ["preset"] == p].sort_values("value")
         if not len(r):
             continue
+        c = palette[i % len(palette)]
         fig.add_trace(go.Scatter(x=r["value"], y=r["val_box_micro_mean"], name=p, mode="lines+markers",
-                                 legendgroup=p, error_y=dict(type="data", array=r["val_box_micro_std"].fillna(0))), 1, 1)
+                                 line=dict(color=c), legendgroup=p,
+                                 error_y=dict(type="data", array=r["val_box_micro_std"].fillna(0))), 1, 1)
         if p != "stvg":
             fig.add_trace(go.Scatter(x=r["value"], y=r["gain_vs_stvg_mean"], name=p, mode="lines+markers",
-                                     legendgroup=p, showlegend=False,
+                                     line=dict(color=c), legendgroup=p, showlegend=False,
                                      error_y=dict(type="data", array=r["gain_vs_stvg_std"].fillna(0))), 1, 2)
     fig.add_hline(y=0, line=dict(color="black", width=1), row=1, col=2)
     fig.update_xaxes(title_text=meta["axis"] + (" (ρ)" if meta["axis"] == "context" else ""))
