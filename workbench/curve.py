@@ -6,8 +6,8 @@ trained on each, and the results beside the world's oracle headroom (the context
 
 DIR/<knob>-<value>/                          the world of that value (simulate + stores + text features)
 SWEEP_DIR/sweep.json                         axis, values, presets, seeds, world preset and knobs, provenance
-SWEEP_DIR/<knob>-<value>/seed-<s>/           a `sweep` directory of the presets with Config seed s
-SWEEP_DIR/<knob>-<value>/seed-<s>/<preset>/run/breakdown.json   val box accuracy by mention type / twin / phase
+SWEEP_DIR/<knob>-<value>/                    a `sweep` directory of the presets (seeds: <preset>/seed-<s>/)
+SWEEP_DIR/<knob>-<value>/<preset>/seed-<s>/run/breakdown.json   val box accuracy by mention type / twin / phase
 SWEEP_DIR/results.csv                        one row per (value, preset, seed), oracle rows per value
 SWEEP_DIR/results.md                         mean ± std per (value, preset), gain over stvg, oracles, breakdowns
 
@@ -127,11 +127,11 @@ def run_breakdown(run_dir: Path, data: Path) -> dict:
 
 
 def _finished(d: Path, breakdown: bool) -> bool:
-    """A preset directory of a world sweep whose run (and breakdown) is complete."""
+    """A <preset>/seed-<s> directory of a world sweep whose run (and breakdown) is complete."""
     run = d / "run"
     if (d / "error.txt").is_file() or not (run / "metrics.json").is_file():
         return False
-    return not breakdown or d.name in ("random", "upper-bound") or (run / BREAKDOWN).is_file()
+    return not breakdown or d.parent.name in ("random", "upper-bound") or (run / BREAKDOWN).is_file()
 
 
 def world_sweep(knob: str, values: tuple[float, ...], presets: list[str], data_root: str | Path, out: str | Path,
@@ -174,24 +174,24 @@ def world_sweep(knob: str, values: tuple[float, ...], presets: list[str], data_r
         first = first or d
         meta["seconds"][f"world {value_name(knob, v)}"] = meta["seconds"].get(f"world {value_name(knob, v)}",
                                                                             round(time.time() - t0, 1))
-        for s in range(seeds):
-            t0 = time.time()
-            sd = out / value_name(knob, v) / f"seed-{s}"
-            if all(_finished(sd / p, breakdown) for p in presets):
-                log(f"world sweep: {value_name(knob, v)} seed {s}: finished, skipped")
-                continue
-            sweep(list(presets), d, sd, {**overrides, "seed": s}, grid=f"{knob}={v:g}", log=log)
-            if breakdown:
-                for p in presets:
-                    run = sd / p / "run"
+        t0 = time.time()
+        vd = out / value_name(knob, v)
+        if all(_finished(vd / p / f"seed-{s}", breakdown) for p in presets for s in range(seeds)):
+            log(f"world sweep: {value_name(knob, v)}: finished, skipped")
+            continue
+        sweep(list(presets), d, vd, dict(overrides), grid=f"{knob}={v:g}", log=log, seeds=seeds)
+        if breakdown:
+            for p in presets:
+                for s in range(seeds):
+                    run = vd / p / f"seed-{s}" / "run"
                     if p not in ("random", "upper-bound") and (run / "metrics.json").is_file():
                         try:
                             run_breakdown(run, d)
                         except DataError as e:
                             log(f"breakdown {run}: {e}")
-            meta["seconds"][f"{value_name(knob, v)}/seed-{s}"] = round(time.time() - t0, 1)
-            write_json(meta_path, meta, indent=2)
-            write_results(out)
+        meta["seconds"][value_name(knob, v)] = round(time.time() - t0, 1)
+        write_json(meta_path, meta, indent=2)
+        write_results(out)
     return write_results(out)
 
 
@@ -206,12 +206,12 @@ def results_frame(out: str | Path) -> pd.DataFrame:
     for v in meta["values"]:
         world = Path(meta["data_root"]) / value_name(knob, v)
         for s in meta["seeds"]:
-            sd = out / value_name(knob, v) / f"seed-{s}"
             for p in meta["presets"]:
-                run = sd / p / "run"
+                ud = out / value_name(knob, v) / p / f"seed-{s}"
+                run = ud / "run"
                 row: dict[str, Any] = {"value": v, "preset": p, "seed": s, "kind": "run", "status": "missing"}
-                if (sd / p / "error.txt").is_file():
-                    row.update(status="failed", error=(sd / p / "error.txt").read_text().strip())
+                if (ud / "error.txt").is_file():
+                    row.update(status="failed", error=(ud / "error.txt").read_text().strip())
                 elif (run / "metrics.json").is_file():
                     m = read_json(run / "metrics.json")
                     row["status"] = "ok"

@@ -184,7 +184,7 @@ def sweep_figures(sweep_dir: str | Path, out: str | Path, split: str = "validati
         from .curve import curve_figure
 
         name = "context_curve" if meta["axis"] == "context" else f"{meta['axis']}_curve"
-        runs = sorted(sweep_dir.glob("*/seed-*/*/run"))
+        runs = sorted(sweep_dir.glob("*/*/seed-*/run"))
         prov = provenance(name, {"sweep": str(sweep_dir.resolve()), "axis": meta["axis"], "values": meta["values"],
                                  "world_preset": meta["world_preset"], "world_sets": meta["world_sets"],
                                  "overrides": meta["overrides"], "seeds": meta["seeds"]}, runs, None)

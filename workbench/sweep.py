@@ -379,8 +379,6 @@ def run(args: argparse.Namespace) -> int:
             raise DataError(f"--grid {args.grid}: pass --data-root (one world per axis value is kept there)")
         knob, values = parse_axis(args.axis) if args.axis else AXES[args.grid]
         presets = [p.strip() for p in args.presets.split(",")] if args.presets else list(CURVE_PRESETS)
-        from .config import PRESETS
-
         unknown = [p for p in presets if p not in PRESETS and p not in ("random", "upper-bound")]
         if unknown:
             raise DataError(f"--presets: unknown preset(s) {unknown}")
