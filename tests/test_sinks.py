@@ -44,7 +44,7 @@ def test_direct_store_equals_build_store_of_npy(tmp_path):
 
 
 def test_store_output_resumes_after_interruption(tmp_path, monkeypatch):
-    ref = simulate(tmp_path / "ref", preset="smoke", seed=1, output="store")
+    ref = simulate(tmp_path / "ref", preset="smoke", seed=1, output="store", world="v1")
     assert not (ref / "region_features").exists()
     real, calls = simulator.simulate_segment, {"n": 0}
 
@@ -57,7 +57,7 @@ def test_store_output_resumes_after_interruption(tmp_path, monkeypatch):
     monkeypatch.setattr(simulator, "simulate_segment", dies_after_70)
     out = tmp_path / "resumed"
     with pytest.raises(KeyboardInterrupt):
-        simulate(out, preset="smoke", seed=1, output="store", checkpoint_seconds=0.0)
+        simulate(out, preset="smoke", seed=1, output="store", checkpoint_seconds=0.0, world="v1")
     partial = tmp_path / ".resumed.partial"
     assert (partial / "store" / "training.h5").is_file() and (partial / "store" / "validation.h5.partial").is_file()
     with h5py.File(partial / "store" / "validation.h5.partial", "r") as f:
@@ -65,7 +65,7 @@ def test_store_output_resumes_after_interruption(tmp_path, monkeypatch):
     assert 0 < done < 20
     calls["n"] = 0
     monkeypatch.setattr(simulator, "simulate_segment", lambda w, p: (calls.__setitem__("n", calls["n"] + 1), real(w, p))[1])
-    simulate(out, preset="smoke", seed=1, output="store")
+    simulate(out, preset="smoke", seed=1, output="store", world="v1")
     assert calls["n"] == 40 - done  # only the rest of validation, and testing
     assert not partial.exists()
     for split in SPLITS:
@@ -75,12 +75,38 @@ def test_store_output_resumes_after_interruption(tmp_path, monkeypatch):
     assert (ref / "yc2_bb_val_annotations.json").read_text() == (out / "yc2_bb_val_annotations.json").read_text()
 
 
+def test_world_v2_store_output_resumes_to_the_same_files(tmp_path, monkeypatch):
+    """World v2 (the default): an interrupted store run resumes to the same stores, annotations and
+    oracle / truth files (the done segments' truth is regenerated, not written twice)."""
+    ref = simulate(tmp_path / "ref", preset="smoke", seed=1, output="store")
+    real, calls = simulator.segment_arrays, {"n": 0}
+
+    def dies_after_70(world, plan):
+        calls["n"] += 1
+        if calls["n"] > 70:  # inside the validation split (60 training segments)
+            raise KeyboardInterrupt
+        return real(world, plan)
+
+    monkeypatch.setattr(simulator, "segment_arrays", dies_after_70)
+    out = tmp_path / "resumed"
+    with pytest.raises(KeyboardInterrupt):
+        simulate(out, preset="smoke", seed=1, output="store", checkpoint_seconds=0.0)
+    monkeypatch.setattr(simulator, "segment_arrays", real)
+    simulate(out, preset="smoke", seed=1, output="store")
+    for split in SPLITS:
+        a, b = _arrays(ref / "store" / f"{split}.h5"), _arrays(out / "store" / f"{split}.h5")
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k], err_msg=f"{split} {k}")
+    for name in ("yc2_bb_val_annotations.json", "world_stats.json", "world_truth.json"):
+        assert (ref / name).read_text() == (out / name).read_text(), name
+
+
 def test_partial_store_of_other_settings_is_refused(tmp_path, monkeypatch):
     real = simulator.simulate_segment
     monkeypatch.setattr(simulator, "simulate_segment",
                         lambda w, p: (_ for _ in ()).throw(KeyboardInterrupt) if p.split == "validation" else real(w, p))
     with pytest.raises(KeyboardInterrupt):
-        simulate(tmp_path / "d", preset="smoke", seed=1, output="store", checkpoint_seconds=0.0)
+        simulate(tmp_path / "d", preset="smoke", seed=1, output="store", checkpoint_seconds=0.0, world="v1")
     monkeypatch.setattr(simulator, "simulate_segment", real)
     with pytest.raises(DataError, match="partial store of other segments or settings"):
-        simulate(tmp_path / "d", preset="smoke", seed=2, output="store")
+        simulate(tmp_path / "d", preset="smoke", seed=2, output="store", world="v1")

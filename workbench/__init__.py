@@ -34,7 +34,7 @@ _API = {
     "METRICS": "evaluate", "RULES": "evaluate", "evaluate_boxes": "evaluate", "paper_numbers": "paper",
     "provenance": "figures", "save_figures": "figures",
 }
-_SUBMODULES = ("notebook", "viz", "sweep", "results")   # namespaces: workbench.viz.results_table(...)
+_SUBMODULES = ("notebook", "viz", "sweep", "results", "curve")   # namespaces: workbench.viz.results_table(...)
 
 __all__ = sorted([*_API, *_SUBMODULES])
 

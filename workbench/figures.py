@@ -180,6 +180,15 @@ def sweep_figures(sweep_dir: str | Path, out: str | Path, split: str = "validati
     if not (sweep_dir / "sweep.json").is_file():
         raise DataError(f"{sweep_dir}: not a sweep directory (no sweep.json)")
     meta = read_json(sweep_dir / "sweep.json")
+    if meta.get("grid") == "world":                     # a world sweep (`sweep --grid context`): its curve
+        from .curve import curve_figure
+
+        name = "context_curve" if meta["axis"] == "context" else f"{meta['axis']}_curve"
+        runs = sorted(sweep_dir.glob("*/*/seed-*/run"))
+        prov = provenance(name, {"sweep": str(sweep_dir.resolve()), "axis": meta["axis"], "values": meta["values"],
+                                 "world_preset": meta["world_preset"], "world_sets": meta["world_sets"],
+                                 "overrides": meta["overrides"], "seeds": meta["seeds"]}, runs, None)
+        return save_figures([(curve_figure(sweep_dir), name, prov)], out, static=static)
     df = results_frame(sweep_dir)
     done = df[df["status"] == "ok"]
     ok = list(dict.fromkeys(done["preset"]))

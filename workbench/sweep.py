@@ -344,22 +344,52 @@ def sweep(presets: list[str], data: str | Path, out: str | Path, overrides: dict
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--grid", required=True, choices=sorted(GRIDS), help="main: every implemented Table 1 row "
-                   f"({', '.join(GRIDS['main'])}); ablations: every Table 3 row")
-    p.add_argument("--data", required=True, help="dataset directory (stores and text features built)")
+    from .curve import AXES
+
+    p.add_argument("--grid", required=True, choices=sorted(GRIDS) + sorted(AXES), help="main: every implemented "
+                   f"Table 1 row ({', '.join(GRIDS['main'])}); ablations: every Table 3 row; context: the "
+                   "context-effect curve (one world per ρ, see --data-root)")
+    p.add_argument("--data", help="dataset directory (stores and text features built); main / ablations grids")
     p.add_argument("--out", required=True, help="sweep directory (finished runs in it are skipped)")
     p.add_argument("--jobs", type=int, default=1, help="parallel runs, one per GPU (sequential without GPUs)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override for every run (repeatable)")
     p.add_argument("--seeds", type=int, default=DEFAULT_SEEDS,
                    help=f"runs per preset, seeds s, s+1, ... (s = --set seed, default 0); default {DEFAULT_SEEDS}")
+    w = p.add_argument_group("world sweeps (--grid context, or any simulator knob with --axis)")
+    w.add_argument("--data-root", help="directory holding one simulated world per axis value (created as needed)")
+    w.add_argument("--axis", metavar="KNOB=V1,V2,...", help="vary this world v2 knob instead of the grid's axis")
+    w.add_argument("--presets", help="comma-separated presets instead of the curve's seven")
+    w.add_argument("--world-preset", default="curve", help="simulator size of each world (curve | demo | smoke)")
+    w.add_argument("--world-seed", type=int, default=0, help="simulator seed of every world")
+    w.add_argument("--world-set", action="append", metavar="KNOB=VALUE", help="world knob held fixed (repeatable)")
 
 
 def run(args: argparse.Namespace) -> int:
     from .config import Config
+    from .curve import AXES, CURVE_PRESETS, parse_axis, world_sweep
 
     sets = parse_sets(args.set)
     cfg = Config().replace(**sets)                      # unknown keys / bad values fail before any run
     overrides = {k: getattr(cfg, k) for k in sets}      # typed, as the notebook parameters record them
+    if args.grid in AXES or args.axis:
+        from .config import PRESETS
+        from .world.knobs import parse_world_sets
+
+        if not args.data_root:
+            raise DataError(f"--grid {args.grid}: pass --data-root (one world per axis value is kept there)")
+        knob, values = parse_axis(args.axis) if args.axis else AXES[args.grid]
+        presets = [p.strip() for p in args.presets.split(",")] if args.presets else list(CURVE_PRESETS)
+        unknown = [p for p in presets if p not in PRESETS and p not in ("random", "upper-bound")]
+        if unknown:
+            raise DataError(f"--presets: unknown preset(s) {unknown}")
+        world_sets = parse_sets(args.world_set)
+        parse_world_sets(world_sets, where="--world-set")
+        df = world_sweep(knob, values, presets, args.data_root, args.out, args.seeds, args.world_preset,
+                         args.world_seed, world_sets, overrides, run_presets=sweep)
+        print((Path(args.out) / "results.md").read_text())
+        return 1 if (df["status"] != "ok").any() else 0
+    if not args.data:
+        raise DataError(f"--grid {args.grid}: pass --data")
     df = sweep(GRIDS[args.grid], args.data, args.out, overrides, args.jobs, grid=args.grid, seeds=args.seeds)
     print((Path(args.out) / "results.md").read_text())
     failed = df[df["status"] != "ok"]

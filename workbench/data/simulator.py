@@ -7,13 +7,12 @@ of a larger one and the same seed gives byte-identical files.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import re
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,14 +23,14 @@ from ..io import DataError, atomic_path, read_json, write_json
 from ..paths import (ANNOTATION_NAMES, BOX_DIR, CLASS_FILE, DATASET_META, FEATURE_DIR, SENTENCES_FILE, TRAINING_VID_FILE,
                      YC2_DATA, YOUCOOKII_FILE)
 from .layout import DatasetDir
+from .simbase import (FRAME, PRONOUNS, SegmentPlan, SegmentSim, _clip, _hash_int, _jitter, _rng,  # noqa: F401
+                      _unit)
 from .yc2 import (SPLIT_DICT_NAMES, SPLITS, GTObject, GTSegment, SegmentInfo, SplitEntry, Box, load_class_file,
                   load_official_annotations, load_sentences, load_split_dict, load_youcookii,
                   write_official_annotations, write_split_dict)
 
 GENERATOR_VERSION = "yc2-sim-1"
 REAL_DATA = YC2_DATA
-PRONOUNS = (63, 64, 65, 66)                  # it, them, that, they
-FRAME = 224.0                                # proposals live in the 224x224 resized frame
 RWIDTH = 720                                 # every YouCook2-BB video is resized to 720 px wide
 ANNOTATION_FILES = {split: names[0] for split, names in ANNOTATION_NAMES.items()}  # what simulate writes
 
@@ -39,6 +38,8 @@ PRESETS = {
     # max_segments: per split (0 = all real segments); max_frames: only segments this short (0 = any)
     "smoke": dict(feature_dim=32, max_segments={"training": 60, "validation": 20, "testing": 20}, max_frames=8),
     "demo": dict(feature_dim=128, max_segments={}, max_frames=0),
+    # the context-effect curve (`sweep --grid context`): a consistent subset of demo at smaller D
+    "curve": dict(feature_dim=64, max_segments={"training": 2000, "validation": 600, "testing": 300}, max_frames=0),
     "full": dict(feature_dim=4096, max_segments={}, max_frames=0),
 }
 
@@ -66,22 +67,6 @@ class Knobs:
     poor_jitter: tuple = (0.25, 0.60)  # jitter scale when not detected (IoU then kept <= 0.5)
     object_width: tuple = (0.12, 0.50) # GT box width as a fraction of the frame width
     clutter_size: tuple = (0.08, 0.60) # clutter box side as a fraction of the frame side
-
-
-# --- deterministic randomness -----------------------------------------------------------------
-
-def _hash_int(*parts) -> int:
-    h = hashlib.blake2b("\x1f".join(str(p) for p in parts).encode(), digest_size=8)
-    return int.from_bytes(h.digest(), "little")
-
-
-def _rng(*parts) -> np.random.Generator:
-    return np.random.Generator(np.random.PCG64(_hash_int(*parts)))
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(v, axis=-1, keepdims=True)
-    return v / np.maximum(n, 1e-12)
 
 
 # --- appearance -------------------------------------------------------------------------------
@@ -129,38 +114,6 @@ class World:
 
 
 # --- segment plans ----------------------------------------------------------------------------
-
-@dataclass
-class SegmentPlan:
-    """What a segment holds before any random draw: its objects, their appearance sources, frames."""
-
-    key: str
-    split: str
-    vid: str
-    seg: int
-    recipe: str
-    num_frames: int
-    rwidth: int
-    rheight: int
-    sentence: str
-    class_ids: list[int]                 # named (training) / annotated (val, test) objects, in order
-    labels: list[str]                    # label string of each annotated object
-    looks_like: list[int]                # class whose appearance each object has (pronoun -> referent)
-    distractor_pool: list[int] = field(default_factory=list)  # classes named elsewhere in the video
-
-
-@dataclass
-class SegmentSim:
-    """One simulated segment: GT boxes in pixels, proposals in 224 space, region features."""
-
-    gt_boxes: np.ndarray      # (O, T, 4) float, annotation pixels; first len(plan.class_ids) are named
-    outside: np.ndarray       # (O, T) bool
-    occluded: np.ndarray      # (O, T) bool
-    appearance: np.ndarray    # (O, D) instance appearance of each object
-    rpn: np.ndarray           # (T, P, 4) float32, x1,y1,x2,y2 in 224x224
-    features: np.ndarray      # (T, P, D) float32
-    num_named: int
-
 
 def _referents(entries: list[SplitEntry]) -> dict[tuple[str, int], int]:
     """(segment key, object index) -> the last non-pronoun class named before a pronoun in the video."""
@@ -257,25 +210,6 @@ def plan_segments(preset: str, seed: int, data_dir: str | Path = REAL_DATA,
 
 
 # --- one segment ------------------------------------------------------------------------------
-
-def _jitter(rng: np.random.Generator, boxes: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """Boxes (..., 4) moved and resized by noise of relative size ``scale`` (...)."""
-    w = boxes[..., 2] - boxes[..., 0]
-    h = boxes[..., 3] - boxes[..., 1]
-    cx = (boxes[..., 0] + boxes[..., 2]) / 2 + w * scale * rng.standard_normal(scale.shape)
-    cy = (boxes[..., 1] + boxes[..., 3]) / 2 + h * scale * rng.standard_normal(scale.shape)
-    w = w * np.exp(scale * rng.standard_normal(scale.shape))
-    h = h * np.exp(scale * rng.standard_normal(scale.shape))
-    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1)
-
-
-def _clip(boxes: np.ndarray, width: float, height: float, min_size: float = 2.0) -> np.ndarray:
-    x1 = np.clip(boxes[..., 0], 0, width - min_size)
-    y1 = np.clip(boxes[..., 1], 0, height - min_size)
-    x2 = np.clip(boxes[..., 2], x1 + min_size, width)
-    y2 = np.clip(boxes[..., 3], y1 + min_size, height)
-    return np.stack([x1, y1, x2, y2], -1)
-
 
 def _object_tracks(rng: np.random.Generator, n: int, t: int, width: float, height: float, k: Knobs):
     """GT boxes (n, t, 4) in pixels moving smoothly, with a contiguous visible span and occlusions."""
@@ -377,6 +311,10 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 
 OUTPUTS = ("npy", "store", "both")
+WORLDS = ("v1", "v2")
+DEFAULT_WORLD = "v2"
+WORLD_STATS_FILE = "world_stats.json"       # v2: oracle headroom per split (`simulate --stats`)
+WORLD_TRUTH_FILE = "world_truth.json"       # v2: per annotated object of val/test: mention type, states
 
 
 def default_output(preset: str) -> str:
@@ -385,12 +323,38 @@ def default_output(preset: str) -> str:
     return "store" if preset == "full" else "npy"
 
 
+def segment_arrays(world, plan: SegmentPlan):
+    """Every array of one segment, for either world: (SegmentSim, truth or None). The one function
+    through which generation produces per-segment arrays (the sinks plug in after it)."""
+    if isinstance(world, World):
+        return simulate_segment(world, plan), None
+    from ..world.v2 import simulate_segment_v2
+    return simulate_segment_v2(world, plan)
+
+
+def make_world(world: str, seed: int, dim: int, knobs, data_dir: Path):
+    """The appearance world of ``world`` (v1 | v2) with ``knobs`` (None: that world's defaults)."""
+    vocab = load_class_file(data_dir / CLASS_FILE)
+    if world == "v1":
+        return World(seed, dim, knobs or Knobs(), vocab.forms)
+    from ..world.knobs import WorldKnobs
+    from ..world.stats import parsed_corpus, real_statistics
+    from ..world.v2 import WorldV2
+    return WorldV2(seed, dim, knobs or WorldKnobs(), vocab, real_statistics(data_dir), parsed_corpus(data_dir))
+
+
+def _knob_dict(knobs) -> dict:
+    return knobs.to_dict() if hasattr(knobs, "to_dict") else dataclasses.asdict(knobs)
+
+
 def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim: int | None = None,
-             knobs: Knobs | None = None, data_dir: str | Path = REAL_DATA, progress: bool = False,
+             knobs=None, data_dir: str | Path = REAL_DATA, progress: bool = False,
              output: str | None = None, checkpoint_seconds: float = 60.0,
-             max_segments: dict[str, int] | None = None) -> Path:
+             max_segments: dict[str, int] | None = None, world: str = DEFAULT_WORLD) -> Path:
     """Write a simulated dataset directory at ``out`` (built in a sibling folder, then renamed).
 
+    ``world``: "v2" (default; ``knobs`` a ``world.knobs.WorldKnobs``) or "v1" (the yc2-sim-1 world,
+    byte for byte; ``knobs`` a ``Knobs``).
     ``output``: "npy" per-segment files (CI/NAFAE layout), "store" the HDF5 stores directly
     (``<out>/store/<split>.h5``), or "both"; default ``default_output(preset)``. With a store the
     sibling folder is ``.<name>.partial`` and is kept when interrupted: the same call resumes it
@@ -401,18 +365,30 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
     out = Path(out)
     if out.exists():
         raise DataError(f"{out}: already exists; simulate writes a new directory")
+    if world not in WORLDS:
+        raise DataError(f"unknown world {world!r}; worlds: {list(WORLDS)}")
     output = output or default_output(preset)
     if output not in OUTPUTS:
         raise DataError(f"simulate: output must be one of {OUTPUTS}, got {output!r}")
-    knobs = knobs or Knobs()
+    v2 = world == "v2"
+    if v2:
+        from ..world.knobs import SOURCES, WorldKnobs
+        from ..world.oracles import HeadroomAccumulator, Queries
+        from ..world.v2 import GENERATOR_VERSION_V2
+        knobs = knobs or WorldKnobs()
+        if not isinstance(knobs, WorldKnobs):
+            raise DataError(f"world v2 takes WorldKnobs, got {type(knobs).__name__}")
+    else:
+        knobs = knobs or Knobs()
     dim = int(PRESETS.get(preset, {}).get("feature_dim", 0) if feature_dim is None else feature_dim)
     if dim < 1:
         raise DataError(f"simulate: --feature-dim (feature_dim) must be >= 1, got {feature_dim!r}")
     data_dir = Path(data_dir)
     t0 = time.time()
     plans = plan_segments(preset, seed, data_dir, max_segments)
-    vocab = load_class_file(data_dir / CLASS_FILE)
-    world = World(seed, dim, knobs, vocab.forms)
+    gen = make_world(world, seed, dim, knobs, data_dir)
+    queries = Queries(gen, plans["training"]) if v2 else None
+    version = GENERATOR_VERSION_V2 if v2 else GENERATOR_VERSION
     out.parent.mkdir(parents=True, exist_ok=True)
     resumable = output != "npy"
     if resumable:
@@ -420,8 +396,8 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
         tmp.mkdir(exist_ok=True)
     else:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    identity = {"generator_version": GENERATOR_VERSION, "preset": preset, "seed": int(seed), "feature_dim": dim,
-                "knobs": json.dumps(dataclasses.asdict(knobs), sort_keys=True)}
+    identity = {"generator_version": version, "preset": preset, "seed": int(seed), "feature_dim": dim,
+                "knobs": json.dumps(_knob_dict(knobs), sort_keys=True)}
     sinks = []
     if output in ("npy", "both"):
         sinks.append(NpySink(tmp))
@@ -437,22 +413,34 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
                              [SplitEntry(split, pl.recipe, pl.vid, pl.seg, pl.class_ids) for pl in plans[split]])
         _write_youcookii(tmp / YOUCOOKII_FILE, all_plans, data_dir)
         _write_training_vid(tmp / TRAINING_VID_FILE, plans["training"])
-        stats = {}
+        stats, headroom, truth_out = {}, {}, {}
         for split in SPLITS:
             todo = plans[split]
             starts = [r for r in (s.begin_split(split, todo) for s in sinks) if r is not None]
             start = min(starts, default=0)
             annotated = split in ANNOTATION_FILES
-            gts = _partial_gts(tmp, split, todo, start) if annotated and start else []
+            acc = HeadroomAccumulator(queries) if v2 and annotated else None
+            gts = []
+            if annotated and start and not v2:
+                gts = _partial_gts(tmp, split, todo, start)
+            elif annotated and start:  # v2 resume: regenerate the done segments' truth (no writes)
+                for pl in todo[:start]:
+                    sim, truth = segment_arrays(gen, pl)
+                    gts.append(gt_segment(pl, sim))
+                    acc.add(pl, sim, truth)
+                    truth_out[pl.key] = _truth_rows(truth, sim)
             bar = _progress(split, len(todo), start) if progress and resumable else None
             last = time.time()
             for i in range(start, len(todo)):
                 pl = todo[i]
-                sim = simulate_segment(world, pl)
+                sim, truth = segment_arrays(gen, pl)
                 for sink in sinks:
                     sink.write(split, i, pl, sim.features, sim.rpn)
                 if annotated:
                     gts.append(gt_segment(pl, sim))
+                if acc is not None:
+                    acc.add(pl, sim, truth)
+                    truth_out[pl.key] = _truth_rows(truth, sim)
                 if bar is not None:
                     bar.update(1)
                 elif progress and (i + 1) % 1000 == 0:
@@ -468,16 +456,22 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
             if annotated:
                 write_official_annotations(tmp / ANNOTATION_FILES[split], gts)
                 (tmp / (ANNOTATION_FILES[split] + ".partial")).unlink(missing_ok=True)
+            if acc is not None:
+                headroom[split] = acc.result()
             for sink in sinks:
                 sink.end_split(split)
             stats[split] = {"segments": len(todo), "frames": sum(pl.num_frames for pl in todo)}
         meta = {
             "dataset": "youcook2-bb", "simulated": True, "generator": "workbench.data.simulator",
-            "generator_version": GENERATOR_VERSION, "preset": preset, "seed": int(seed), "feature_dim": dim,
-            "num_proposals": knobs.num_proposals, "knobs": dataclasses.asdict(knobs),
+            "generator_version": version, "preset": preset, "seed": int(seed), "feature_dim": dim,
+            "num_proposals": knobs.num_proposals, "knobs": _knob_dict(knobs),
             "frames": "real durations (end - start of youcookii_annotations.json) for every split",
             "splits": stats,
         }
+        if v2:
+            write_json(tmp / WORLD_STATS_FILE, headroom, indent=1)
+            write_json(tmp / WORLD_TRUTH_FILE, truth_out)
+            meta = {**meta, "world": "v2", "knob_sources": SOURCES}
         if output != "npy":
             meta["output"] = output
         if max_segments:
@@ -518,6 +512,20 @@ def _partial_gts(tmp: Path, split: str, plans: list[SegmentPlan], start: int) ->
     return out
 
 
+def _truth_rows(truth, sim: SegmentSim) -> list[dict]:
+    """world_truth.json rows of a segment's annotated objects."""
+    rows = []
+    for n, o in enumerate(truth.objects[:truth.num_named]):
+        twin = np.zeros(sim.outside.shape[1], bool)
+        for j, tw in enumerate(truth.objects):
+            if tw.role == "twin" and tw.of == n:
+                twin |= ~sim.outside[j]
+        rows.append({"mention": o.mention, "lang": o.lang, "start": o.states[0], "end": o.states[-1],
+                     "switch": o.switch, "enters": o.enters, "nested": o.nest_in >= 0,
+                     "twin_frames": np.flatnonzero(twin).tolist()})
+    return rows
+
+
 def _write_youcookii(path: Path, plans: list[SegmentPlan], data_dir: Path) -> None:
     """NAFAE layout holding only the simulated segments (real start/end, sentence, id)."""
     real = read_json(data_dir / YOUCOOKII_FILE)["database"]
@@ -547,20 +555,25 @@ def is_complete(path: str | Path) -> bool:
     return (Path(path) / DATASET_META).is_file()
 
 
-def ensure_dataset(path: str | Path, preset: str = "smoke", seed: int = 0) -> Path:
-    """Simulate ``preset`` at ``path`` unless a complete dataset of the same preset and seed is there."""
+def ensure_dataset(path: str | Path, preset: str = "smoke", seed: int = 0, knobs=None,
+                   world: str = DEFAULT_WORLD) -> Path:
+    """Simulate ``preset`` at ``path`` unless a complete dataset of the same preset and seed is there
+    (with ``knobs`` given: the same knobs too)."""
     path = Path(path)
     if is_complete(path):
         meta = read_json(path / DATASET_META)
         if meta.get("preset") != preset or meta.get("seed") != seed:
             raise DataError(f"{path / DATASET_META}: holds preset {meta.get('preset')!r} seed {meta.get('seed')!r}, "
                             f"expected preset {preset!r} seed {seed!r}")
+        if knobs is not None and meta.get("knobs") != json.loads(json.dumps(knobs.to_dict() if hasattr(knobs, "to_dict")
+                                                                            else dataclasses.asdict(knobs))):
+            raise DataError(f"{path / 'dataset.json'}: holds a world with other knobs; use another directory")
         return path
     if path.exists() and any(path.iterdir()):
         raise DataError(f"{path}: exists but holds no complete dataset (no dataset.json); remove it first")
     if path.exists():
         path.rmdir()
-    return simulate(path, preset=preset, seed=seed)
+    return simulate(path, preset=preset, seed=seed, knobs=knobs, world=world)
 
 
 # --- the world's own box statistics -----------------------------------------------------------
@@ -604,8 +617,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--preset", default="smoke", choices=sorted(PRESETS), help="dataset size")
     parser.add_argument("--seed", type=int, default=0, help="world seed (same seed -> identical files)")
     parser.add_argument("--feature-dim", type=int, default=None, help="region feature dim D (default: the preset's)")
-    parser.add_argument("--context-strength", type=float, default=Knobs.context_strength,
-                        help="sentence-context shift of object appearance (0 = none)")
+    parser.add_argument("--world", default=DEFAULT_WORLD, choices=WORLDS,
+                        help="v2 (default): states from language (yc2-sim-2); v1: the yc2-sim-1 world, byte for byte")
+    parser.add_argument("--set", action="append", metavar="KNOB=VALUE",
+                        help="world v2 knob (repeatable), e.g. --set context=0.9; see data/SIMULATOR.md")
+    parser.add_argument("--context-strength", type=float, default=None,
+                        help="world v1 only: sentence-context shift of object appearance (default 0.5)")
     parser.add_argument("--output", choices=OUTPUTS, default=None,
                         help="npy: per-segment .npy files; store: the HDF5 feature stores directly (resumable: "
                              "rerun the same command after an interruption); both. Default: store for the "
@@ -613,18 +630,30 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-segments", action="append", default=[], metavar="SPLIT=N",
                         help="keep only the first N segments of SPLIT (a prefix of the preset); repeatable")
     parser.add_argument("--force", action="store_true", help="replace an existing simulated dataset at --out")
-    parser.add_argument("--stats", action="store_true", help="print random / upper-bound box accuracy of val and test")
+    parser.add_argument("--stats", action="store_true",
+                        help="print one JSON object keyed by split: random, upper bound and (v2) the oracles")
 
 
 def run(args) -> int:
+    import sys
+
     out = Path(args.out)
+    if args.world == "v1":
+        if args.set:
+            raise DataError("--set: world knobs are world v2's; world v1 takes --context-strength")
+        cs = Knobs.context_strength if args.context_strength is None else args.context_strength
+        knobs = Knobs(context_strength=cs)
+    else:
+        from ..world.knobs import parse_world_sets
+        if args.context_strength is not None:
+            raise DataError("--context-strength is world v1's knob; world v2 takes --set context=VALUE")
+        knobs = parse_world_sets(args.set)
     if out.exists():
         meta = out / DATASET_META
         simulated = meta.is_file() and read_json(meta).get("simulated") is True
         if not args.force or not (simulated or not any(out.iterdir())):
             raise DataError(f"{out}: exists; pass --force to replace a simulated dataset (other directories are "
                             "never replaced)")
-    knobs = Knobs(context_strength=args.context_strength)
     t0 = time.time()
     target = out if not out.exists() else out.with_name(f".{out.name}.new")
     if target.exists():
@@ -636,7 +665,7 @@ def run(args) -> int:
             raise DataError(f"--max-segments {item!r}: expected SPLIT=N with SPLIT in {SPLITS}")
         caps[split] = int(n)
     simulate(target, preset=args.preset, seed=args.seed, feature_dim=args.feature_dim, knobs=knobs, progress=True,
-             output=args.output, max_segments=caps or None)
+             output=args.output, max_segments=caps or None, world=args.world)
     if target != out:
         old = out.with_name(f".{out.name}.old")
         out.rename(old)
@@ -644,11 +673,26 @@ def run(args) -> int:
         shutil.rmtree(old)
     meta = read_json(out / DATASET_META)
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
-    print(json.dumps({"out": str(out), "preset": args.preset, "seed": args.seed, "feature_dim": meta["feature_dim"],
-                      "splits": meta["splits"], "bytes": size, "seconds": round(time.time() - t0, 1)}))
-    if args.stats:
-        for split in ANNOTATION_FILES:
-            s = world_stats(out, split)
-            print(f"{split}: random {100 * s['random']:.2f}%  upper bound {100 * s['upper_bound']:.2f}%  "
-                  f"({s['boxes']} counted boxes)")
+    summary = json.dumps({"out": str(out), "preset": args.preset, "seed": args.seed, "world": args.world,
+                          "feature_dim": meta["feature_dim"], "splits": meta["splits"], "bytes": size,
+                          "seconds": round(time.time() - t0, 1)})
+    if not args.stats:
+        print(summary)
+        return 0
+    print(summary, file=sys.stderr)
+    print(json.dumps(dataset_stats(out), indent=1))
     return 0
+
+
+def dataset_stats(path: str | Path) -> dict:
+    """The `--stats` object of a simulated dataset: world v2's world_stats.json (random, upper bound,
+    oracles and breakdowns per split); for world v1, random and upper bound per split."""
+    path = Path(path)
+    if (path / WORLD_STATS_FILE).is_file():
+        return read_json(path / WORLD_STATS_FILE)
+    out = {}
+    for split in ANNOTATION_FILES:
+        s = world_stats(path, split)
+        out[split] = {"random": {"box_micro": round(100 * s["random"], 2)},
+                      "upper_bound": {"box_micro": round(100 * s["upper_bound"], 2)}, "boxes": s["boxes"]}
+    return out
