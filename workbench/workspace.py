@@ -38,6 +38,7 @@ class Workspace:
         root = Path(cfg.data)
         self.ds = DatasetDir(root)
         self.format = detect(root)
+        self.format.validate(root)
         self.rule = resolve_rule(cfg, self.format.rule)
         self.vocab = check_class_count(self.format.vocab(root))
         self.text = TextFeatures(cfg.text_features or self.ds.text_features)

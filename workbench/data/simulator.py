@@ -375,10 +375,12 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 
 def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim: int | None = None,
-             knobs: Knobs | None = None, data_dir: str | Path = REAL_DATA, progress: bool = False) -> Path:
+             knobs: Knobs | None = None, data_dir: str | Path = REAL_DATA, progress: bool = False,
+             holdout: int = 0) -> Path:
     """Write a simulated dataset directory at ``out`` (built in a temporary sibling, then renamed).
 
-    ``out`` must not exist yet. Returns ``out``.
+    ``holdout`` K > 0: K testing classes unseen in training (``data/holdout.py``). ``out`` must not exist yet.
+    Returns ``out``.
     """
     out = Path(out)
     if out.exists():
@@ -391,6 +393,10 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
     t0 = time.time()
     plans = plan_segments(preset, seed, data_dir)
     vocab = load_class_file(data_dir / CLASS_FILE)
+    holdout_meta = {}
+    if holdout:
+        from .holdout import apply_holdout
+        plans, holdout_meta = apply_holdout(plans, holdout, seed, vocab.names)
     world = World(seed, dim, knobs, vocab.forms)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
@@ -424,7 +430,7 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
             "generator_version": GENERATOR_VERSION, "preset": preset, "seed": int(seed), "feature_dim": dim,
             "num_proposals": knobs.num_proposals, "knobs": dataclasses.asdict(knobs),
             "frames": "real durations (end - start of youcookii_annotations.json) for every split",
-            "splits": stats,
+            "splits": stats, **holdout_meta,
         }
         write_json(tmp / DATASET_META, meta, indent=2)           # written last: marks a complete dataset
         tmp.rename(out)
@@ -513,11 +519,18 @@ def add_arguments(parser) -> None:
     parser.add_argument("--feature-dim", type=int, default=None, help="region feature dim D (default: the preset's)")
     parser.add_argument("--context-strength", type=float, default=Knobs.context_strength,
                         help="sentence-context shift of object appearance (0 = none)")
+    parser.add_argument("--dataset", default="yc2", choices=("yc2", "anet"),
+                        help="yc2 (default): YouCook2-BB; anet: ActivityNet-Entities in GVD's layout (data/SIMULATOR_ANET.md)")
+    parser.add_argument("--holdout", type=int, default=0, metavar="K",
+                        help="yc2: K testing classes never seen in training (Table 4's protocol, data/holdout.py)")
     parser.add_argument("--force", action="store_true", help="replace an existing simulated dataset at --out")
     parser.add_argument("--stats", action="store_true", help="print random / upper-bound box accuracy of val and test")
 
 
 def run(args) -> int:
+    if args.dataset == "anet":
+        from .sim_anet import run as run_anet
+        return run_anet(args)
     out = Path(args.out)
     if out.exists():
         meta = out / DATASET_META
@@ -530,7 +543,8 @@ def run(args) -> int:
     target = out if not out.exists() else out.with_name(f".{out.name}.new")
     if target.exists():
         shutil.rmtree(target)
-    simulate(target, preset=args.preset, seed=args.seed, feature_dim=args.feature_dim, knobs=knobs, progress=True)
+    simulate(target, preset=args.preset, seed=args.seed, feature_dim=args.feature_dim, knobs=knobs, progress=True,
+             holdout=args.holdout)
     if target != out:
         old = out.with_name(f".{out.name}.old")
         out.rename(old)
