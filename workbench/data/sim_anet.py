@@ -71,15 +71,16 @@ class AnetKnobs:
     clutter_scene: float = 0.7         # weight of the video's scene vector in a clutter vector
     max_distractors: int = 2           # unnamed objects of classes named elsewhere in the video
     min_visible_frac: float = 0.4      # an object is in view for a contiguous span of >= this fraction
-    detect_logit: float = 0.75         # logit of P(the detector localises an object in a frame), average class
-    detect_freq_slope: float = 0.9     # + this x the class's standardised log frequency (frequent classes
+    detect_logit: float = -0.6         # logit of P(the detector localises an object in a frame), average class
+    detect_freq_slope: float = 0.5     # + this x the class's standardised log frequency (frequent classes
                                        # are found more often: the macro/micro gap of Table 2's Upper Bound)
-    object_share: float = 0.09         # share of a frame's proposals drawn around each visible object
+    object_share: float = 0.08         # share of a frame's proposals drawn around each visible object
+    good_proposals: int = 1            # well-placed proposals of an object in a frame where it is localised
     max_object_share: float = 0.8      # cap on the share of all objects together (the rest is clutter)
-    good_jitter: tuple = (0.02, 0.25)  # jitter scale (fraction of box size) of a detected object's proposals
-    poor_jitter: tuple = (0.25, 0.60)  # jitter scale when not detected (IoU then kept <= 0.5)
+    good_jitter: tuple = (0.02, 0.20)  # jitter scale (fraction of box size) of a well-placed proposal
+    poor_jitter: tuple = (0.25, 0.60)  # jitter scale of the other proposals around an object (IoU kept <= 0.5)
     object_width: tuple = (0.10, 0.55) # GT box width as a fraction of the frame width
-    clutter_size: tuple = (0.08, 0.60) # clutter box side as a fraction of the frame side
+    clutter_size: tuple = (0.05, 0.45) # clutter box side as a fraction of the frame side
 
 
 # --- the split and the segment plans ----------------------------------------------------------
@@ -252,9 +253,19 @@ def simulate_segment(world: AnetWorld, plan: AnetPlan, vg_ids: dict[str, int]) -
     pdet = np.array([np.mean([world.detect_prob[c] for c in cl]) for cl in classes])  # (O,)
     detected = rng.random((t, o)) < pdet[None, :]                                     # (T, O)
 
+    # A localised (object, frame) gets exactly `good_proposals` well-placed proposals (re-sourcing clutter
+    # proposals when too few are drawn around it); every other proposal around an object misses it.
+    hit = np.zeros((t, p), bool)
+    for f, j in zip(*np.nonzero(detected & inview.T)):
+        mine = np.flatnonzero(source[f] == j)
+        if len(mine) < k.good_proposals:
+            spare = np.flatnonzero(source[f] == o)
+            extra = rng.choice(spare, size=min(len(spare), k.good_proposals - len(mine)), replace=False)
+            source[f, extra] = j
+            mine = np.concatenate([mine, extra])
+        hit[f, rng.choice(mine, size=min(len(mine), k.good_proposals), replace=False)] = True
     src = np.minimum(source, o - 1)
     around = gt.transpose(1, 0, 2)[np.arange(t)[:, None], src]                       # (T, P, 4)
-    hit = detected[np.arange(t)[:, None], src]
     jit = np.where(hit, rng.uniform(*k.good_jitter, (t, p)), rng.uniform(*k.poor_jitter, (t, p)))
     boxes = _clip(_jitter(rng, around, jit), width, height)
     for _ in range(3):   # a proposal around an undetected object never localises it (IoU <= 0.5)
