@@ -24,13 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..boxes import clip_boxes as _clip
 from ..boxes import iou as pair_iou
 from ..boxes import iou_matrix
+from ..boxes import jitter_boxes as _jitter
 from ..io import DataError, atomic_path, expect, read_json, write_json
 from ..paths import DATASET_META, REPO, SPLITS
 from .anet import (CLEANED_PREFIX, FRAMES_PER_SEGMENT, GVD_FEATURES, GVD_INDEX, PROPOSAL_H5, SPLIT_IDS,
                    anet_key, load_anet_annotations, load_vg_vocab)
-from .simulator import _clip, _jitter, _rng, _unit   # shared box-jitter / deterministic-RNG helpers
 
 GENERATOR_VERSION = "anet-sim-1"
 ANET_DATA = REPO / "data" / "activitynet_entities"
@@ -81,6 +82,16 @@ class AnetKnobs:
     poor_jitter: tuple = (0.25, 0.60)  # jitter scale of the other proposals around an object (IoU kept <= 0.5)
     object_width: tuple = (0.10, 0.55) # GT box width as a fraction of the frame width
     clutter_size: tuple = (0.05, 0.45) # clutter box side as a fraction of the frame side
+
+
+def _rng(*parts) -> np.random.Generator:
+    """A generator fixed by ``parts`` (the same scheme as the YouCook2 simulator)."""
+    h = hashlib.blake2b("\x1f".join(str(p) for p in parts).encode(), digest_size=8)
+    return np.random.Generator(np.random.PCG64(int.from_bytes(h.digest(), "little")))
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
 
 
 # --- the split and the segment plans ----------------------------------------------------------
