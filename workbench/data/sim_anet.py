@@ -124,8 +124,10 @@ class AnetPlan:
     distractor_pool: list[str]        # classes named in other segments of the same video
 
 
-def plan_segments(preset: str, seed: int, data_dir: str | Path = ANET_DATA) -> tuple[list[str], dict[str, list[AnetPlan]]]:
-    """(vocab, {split: plans}) for ``preset`` from the public test skeleton in ``data_dir``.
+def plan_segments(preset: str, seed: int, data_dir: str | Path = ANET_DATA,
+                  max_segments: dict[str, int] | None = None) -> tuple[list[str], dict[str, list[AnetPlan]]]:
+    """(vocab, {split: plans}) for ``preset`` from the public test skeleton in ``data_dir``; ``max_segments``
+    ({split: N}) replaces the preset's per-split limits (a prefix of the preset's segments).
 
     Segments without tokens or without any annotated phrase are left out (302 of the 8,731)."""
     expect(preset in PRESETS, "simulate --dataset anet", f"unknown preset {preset!r}; presets: {sorted(PRESETS)}")
@@ -152,7 +154,7 @@ def plan_segments(preset: str, seed: int, data_dir: str | Path = ANET_DATA) -> t
             pool = sorted(set(named) - mine)
             plans[split].append(AnetPlan(s.key, split, vid, s.seg, float(raw[vid].get("duration", 0.0)),
                                          list(s.timestamps), s.tokens, s.process_clss, s.process_idx, height, pool))
-    limits = PRESETS[preset]["max_segments"]
+    limits = PRESETS[preset]["max_segments"] if max_segments is None else max_segments
     for split in SPLITS:
         n = limits.get(split, 0)
         if n:
@@ -329,8 +331,10 @@ def class_frequency(data_dir: str | Path = ANET_DATA) -> Counter:
 
 
 def simulate_anet(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim: int | None = None,
-                  knobs: AnetKnobs | None = None, data_dir: str | Path = ANET_DATA, progress: bool = False) -> Path:
-    """Write a simulated ActivityNet-Entities directory at ``out`` (built in a temporary sibling, then renamed)."""
+                  knobs: AnetKnobs | None = None, data_dir: str | Path = ANET_DATA, progress: bool = False,
+                  max_segments: dict[str, int] | None = None) -> Path:
+    """Write a simulated ActivityNet-Entities directory at ``out`` (built in a temporary sibling, then renamed);
+    ``max_segments`` {split: N}: the first N segments of each split instead of the preset's."""
     import h5py
 
     out, data_dir = Path(out), Path(data_dir)
@@ -341,7 +345,7 @@ def simulate_anet(out: str | Path, preset: str = "smoke", seed: int = 0, feature
     if dim < 1:
         raise DataError(f"feature dim must be >= 1, got {feature_dim!r}")
     t0 = time.time()
-    vocab, plans = plan_segments(preset, seed, data_dir)
+    vocab, plans = plan_segments(preset, seed, data_dir, max_segments)
     world = AnetWorld(seed, dim, knobs, vocab, class_frequency(data_dir))
     vg = _vg_ids(data_dir)
     all_plans = [pl for s in SPLITS for pl in plans[s]]
@@ -383,6 +387,7 @@ def simulate_anet(out: str | Path, preset: str = "smoke", seed: int = 0, feature
             "dataset": "activitynet-entities", "simulated": True, "generator": "workbench.data.sim_anet",
             "generator_version": GENERATOR_VERSION, "preset": preset, "seed": int(seed), "feature_dim": dim,
             "num_proposals": P, "frames_per_segment": T, "knobs": dataclasses.asdict(knobs),
+            "max_segments": max_segments if max_segments is not None else PRESETS[preset]["max_segments"],
             "language": f"real: {SKELETON} (sentences, process_clss, process_idx, timestamps, vocab)",
             "split": f"videos of the skeleton by blake2b('{SPLIT_SALT}', vid): "
                      + ", ".join(f"{s} {int(100 * sh)}%" for s, sh in SPLIT_SHARES),
