@@ -60,7 +60,8 @@ def _dataset_name(data: Path) -> str:
     if meta.is_file():
         d = read_json(meta)
         if isinstance(d, dict) and isinstance(d.get("dataset"), str):
-            return d["dataset"]
+            # a world with held-out classes answers Table 4 (generalization), not Table 1
+            return d["dataset"] + ("-holdout" if d.get("holdout_classes") else "")
     return "youcook2-bb"
 
 
@@ -195,7 +196,7 @@ def results_frame(sweep_dir: str | Path, presets: list[str] | None = None) -> pd
     timing = meta.get("seconds", {})
     want = meta.get("seeds")
     table = TABLES.get(GRID_TABLES.get(meta.get("grid", ""), ""))
-    table = table if table is not None and table.dataset == dataset else None
+    table = table if table is not None and table.compares(dataset) else None
     rows = []
     for p in presets:
         units = _units(sweep_dir, p)
