@@ -69,3 +69,14 @@ def test_holdout_bad_inputs_name_file_and_key(holdout_world, tmp_path):
     (d / "dataset.json").write_text(json.dumps({**meta, "holdout_classes": [5, 67]}))
     with pytest.raises(DataError, match=r"dataset.json: holdout_classes: class ids \[67\] are outside the vocabulary"):
         check_holdout(d)
+
+
+def test_generalization_grid_compares_with_table4(holdout_world):
+    from workbench.paper import paper_numbers
+    from workbench.sweep import GRIDS, _dataset_name
+
+    assert {"random", "dvsa", "stvg", "scl-glove-bilstm"} <= set(GRIDS["generalization"])
+    assert {"random", "upper-bound", "stvg", "scl-no-caos", "scl-no-cmakt", "scl"} <= set(GRIDS["anet"])
+    name = _dataset_name(holdout_world)
+    assert name == "youcook2-bb-holdout"
+    assert paper_numbers("scl-glove-bilstm", name) == {"testing": {"query_micro": 33.16}}
