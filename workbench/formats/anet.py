@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.anet import (FRAMES_PER_SEGMENT, GVD_FEATURES, GVD_INDEX, SPLIT_IDS, anet_key, anet_text_files,
+from ..data.anet import (FRAMES_PER_SEGMENT, GVD_FEATURES, GVD_INDEX, SPLIT_IDS, anet_text_files,
                          is_anet_text_root, is_gvd_root, load_anet_annotations, load_split_ids, proposal_h5,
                          proposal_index)
 from ..data.yc2 import Box, ClassVocab, GTObject, GTSegment
@@ -104,7 +104,8 @@ def gt_segments(entries: dict, vocab: list[str]) -> dict[str, GTSegment]:
 
     One GT object per (annotated box, word of its phrase), as ``evaluate_anet`` counts them: a box only
     in its ``frame_ind`` frame (other frames None), crowds like any box. ``query_rows`` maps each object
-    to its query (distinct (class, word)); segments whose boxes are withheld are left out.
+    to its query (distinct (class, word)); segments whose boxes are withheld are left out. The cleaned JSON
+    has no frame height: ``rheight`` is 0, so the 224-scaling ``nafae`` rule does not apply to these.
     """
     known = set(vocab)
     out = {}
