@@ -35,3 +35,23 @@ def iou(a, b, plus_one: bool = False) -> np.ndarray:
 def scale_boxes(boxes: np.ndarray, sx: float, sy: float) -> np.ndarray:
     """Scale x coordinates by ``sx`` and y coordinates by ``sy`` (e.g. 224x224 -> rwidth x rheight)."""
     return np.asarray(boxes, dtype=np.float32) * np.array([sx, sy, sx, sy], dtype=np.float32)
+
+
+def jitter_boxes(rng: np.random.Generator, boxes: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Boxes [..., 4] moved and resized by Gaussian noise of relative size ``scale`` [...] (of the box size)."""
+    w = boxes[..., 2] - boxes[..., 0]
+    h = boxes[..., 3] - boxes[..., 1]
+    cx = (boxes[..., 0] + boxes[..., 2]) / 2 + w * scale * rng.standard_normal(scale.shape)
+    cy = (boxes[..., 1] + boxes[..., 3]) / 2 + h * scale * rng.standard_normal(scale.shape)
+    w = w * np.exp(scale * rng.standard_normal(scale.shape))
+    h = h * np.exp(scale * rng.standard_normal(scale.shape))
+    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1)
+
+
+def clip_boxes(boxes: np.ndarray, width: float, height: float, min_size: float = 2.0) -> np.ndarray:
+    """Boxes [..., 4] clipped into a ``width`` x ``height`` frame, at least ``min_size`` on each side."""
+    x1 = np.clip(boxes[..., 0], 0, width - min_size)
+    y1 = np.clip(boxes[..., 1], 0, height - min_size)
+    x2 = np.clip(boxes[..., 2], x1 + min_size, width)
+    y2 = np.clip(boxes[..., 3], y1 + min_size, height)
+    return np.stack([x1, y1, x2, y2], -1)

@@ -123,12 +123,13 @@ def choose_boxes(store: FeatureStore, scores: dict[str, np.ndarray]) -> dict[str
 def evaluate_split(model, store: FeatureStore, text, gt: dict, vocab, cfg: Config, device: torch.device,
                    keys: Sequence[str] | None = None, rule: str = "stvg") -> dict:
     """The four metrics of ``model`` under ``rule`` on the segments ``keys`` (default: all of ``gt``)."""
-    from .evaluate import evaluate_boxes
+    from .evaluate import evaluate_boxes, per_object
 
     keys = list(gt) if keys is None else list(keys)
     t0 = time.time()
-    pred = predict_split(model, store, text, keys, cfg, device)
-    metrics = evaluate_boxes({k: gt[k] for k in keys}, pred, vocab, rule=rule)
+    sub = {k: gt[k] for k in keys}
+    pred = per_object(sub, predict_split(model, store, text, keys, cfg, device))
+    metrics = evaluate_boxes(sub, pred, vocab, rule=rule)
     metrics["seconds"] = round(time.time() - t0, 2)
     return metrics
 
@@ -136,9 +137,10 @@ def evaluate_split(model, store: FeatureStore, text, gt: dict, vocab, cfg: Confi
 def fit_on_validation(model, store: FeatureStore, text, gt: dict, vocab, cfg: Config, device: torch.device,
                       keys: Sequence[str], rule: str = "stvg") -> dict:
     """Let the model pick its inference parameters on validation (``GroundingModel.fit_on_validation``)."""
-    from .evaluate import evaluate_boxes, gt_units
+    from .evaluate import evaluate_boxes, gt_units, per_object
 
-    units = gt_units({k: gt[k] for k in keys}, vocab)
+    sub = {k: gt[k] for k in keys}
+    units = gt_units(sub, vocab)
     return model.fit_on_validation(
         lambda fn: score_split(model, store, text, keys, cfg, device, fn),
-        lambda scores: evaluate_boxes(units, choose_boxes(store, scores), vocab, rule=rule))
+        lambda scores: evaluate_boxes(units, per_object(sub, choose_boxes(store, scores)), vocab, rule=rule))

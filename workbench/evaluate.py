@@ -190,6 +190,16 @@ def score_units(units: GTUnits, pred: np.ndarray, rule: Rule,
     return out
 
 
+def per_object(gt: Mapping[str, GTSegment], pred: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Predictions per query {key: [Q, T, 4]} -> per ground-truth object [K, T, 4] (``GTSegment.query_rows``;
+    unchanged where the GT objects are the queries, as in YouCook2-BB)."""
+    out = {}
+    for key, arr in pred.items():
+        rows = gt[key].query_rows if key in gt else None
+        out[key] = np.asarray(arr)[np.asarray(rows, dtype=np.int64)] if rows is not None else arr
+    return out
+
+
 def _rule(name: str) -> Rule:
     expect(name in RULES, "rule", f"unknown rule {name!r}, expected one of {sorted(RULES)}")
     return RULES[name]
@@ -205,7 +215,8 @@ def evaluate_boxes(gt: Mapping[str, GTSegment] | GTUnits, pred_boxes: Mapping[st
     pred_boxes : segment key -> float array [K, T, 4] (x1, y1, x2, y2 in annotation pixels), objects in GT
         order; NaN rows, absent objects/frames and absent segments are missing predictions.
     vocab : class vocabulary (class_file.csv).
-    rule : one of ``RULES`` except ``anet`` (see ``evaluate_anet``).
+    rule : one of ``RULES`` (``anet`` on ActivityNet-Entities GT objects of ``formats.anet.gt_segments``, the
+        workbench's own path; the cleaned JSON and a GVD submission go through ``evaluate_anet``).
     sentence_classes : segment key -> class ids of the sentence's class words (``nafae`` queries only).
 
     Returns
@@ -214,7 +225,6 @@ def evaluate_boxes(gt: Mapping[str, GTSegment] | GTUnits, pred_boxes: Mapping[st
     report it), ``boxes`` and ``queries`` the counted units, ``missing`` the counted GT boxes without a prediction.
     """
     r = _rule(rule)
-    expect(r.name != "anet", "rule anet", "ActivityNet-Entities annotations go through evaluate_anet()")
     units = gt if isinstance(gt, GTUnits) else gt_units(gt, vocab)
     return score_units(units, _flatten_predictions(units, pred_boxes), r, sentence_classes)
 
@@ -377,8 +387,13 @@ def _anet_units(annotations: Mapping, predictions: Mapping, where: str = "annota
     return units, p
 
 
-def evaluate_anet(annotations: Mapping, predictions: Mapping) -> dict:
-    """ActivityNet-Entities GT-mode grounding accuracy under rule ``anet`` (parsed JSON of both files)."""
+def evaluate_anet(annotations: Mapping, predictions: Mapping, videos: set[str] | None = None) -> dict:
+    """ActivityNet-Entities GT-mode grounding accuracy under rule ``anet`` (parsed JSON of both files);
+    with ``videos``, only those videos of the annotations are scored (GVD's ``--split``)."""
+    if videos is not None:
+        expect(isinstance(annotations, Mapping) and isinstance(annotations.get("annotations"), Mapping), "annotations",
+               "expected {'vocab': [...], 'annotations': {...}}")
+        annotations = {**annotations, "annotations": {v: a for v, a in annotations["annotations"].items() if v in videos}}
     units, pred = _anet_units(annotations, predictions)
     return score_units(units, pred, RULES["anet"])
 
@@ -401,13 +416,25 @@ def add_arguments(parser) -> None:
     parser.add_argument("--predictions", required=True, help="predictions in the official submission layout")
     parser.add_argument("--class-file", default=None, help=f"class_file.csv (default: {DEFAULT_CLASS_FILE})")
     parser.add_argument("--rule", default="stvg", choices=sorted(RULES), help="reference rule (default stvg)")
+    parser.add_argument("--split", default=None, choices=("training", "validation", "testing"),
+                        help="rule anet: score only this split's videos (split ids from --split-file)")
+    parser.add_argument("--split-file", default=None,
+                        help="rule anet: split_ids_anet_entities.json (default: beside --annotations)")
     parser.add_argument("--sentence-classes", default=None,
                         help="JSON {segment key: [class ids of the sentence's class words]} (nafae query units)")
 
 
 def run(args) -> int:
     if args.rule == "anet":
-        result = evaluate_anet(read_json(args.annotations), read_json(args.predictions))
+        videos = None
+        if args.split:
+            from .data.anet import SPLIT_IDS, load_split_ids
+
+            path = Path(args.split_file) if args.split_file else Path(args.annotations).parent / SPLIT_IDS
+            ids = load_split_ids(path)
+            expect(args.split in ids, str(path), f"no split {args.split!r}")
+            videos = set(ids[args.split])
+        result = evaluate_anet(read_json(args.annotations), read_json(args.predictions), videos)
     else:
         class_file = Path(args.class_file) if args.class_file else DEFAULT_CLASS_FILE
         expect(class_file.is_file(), str(class_file), "class file not found; pass --class-file class_file.csv")

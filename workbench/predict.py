@@ -13,7 +13,6 @@ import torch
 
 from .config import Config
 from .engine import autocast, predict_split, resolve_device, to_device
-from .evaluate import to_submission
 from .io import DataError, read_json, write_json
 from .paths import METRICS_FILE
 from .run import BEST, CONFIG, RunDir, read_metrics
@@ -133,13 +132,14 @@ def concepts(r: LoadedRun, split: str = "training", max_segments: int = 500) -> 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", required=True, help="run directory written by `train`")
     p.add_argument("--split", required=True, choices=("validation", "testing"))
-    p.add_argument("--out", required=True, help="predictions JSON (official submission layout)")
+    p.add_argument("--out", required=True, help="predictions JSON (the format's submission layout: official "
+                   "YouCook2-BB; GVD's for ActivityNet-Entities)")
     p.add_argument("--data", default=None, help="dataset directory (default: the run's)")
 
 
 def run(args: argparse.Namespace) -> int:
     r = load_run(args.run, data=args.data)
     boxes = predict_boxes(r, args.split)
-    write_json(args.out, to_submission(r.ws.gt[args.split], boxes))
+    write_json(args.out, r.ws.format.submission(Path(r.cfg.data), args.split, r.ws.gt[args.split], boxes))
     print(json.dumps({"segments": len(boxes), "out": str(args.out)}))
     return 0

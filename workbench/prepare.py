@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .data.layout import DatasetDir
 
-from .paths import CLASS_FILE, WORK
+from .paths import CLASS_FILE, DATASET_META, WORK
 
 
 def default_dir(preset: str = "smoke") -> Path:
@@ -16,22 +16,26 @@ def default_dir(preset: str = "smoke") -> Path:
 
 
 def prepare(data: str | Path | None = None, preset: str = "smoke", seed: int = 0, encoder: str = "minilm",
-            glove: str = "yc2-vocab", quiet: bool = True) -> Path:
+            glove: str | None = None, quiet: bool = True) -> Path:
     """Return a dataset directory with stores and text features, creating what is missing.
 
-    A missing ``data`` directory is simulated with ``preset`` (smoke | demo | full).
+    A missing ``data`` directory is simulated with ``preset`` (smoke | demo | full); ``glove`` None = the
+    dataset format's default source.
     """
     from .data.simulator import ensure_dataset
     from .data.store import build_store, store_is_current
     from .text.cache import ensure_text_features
 
+    from .formats import detect
+
     data = Path(data) if data else default_dir(preset)
     ds = DatasetDir(data)
-    if not (data / CLASS_FILE).is_file():
+    if not (data / CLASS_FILE).is_file() and not (data / DATASET_META).is_file():
         ensure_dataset(data, preset=preset, seed=seed)
+    fmt = detect(data)
     for split in ("training", "validation", "testing"):
         current = ds.store(split).is_file() and store_is_current(ds.store(split))
-        if not current and (ds.feature_root / split).is_dir():
+        if not current and fmt.has_source(data, split):
             build_store(data, split, ds.store(split), progress=not quiet)
     ensure_text_features(data, encoder=encoder, glove=glove)
     return data

@@ -37,7 +37,15 @@ NOTEBOOK = NOTEBOOKS / "02_train.ipynb"
 GRIDS = {
     "main": [r.preset for r in TABLES["table1"].rows if r.preset],       # every implemented Table 1 row
     "ablations": [r.preset for r in TABLES["table3"].rows if r.preset],  # every Table 3 row (stvg: its baseline)
+    # Table 2 on an ActivityNet-Entities directory (simulate --dataset anet); its format's defaults give the
+    # paper's T = 6, batch 24, lr 8e-4 (formats/anet.py).
+    "anet": [r.preset for r in TABLES["table2"].rows if r.preset],
+    # Table 4's protocol on a world with held-out classes (simulate --holdout K): query micro on testing.
+    "generalization": [r.preset for r in TABLES["table4"].rows if r.preset],
 }
+# Config values a grid sets for every run (before --set): Table 4's methods all query with GloVe words,
+# so Extended DVSA / VOG embed object names (object_query=glove), which also reaches held-out classes.
+GRID_SETS = {"generalization": {"object_query": "glove"}}
 PARAMS, OUT_NB, RUN, ERROR = "params.json", "02_train.ipynb", "run", "error.txt"
 DEFAULT_SEEDS = 3                                               # seeds per preset of a sweep (--seeds)
 
@@ -52,7 +60,8 @@ def _dataset_name(data: Path) -> str:
     if meta.is_file():
         d = read_json(meta)
         if isinstance(d, dict) and isinstance(d.get("dataset"), str):
-            return d["dataset"]
+            # a world with held-out classes answers Table 4 (generalization), not Table 1
+            return d["dataset"] + ("-holdout" if d.get("holdout_classes") else "")
     return "youcook2-bb"
 
 
@@ -187,7 +196,7 @@ def results_frame(sweep_dir: str | Path, presets: list[str] | None = None) -> pd
     timing = meta.get("seconds", {})
     want = meta.get("seeds")
     table = TABLES.get(GRID_TABLES.get(meta.get("grid", ""), ""))
-    table = table if table is not None and table.dataset == dataset else None
+    table = table if table is not None and table.compares(dataset) else None
     rows = []
     for p in presets:
         units = _units(sweep_dir, p)
@@ -276,8 +285,9 @@ def sweep(presets: list[str], data: str | Path, out: str | Path, overrides: dict
     from .run import git_info
 
     data, out = Path(data).resolve(), Path(out)
-    if not (data / CLASS_FILE).is_file():
-        raise DataError(f"{data}: not a dataset directory (no class_file.csv); run `simulate` / `prepare` first")
+    if not (data / CLASS_FILE).is_file() and not (data / DATASET_META).is_file():
+        raise DataError(f"{data}: not a dataset directory (no class_file.csv or dataset.json); run `simulate` / "
+                        "`prepare` first")
     overrides = dict(overrides or {})
     if seeds < 1:
         raise DataError(f"sweep: seeds must be >= 1, got {seeds}")
@@ -347,9 +357,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from .curve import AXES
 
     p.add_argument("--grid", required=True, choices=sorted(GRIDS) + sorted(AXES), help="main: every implemented "
-                   f"Table 1 row ({', '.join(GRIDS['main'])}); ablations: every Table 3 row; context: the "
-                   "context-effect curve (one world per ρ, see --data-root)")
-    p.add_argument("--data", help="dataset directory (stores and text features built); main / ablations grids")
+                   f"Table 1 row ({', '.join(GRIDS['main'])}); ablations: every Table 3 row; anet: every implemented "
+                   "Table 2 row (an ActivityNet-Entities directory); generalization: every implemented Table 4 row (a "
+                   "world simulated with --holdout K; GRID_SETS apply); context: the context-effect curve (one world "
+                   "per ρ, see --data-root)")
+    p.add_argument("--data", help="dataset directory (stores and text features built); every grid but context")
     p.add_argument("--out", required=True, help="sweep directory (finished runs in it are skipped)")
     p.add_argument("--jobs", type=int, default=1, help="parallel runs, one per GPU (sequential without GPUs)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override for every run (repeatable)")
@@ -368,7 +380,7 @@ def run(args: argparse.Namespace) -> int:
     from .config import Config
     from .curve import AXES, CURVE_PRESETS, parse_axis, world_sweep
 
-    sets = parse_sets(args.set)
+    sets = {**GRID_SETS.get(args.grid, {}), **parse_sets(args.set)}
     cfg = Config().replace(**sets)                      # unknown keys / bad values fail before any run
     overrides = {k: getattr(cfg, k) for k in sets}      # typed, as the notebook parameters record them
     if args.grid in AXES or args.axis:

@@ -239,8 +239,23 @@ def _baseline(name: str, cfg: Config, run: RunDir, ws: Workspace) -> dict:
     return metrics
 
 
+def format_defaults(name: str, overrides: dict) -> dict:
+    """The dataset format's paper hyper-parameters (``DatasetFormat.defaults``; ActivityNet-Entities: T = 6,
+    batch 24, lr 8e-4) for the keys neither the preset ``name`` nor ``overrides`` set."""
+    from .config import PRESETS
+    from .formats import detect
+
+    data = overrides.get("data")
+    if not data or not Path(data).is_dir():
+        return {}
+    fixed = set(overrides) | set(PRESETS.get(name, {}))
+    return {k: v for k, v in detect(Path(data)).defaults.items() if k not in fixed}
+
+
 def config_for(name: str, **overrides) -> Config:
-    """The config of a preset or of a baseline row (random / upper-bound), with ``overrides``."""
+    """The config of a preset or of a baseline row (random / upper-bound), with the dataset format's
+    defaults (``format_defaults``) and ``overrides``."""
+    overrides = {**format_defaults(name, overrides), **overrides}
     return Config().replace(**overrides) if name in BASELINES else preset(name, **overrides)
 
 

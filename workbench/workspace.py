@@ -38,6 +38,7 @@ class Workspace:
         root = Path(cfg.data)
         self.ds = DatasetDir(root)
         self.format = detect(root)
+        self.format.validate(root)
         self.rule = resolve_rule(cfg, self.format.rule)
         self.vocab = check_class_count(self.format.vocab(root))
         self.text = TextFeatures(cfg.text_features or self.ds.text_features)
@@ -81,6 +82,9 @@ def check_gt_against_store(gt: dict, store: FeatureStore, text, where) -> None:
             raise DataError(f"{where}: segment {key} has {seg.num_frames} annotated frames but the store "
                             f"{store.path} has {n}; rebuild the store (`build-store`) from the same annotations")
         k = len(text[key].obj_class)
-        if k != len(seg.objects):
-            raise DataError(f"{where}: segment {key} has {len(seg.objects)} objects but the text cache "
+        # GT objects answered per query (ActivityNet-Entities: GTSegment.query_rows) need max(row) + 1 queries
+        want = len(seg.objects) if seg.query_rows is None else (max(seg.query_rows) + 1 if seg.query_rows else 0)
+        if k != want:
+            what = "objects" if seg.query_rows is None else "queries"
+            raise DataError(f"{where}: segment {key} has {want} {what} but the text cache "
                             f"{text.path} has {k}; rebuild it with `python -m workbench text-features`")

@@ -11,6 +11,8 @@ from ..io import expect, read_json
 FRAMES_PER_SEGMENT = 10  # GVD samples the middle frame of 10 equal clips of a segment
 GVD_FEATURES = "fc6_feat_100rois"
 GVD_INDEX = "dic_anet.json"
+PROPOSAL_H5 = "anet_detection_vg_fc6_feat_100rois.h5"   # the name `simulate --dataset anet` writes (*det*.h5)
+SPLIT_IDS = "split_ids_anet_entities.json"
 
 
 def anet_key(vid: str, seg: int | str) -> str:

@@ -350,7 +350,7 @@ def _knob_dict(knobs) -> dict:
 def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim: int | None = None,
              knobs=None, data_dir: str | Path = REAL_DATA, progress: bool = False,
              output: str | None = None, checkpoint_seconds: float = 60.0,
-             max_segments: dict[str, int] | None = None, world: str = DEFAULT_WORLD) -> Path:
+             max_segments: dict[str, int] | None = None, world: str = DEFAULT_WORLD, holdout: int = 0) -> Path:
     """Write a simulated dataset directory at ``out`` (built in a sibling folder, then renamed).
 
     ``world``: "v2" (default; ``knobs`` a ``world.knobs.WorldKnobs``) or "v1" (the yc2-sim-1 world,
@@ -358,7 +358,9 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
     ``output``: "npy" per-segment files (CI/NAFAE layout), "store" the HDF5 stores directly
     (``<out>/store/<split>.h5``), or "both"; default ``default_output(preset)``. With a store the
     sibling folder is ``.<name>.partial`` and is kept when interrupted: the same call resumes it
-    from its last checkpoint (every ``checkpoint_seconds``). ``out`` must not exist yet. Returns ``out``.
+    from its last checkpoint (every ``checkpoint_seconds``).
+    ``holdout`` K > 0: K testing classes unseen in training (``data/holdout.py``). ``out`` must not exist yet.
+    Returns ``out``.
     """
     from .sinks import NpySink, StoreSink
 
@@ -386,6 +388,10 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
     data_dir = Path(data_dir)
     t0 = time.time()
     plans = plan_segments(preset, seed, data_dir, max_segments)
+    holdout_meta = {}
+    if holdout:
+        from .holdout import apply_holdout
+        plans, holdout_meta = apply_holdout(plans, holdout, seed, load_class_file(data_dir / CLASS_FILE).names)
     gen = make_world(world, seed, dim, knobs, data_dir)
     queries = Queries(gen, plans["training"]) if v2 else None
     version = GENERATOR_VERSION_V2 if v2 else GENERATOR_VERSION
@@ -397,7 +403,7 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
     else:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     identity = {"generator_version": version, "preset": preset, "seed": int(seed), "feature_dim": dim,
-                "knobs": json.dumps(_knob_dict(knobs), sort_keys=True)}
+                "knobs": json.dumps(_knob_dict(knobs), sort_keys=True), "holdout": int(holdout)}
     sinks = []
     if output in ("npy", "both"):
         sinks.append(NpySink(tmp))
@@ -466,7 +472,7 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
             "generator_version": version, "preset": preset, "seed": int(seed), "feature_dim": dim,
             "num_proposals": knobs.num_proposals, "knobs": _knob_dict(knobs),
             "frames": "real durations (end - start of youcookii_annotations.json) for every split",
-            "splits": stats,
+            "splits": stats, **holdout_meta,
         }
         if v2:
             write_json(tmp / WORLD_STATS_FILE, headroom, indent=1)
@@ -629,6 +635,10 @@ def add_arguments(parser) -> None:
                              "full preset, npy otherwise")
     parser.add_argument("--max-segments", action="append", default=[], metavar="SPLIT=N",
                         help="keep only the first N segments of SPLIT (a prefix of the preset); repeatable")
+    parser.add_argument("--dataset", default="yc2", choices=("yc2", "anet"),
+                        help="yc2 (default): YouCook2-BB; anet: ActivityNet-Entities in GVD's layout (data/SIMULATOR_ANET.md)")
+    parser.add_argument("--holdout", type=int, default=0, metavar="K",
+                        help="yc2: K testing classes never seen in training (Table 4's protocol, data/holdout.py)")
     parser.add_argument("--force", action="store_true", help="replace an existing simulated dataset at --out")
     parser.add_argument("--stats", action="store_true",
                         help="print one JSON object keyed by split: random, upper bound and (v2) the oracles")
@@ -636,6 +646,10 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     import sys
+
+    if args.dataset == "anet":
+        from .sim_anet import run as run_anet
+        return run_anet(args)
 
     out = Path(args.out)
     if args.world == "v1":
@@ -665,7 +679,7 @@ def run(args) -> int:
             raise DataError(f"--max-segments {item!r}: expected SPLIT=N with SPLIT in {SPLITS}")
         caps[split] = int(n)
     simulate(target, preset=args.preset, seed=args.seed, feature_dim=args.feature_dim, knobs=knobs, progress=True,
-             output=args.output, max_segments=caps or None, world=args.world)
+             output=args.output, max_segments=caps or None, world=args.world, holdout=args.holdout)
     if target != out:
         old = out.with_name(f".{out.name}.old")
         out.rename(old)

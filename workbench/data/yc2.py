@@ -260,6 +260,9 @@ class GTSegment:
     rwidth: int
     rheight: int
     objects: list[GTObject] = field(default_factory=list)
+    # Which query (text object) answers each GT object, when they differ: ActivityNet-Entities has one GT
+    # object per (annotated box, word of its phrase) and one query per distinct (class, word). None: the same.
+    query_rows: list[int] | None = None
 
     @property
     def num_frames(self) -> int:

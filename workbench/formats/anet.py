@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.anet import (FRAMES_PER_SEGMENT, GVD_FEATURES, GVD_INDEX, anet_text_files, is_anet_text_root,
-                         is_gvd_root, load_anet_annotations, load_split_ids, proposal_h5,
+from ..data.anet import (FRAMES_PER_SEGMENT, GVD_FEATURES, GVD_INDEX, SPLIT_IDS, anet_text_files,
+                         is_anet_text_root, is_gvd_root, load_anet_annotations, load_split_ids, proposal_h5,
                          proposal_index)
-from ..io import DataError, expect
+from ..data.yc2 import Box, ClassVocab, GTObject, GTSegment
+from ..io import DataError, expect, read_json
 from ..text.objects import TextInputs, anet_objects
 from .base import DatasetFormat, Source, SourceSegment
 
@@ -92,9 +93,99 @@ def anet_text_inputs(data_dir: str | Path) -> TextInputs:
     return out
 
 
+def query_order(process_clss, process_idx) -> list[tuple[str, int]]:
+    """The queries of a segment: distinct (class, word index) pairs in first-appearance order
+    (the order of ``text.objects.anet_objects``)."""
+    return list(dict.fromkeys((c, int(i)) for cl, ix in zip(process_clss, process_idx) for c, i in zip(cl, ix)))
+
+
+def gt_segments(entries: dict, vocab: list[str]) -> dict[str, GTSegment]:
+    """{key: (vid, seg, cleaned-JSON segment dict)} -> {key: GTSegment} for the workbench's metrics.
+
+    One GT object per (annotated box, word of its phrase), as ``evaluate_anet`` counts them: a box only
+    in its ``frame_ind`` frame (other frames None), crowds like any box. ``query_rows`` maps each object
+    to its query (distinct (class, word)); segments whose boxes are withheld are left out. The cleaned JSON
+    has no frame height: ``rheight`` is 0, so the 224-scaling ``nafae`` rule does not apply to these.
+    """
+    known = set(vocab)
+    out = {}
+    for key, (vid, seg, s) in entries.items():
+        if not s.get("process_bnd_box"):
+            continue
+        queries = {q: i for i, q in enumerate(query_order(s["process_clss"], s["process_idx"]))}
+        objects, rows = [], []
+        for j, (cl, ix) in enumerate(zip(s["process_clss"], s["process_idx"])):
+            x1, y1, x2, y2 = (float(v) for v in s["process_bnd_box"][j])
+            for c, i in zip(cl, ix):
+                expect(c in known, f"segment {key} box {j}", f"class {c!r} not in the vocab")
+                boxes: list = [None] * FRAMES_PER_SEGMENT
+                boxes[int(s["frame_ind"][j])] = Box(x1, y1, x2, y2)
+                objects.append(GTObject(c, boxes))
+                rows.append(queries[(c, int(i))])
+        out[key] = GTSegment(key, vid, int(seg), "", 720, 0, objects, rows)
+    return out
+
+
+def split_videos(root: Path, split: str) -> set[str]:
+    path = Path(root) / SPLIT_IDS
+    ids = load_split_ids(path)
+    expect(split in ids, str(path), f"no split {split!r}")
+    return set(ids[split])
+
+
+def anet_ground_truth(root: Path, split: str) -> dict[str, GTSegment] | None:
+    """GT of the split's videos from the directory's cleaned annotation JSONs; None when none has boxes."""
+    root = Path(root)
+    vids = split_videos(root, split)
+    entries, vocab = {}, None
+    for path in anet_text_files(root):
+        v, segs = load_anet_annotations(path)
+        vocab = vocab or v
+        for key, sg in segs.items():
+            if sg.vid in vids and sg.process_bnd_box:
+                entries[key] = (sg.vid, sg.seg, {"process_clss": sg.process_clss, "process_idx": sg.process_idx,
+                                                 "frame_ind": sg.frame_ind, "process_bnd_box": sg.process_bnd_box})
+    return gt_segments(entries, vocab) if entries else None
+
+
+def anet_vocab(root: Path) -> ClassVocab:
+    files = anet_text_files(root)
+    expect(bool(files), str(root), "no ActivityNet-Entities cleaned annotation JSON (anet_entities_cleaned_class_thresh50_*.json)")
+    raw = read_json(files[0])
+    vocab = raw.get("vocab") if isinstance(raw, dict) else None
+    expect(isinstance(vocab, list) and all(isinstance(c, str) for c in vocab), str(files[0]), "expected 'vocab': [class names]")
+    return ClassVocab(list(vocab), {c: i for i, c in enumerate(vocab)}, str(files[0]))
+
+
+def anet_submission(root: Path, split: str, boxes: dict) -> dict:
+    """Predictions per query {key: (Q, 10, 4)} -> GVD's grounding submission (``evaluate --rule anet``):
+    ``{"results": {vid: {seg: {clss, idx_in_sent, bbox_for_all_frames}}}}``."""
+    import numpy as np
+
+    root = Path(root)
+    segs = {}
+    for path in anet_text_files(root):
+        segs.update(load_anet_annotations(path)[1])
+    results: dict[str, dict] = {}
+    for key, arr in boxes.items():
+        expect(key in segs, f"predictions: segment {key}", f"not in the annotation files of {root}")
+        s = segs[key]
+        q = query_order(s.process_clss, s.process_idx)
+        arr = np.asarray(arr, dtype=np.float64)
+        expect(arr.shape[0] == len(q), f"predictions: segment {key}", f"{arr.shape[0]} queries, the sentence has {len(q)}")
+        results.setdefault(s.vid, {})[s.seg] = {"clss": [c for c, _ in q], "idx_in_sent": [i for _, i in q],
+                                                "bbox_for_all_frames": arr.tolist()}
+    return {"results": results, "version": "VERSION 1.0", "external_data": {"used": False, "details": "workbench"}}
+
+
 class ActivityNetEntities(DatasetFormat):
     name = "activitynet-entities"
     rule = "anet"
+    # No GloVe file covering the 431-word vocabulary is vendored (79 of its words are in yc2-vocab):
+    # the fixed word features default to MiniLM's static word-piece embeddings (docs/DECISIONS.md).
+    glove = "minilm-static"
+    # The paper's ActivityNet-Entities settings (SPEC.md): T = 6 frames, batch 24, lr 8e-4.
+    defaults = dict(num_frames=6, batch_size=24, lr=8e-4)
 
     def detect(self, root: Path) -> bool:
         return is_gvd_root(root) or is_anet_text_root(root)
@@ -104,6 +195,19 @@ class ActivityNetEntities(DatasetFormat):
 
     def text_inputs(self, root: Path) -> TextInputs:
         return anet_text_inputs(root)
+
+    def vocab(self, root: Path) -> ClassVocab:
+        return anet_vocab(Path(root))
+
+    def ground_truth(self, root: Path, split: str):
+        return anet_ground_truth(Path(root), split)
+
+    def has_source(self, root: Path, split: str) -> bool:
+        root = Path(root)
+        return is_gvd_root(root) and (root / SPLIT_IDS).is_file() and bool(split_videos(root, split))
+
+    def submission(self, root: Path, split: str, gt: dict, boxes: dict) -> dict:
+        return anet_submission(Path(root), split, boxes)
 
 
 FORMAT = ActivityNetEntities()

@@ -9,6 +9,11 @@ A format is a ``DatasetFormat`` instance (``FORMAT`` in its module) listed in
 ``vocab(root) -> ClassVocab``             the class vocabulary the ground truth's labels name (``train``)
 ``ground_truth(root, split)``             {segment key: GTSegment} of a split, None when it has no boxes
 ``rule``                                  the default evaluation rule (``Config.eval_rule = "auto"``)
+``glove``                                 the default fixed-word-feature source of ``text-features`` / ``prepare``
+``defaults``                              the paper's hyper-parameters for this dataset (``train.config_for``)
+``has_source(root, split)``               whether ``build-store`` can read ``split`` (``prepare``)
+``validate(root)``                        dataset-level checks on load (``Workspace``), e.g. the holdout protocol
+``submission(root, split, gt, boxes)``    predictions per query -> the format's submission JSON (``predict``)
 """
 from __future__ import annotations
 
@@ -62,6 +67,8 @@ class DatasetFormat:
 
     name = ""            # the ``dataset`` value of dataset.json / paper tables
     rule = "stvg"        # default evaluation rule
+    glove = "yc2-vocab"  # default GloVe source of text-features (workbench.text.glove)
+    defaults: dict = {}  # Config values the paper used on this dataset, applied unless a preset / --set says otherwise
 
     def detect(self, root: Path) -> bool:
         raise NotImplementedError
@@ -78,6 +85,20 @@ class DatasetFormat:
     def ground_truth(self, root: Path, split: str):
         raise DataError(f"{root}: training/evaluation runs on the {self.name} format need a ground-truth "
                         "reader, which this format does not have yet")
+
+    def has_source(self, root: Path, split: str) -> bool:
+        from ..data.layout import DatasetDir
+
+        return (DatasetDir(root).feature_root / split).is_dir()
+
+    def validate(self, root: Path) -> None:
+        """Dataset-level checks a run makes on load; DataError naming the file and key on failure."""
+
+    def submission(self, root: Path, split: str, gt: dict, boxes: dict) -> dict:
+        """{key: boxes (K, T, 4) per query} -> the submission JSON ``evaluate`` reads (official YouCook2-BB)."""
+        from ..evaluate import to_submission
+
+        return to_submission(gt, boxes)
 
     def __repr__(self) -> str:
         return f"<format {self.name}>"

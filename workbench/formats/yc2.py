@@ -67,8 +67,11 @@ def yc2_source(root: Path, split: str) -> Source:
 
 def yc2_text_inputs(root: Path) -> TextInputs:
     """Segments of the train/val/test split dicts with their sentences and objects (spans located)."""
+    from ..data.holdout import check_holdout
+
     d = DatasetDir(root)
     vocab = load_class_file(d.class_file)
+    check_holdout(root)
     sentences = load_sentences(d.sentences)
     out = TextInputs([], [], [], [], {i: vocab.alternatives(i) for i in range(len(vocab))})
     seen: dict[str, str] = {}
@@ -101,6 +104,11 @@ class YouCook2(DatasetFormat):
 
     def vocab(self, root: Path) -> ClassVocab:
         return load_class_file(DatasetDir(root).class_file)
+
+    def validate(self, root: Path) -> None:
+        from ..data.holdout import check_holdout
+
+        check_holdout(root)
 
     def ground_truth(self, root: Path, split: str) -> dict[str, GTSegment] | None:
         ds = DatasetDir(root)

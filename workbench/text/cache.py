@@ -84,7 +84,7 @@ def _fail_on_oov(gl: GloVe, words: list[str], what: str, flag: str) -> None:
 
 # --- build ----------------------------------------------------------------------------------
 
-def build_text_features(data_dir: str | Path, encoder: str = "minilm", glove: str = "yc2-vocab",
+def build_text_features(data_dir: str | Path, encoder: str = "minilm", glove: str | None = None,
                         out: str | Path | None = None, oov: str = "error", token_oov: str = "zero",
                         batch_size: int = 64, device: str = "auto", bf16: bool = False,
                         allow_download: bool = False, progress: bool = True, force: bool = False) -> Path:
@@ -99,6 +99,10 @@ def build_text_features(data_dir: str | Path, encoder: str = "minilm", glove: st
     expect(oov in OOV_POLICIES and token_oov in OOV_POLICIES, "text-features",
            f"OOV policies must be in {OOV_POLICIES}, got {oov!r}, {token_oov!r}")
     d = DatasetDir(data_dir)
+    if not glove:       # the format's default source (yc2-vocab; minilm-static for ActivityNet-Entities)
+        from ..formats import detect
+
+        glove = detect(data_dir).glove
     out = Path(out) if out else d.text_features
     inp = collect_inputs(data_dir)
     enc_path, enc_rev = resolve_encoder(encoder, allow_download)
@@ -217,7 +221,7 @@ def build_text_features(data_dir: str | Path, encoder: str = "minilm", glove: st
     return out
 
 
-def ensure_text_features(data_dir: str | Path, encoder: str = "minilm", glove: str = "yc2-vocab",
+def ensure_text_features(data_dir: str | Path, encoder: str = "minilm", glove: str | None = None,
                          out: str | Path | None = None, **kw) -> Path:
     """The text cache of a dataset directory, built if missing or stale (default DIR/text_features.h5)."""
     return build_text_features(data_dir, encoder, glove, out, **kw)
@@ -308,7 +312,8 @@ class TextFeatures(SegmentIndex):
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="dataset directory (class_file.csv, seg_sentence_dict.json, split dicts)")
     p.add_argument("--encoder", default="minilm", help="hub name (cached locally), model directory, or 'minilm'")
-    p.add_argument("--glove", default="yc2-vocab", help="'yc2-vocab' (vendored) or a glove.*.txt / JSON path")
+    p.add_argument("--glove", default=None, help="'yc2-vocab' (vendored), 'minilm-static' or a glove.*.txt / JSON "
+                   "path (default: the dataset format's: yc2-vocab; minilm-static for ActivityNet-Entities)")
     p.add_argument("--out", default="", help="output HDF5 (default DIR/text_features.h5)")
     p.add_argument("--oov", default="error", choices=OOV_POLICIES, help="OOV policy for object words")
     p.add_argument("--token-oov", default="zero", choices=OOV_POLICIES,

@@ -1,6 +1,7 @@
 """Fixed word features w(o) (the paper's GloVe): readers and an explicit out-of-vocabulary policy.
 
-Sources: ``"yc2-vocab"`` (the vendored GloVe-300 vectors of a 1,003-word YouCook2 vocabulary,
+Sources: ``"minilm-static"`` (the installed MiniLM's input word-piece embeddings, 384-d: the default of
+ActivityNet-Entities, whose vocabulary no vendored GloVe file covers), ``"yc2-vocab"`` (the vendored GloVe-300 vectors of a 1,003-word YouCook2 vocabulary,
 ``data/youcook2_bb/word_embedding_glove.json``; the offline default) or a path to GloVe's text
 format (``glove.6B.300d.txt``; ``glove.840B.300d.txt``, where a few "words" contain spaces, so a
 line's vector is its last ``dim`` fields and the word is everything before) or a JSON
@@ -94,9 +95,38 @@ def _file_fingerprint(path: Path) -> str:
     return "sha256:" + h.hexdigest()
 
 
+# Fixed word features from an installed encoder's input (word-piece) embedding table, for vocabularies
+# no vendored GloVe file covers (ActivityNet-Entities): a word's vector is the mean of its pieces' rows.
+STATIC_SOURCES = {"minilm-static": "minilm"}
+
+
 def glove_fingerprint(source: str) -> str:
     """Identity of a GloVe source without reading its vectors (for cache invalidation)."""
+    if source in STATIC_SOURCES:
+        from .contextual import resolve_encoder
+
+        return f"static:{resolve_encoder(STATIC_SOURCES[source])[1]}"
     return _file_fingerprint(resolve_source(source))
+
+
+def static_vectors(encoder: str, words: Iterable[str] | None) -> dict[str, np.ndarray]:
+    """{word: mean input embedding of its word pieces} of an installed encoder (every whole-word piece
+    of its vocabulary when ``words`` is None)."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from .contextual import resolve_encoder
+
+    path, _ = resolve_encoder(encoder)
+    tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    table = AutoModel.from_pretrained(path, local_files_only=True).get_input_embeddings().weight.detach().float().numpy()
+    if words is None:
+        words = [w for w in tok.get_vocab() if w.isalpha()]
+    out = {}
+    for w in dict.fromkeys(words):
+        ids = tok(w, add_special_tokens=False)["input_ids"]
+        if ids and tok.unk_token_id not in ids:
+            out[w] = table[ids].mean(0).astype(np.float32)
+    return out
 
 
 def resolve_source(source: str) -> Path:
@@ -150,6 +180,10 @@ def read_glove_json(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 def load_glove(source: str = "yc2-vocab", words: Iterable[str] | None = None) -> GloVe:
     """Load a GloVe source ("yc2-vocab" or a path); with ``words`` a text file keeps only those."""
+    if source in STATIC_SOURCES:
+        vectors = static_vectors(STATIC_SOURCES[source], words)
+        expect(len(vectors) > 0, source, "no word has a static vector")
+        return GloVe(vectors, source, glove_fingerprint(source))
     path = resolve_source(source)
     if path.suffix == ".json":
         vectors = read_glove_json(path)
