@@ -53,9 +53,31 @@ def test_concept_tsne_silhouette_tracks_cluster_quality():
     assert tight["silhouette"] > 0.5 > loose["silhouette"]
     assert tight["class_xy"].shape == (4, 2) and tight["obj_xy"].shape == (48, 2)
     fig = viz.concept_tsne_figure(tight, highlight=2)
-    assert len(fig.data) == 8 and "sentence 0" in fig.data[0].text[0]
+    assert [t.name for t in fig.data if t.showlegend is not False] == ["3 other classes", "class2 (12)"]
+    assert fig.data[0].text[0] == "class0: sentence 0"
     near = viz.nearest_sentences(tight, 2, k=5)
     assert (near["object"] == "class2").all() and near["cosine"].is_monotonic_decreasing
+
+
+def test_concept_tsne_stays_legible_with_67_classes():
+    """Only the most frequent classes get a color and a legend entry; the rest are grey, named on hover."""
+    rng = np.random.default_rng(2)
+    cls = np.concatenate([np.repeat(np.arange(67), 2), np.repeat([5, 9, 40], 10)])     # 5, 9, 40 most frequent
+    conc = {"ef": rng.normal(size=(len(cls), 8)), "d": rng.normal(size=(len(cls), 8)), "obj_class": cls,
+            "sentence": np.array([f"s{i}" for i in range(len(cls))]), "seg_id": np.array(["v"] * len(cls))}
+    pts = viz.concept_tsne_points(conc, {i: f"c{i}" for i in range(67)})
+    fig = viz.concept_tsne_figure(pts, top=3)
+    legend = [t.name for t in fig.data if t.showlegend is not False]
+    assert legend == ["64 other classes", "c40 (12)", "c5 (12)", "c9 (12)"]   # ties by name
+    grey = fig.data[0]
+    assert len(grey.x) == 64 * 2 and grey.text[0] == "c0: s0" and "rgba(150,150,150" in grey.marker.color
+    assert len(fig.data[1].hovertext) == 64 and fig.data[1].hovertext[0] == "E_f(c0)"      # grey stars, named
+    colors = {t.marker.color for t in fig.data[2:]}
+    assert len(colors) == 3                                                                 # one color per class
+    picked = viz.concept_tsne_figure(pts, highlight=[1, 2], focus=7)
+    assert [t.name for t in picked.data if t.showlegend is not False] == ["64 other classes", "c1 (2)", "c2 (2)",
+                                                                          "c7 (2)"]
+    assert picked.data[-1].marker.size > picked.data[-3].marker.size                        # the focus class
 
 
 def test_results_table_and_bars():
@@ -173,5 +195,7 @@ def test_explorers_static_and_with_widgets(monkeypatch, capsys, interactive):
         seg, query, frame = boxes[0].children[0].children
         seg.value, frame.value = "b_01", 2
         assert query.options[1][0] == "1: garlic" and frame.max == 3
-        pick = boxes[1].children[0]
+        pick, colored, _ = boxes[1].children[0].children
+        assert colored.value == (0, 1, 2, 3)            # 4 classes of 12 objects: all within the top 10
         pick.value = 3
+        colored.value = (2,)

@@ -2,12 +2,15 @@
 recorded without losing the others; re-running skips finished runs)."""
 import ast
 import json
+import os
+import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from workbench import notebook, sweep
+from workbench import executor, notebook, sweep
 from workbench.io import DataError
 
 NOTEBOOKS = [Path(__file__).resolve().parents[1] / "notebooks" / f"{n}.ipynb"
@@ -81,25 +84,26 @@ def test_grids():
 def test_jobs_spread_over_gpus(tmp_path, monkeypatch):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "class_file.csv").write_text("")
+    (tmp_path / "data" / "text_features.h5").write_text("")      # nothing for the sweep to build first
     seen = []
 
-    def fake_run_one(preset, data, out, overrides, gpu=None, notebook=None, seed=None):
+    def fake_run_one(preset, data, sweep_dir, overrides, gpu=None, notebook=None, seed=None):
         seen.append((preset, gpu))
         if preset == "bad":
             raise RuntimeError("boom")
-        d = sweep.unit_dir(out, preset, seed) / sweep.RUN
+        d = sweep.unit_dir(sweep_dir, preset, seed) / sweep.RUN
         d.mkdir(parents=True)
         (d / "metrics.json").write_text(json.dumps({"selected_epoch": 0, "validation": {"box_micro": 1.0}}))
         return {"preset": preset, "status": "ok", "seconds": 0.0}
 
     monkeypatch.setattr(sweep, "run_one", fake_run_one)
-    monkeypatch.setattr(sweep, "_gpu_count", lambda: 3)
+    monkeypatch.setattr(executor, "gpu_count", lambda: 3)
     df = sweep.sweep(["a", "bad", "c", "d"], tmp_path / "data", tmp_path / "sw", jobs=2, log=lambda s: None)
     assert sorted(p for p, _ in seen) == ["a", "bad", "c", "d"] and {g for _, g in seen} <= {0, 1}
     assert df.set_index("preset")["status"].to_dict() == {"a": "ok", "bad": "failed", "c": "ok", "d": "ok"}
     assert "RuntimeError: boom" in (tmp_path / "sw" / "bad" / "seed-0" / sweep.ERROR).read_text()
     seen.clear()
-    monkeypatch.setattr(sweep, "_gpu_count", lambda: 0)
+    monkeypatch.setattr(executor, "gpu_count", lambda: 0)
     sweep.sweep(["a"], tmp_path / "data", tmp_path / "sw2", jobs=4, log=lambda s: None)
     assert seen == [("a", None)]
 
@@ -157,3 +161,143 @@ def test_sweep_keeps_others_records_failure_and_skips_finished(smoke_data, tmp_p
     assert df2["status"].tolist() == df["status"].tolist()
     with pytest.raises(DataError, match="other parameters"):
         sweep.sweep(["upper-bound"], smoke_data, out, overrides={"max_eval_segments": 4}, log=logs.append)
+
+
+SHORT = ["--set", "epochs=1", "--set", "max_eval_segments=8", "--set", "max_train_segments=24", "--set",
+         "embed_dim=32", "--set", "attn_heads=4", "--set", "batch_size=8", "--set", "lstm_hidden=16",
+         "--set", "threads=1"]
+
+
+@pytest.mark.slow
+def test_sweep_main_grid_on_submitit_local_executor(smoke_data, tmp_path, capsys):
+    """`sweep --grid main --executor local` for real: same results.csv columns (and baseline numbers) as
+    the inline path; a cancelled job is recorded; re-running resubmits only that one."""
+    import signal
+    import threading
+
+    from workbench.__main__ import main
+
+    out = tmp_path / "local"
+    args = ["sweep", "--grid", "main", "--data", str(smoke_data), "--out", str(out), "--executor", "local",
+            "--jobs", "5", "--seeds", "1", *SHORT]
+    grid = sweep.GRIDS["main"]
+    victim = grid[2]                                    # among the runs submitted at once
+    killed: list[str] = []
+
+    def cancel_victim():                                # what Ctrl-C / `scancel` does to a running job
+        job = sweep.unit_dir(out, victim, 0) / executor.JOB
+        for _ in range(6000):
+            if job.is_file():
+                time.sleep(3.0)                         # let it start (a loaded machine imports slowly)
+                jid = json.loads(job.read_text())["job_id"]
+                os.kill(int(jid), signal.SIGINT)        # the local job id is its controller's pid
+                killed.append(jid)
+                return
+            time.sleep(0.1)
+
+    t = threading.Thread(target=cancel_victim, daemon=True)
+    t.start()
+    assert main(args) == 1                              # the victim did not finish
+    t.join()
+    first = capsys.readouterr().out
+    assert killed and f"{victim}/seed-0: submitted as local job {killed[0]}" in first
+    assert "ended INTERRUPTED" in (sweep.unit_dir(out, victim, 0) / sweep.ERROR).read_text()
+    status = pd.read_csv(out / "results.csv").set_index("preset")["status"].to_dict()
+    assert {p: status[p] for p in grid} == {p: "failed" if p == victim else "ok" for p in grid}
+
+    assert main(args) == 0                              # resubmits the victim only
+    again = capsys.readouterr().out
+    assert again.count("submitted as local job") == 1 and f"{victim}/seed-0: submitted" in again
+    assert again.count("skipped (finished)") == len(grid) - 1
+
+    sweep.sweep(["random"], smoke_data, tmp_path / "inline", overrides={"max_eval_segments": 8}, log=print)
+    local, inline = pd.read_csv(out / "results.csv"), pd.read_csv(tmp_path / "inline" / "results.csv")
+    assert list(local.columns) == list(inline.columns)
+    ran = local[local["preset"].isin(grid)]             # then the paper's rows without a preset
+    assert ran["preset"].tolist() == grid and set(ran["status"]) == {"ok"}
+    assert set(local["status"]) <= {"ok", "not implemented"}
+    cols = [c for c in inline.columns if c.startswith(("validation_", "testing_"))]
+    for p in ("random",):                               # same data, seed and eval segments: same numbers
+        a, b = local.set_index("preset").loc[p, cols], inline.set_index("preset").loc[p, cols]
+        assert np.allclose(a.astype(float), b.astype(float))
+    for p in grid:
+        u = sweep.unit_dir(out, p, 0)
+        assert (u / "02_train.ipynb").is_file() and (u / "run" / "metrics.json").is_file()
+        assert json.loads((u / executor.JOB).read_text())["executor"] == "local"
+
+
+def test_progress_reports_epoch_step_and_loss(tmp_path):
+    from workbench.paths import RUN_LOG as LOG, RUN_PROGRESS as PROGRESS
+
+    run = tmp_path / "run"
+    run.mkdir()
+    lines: list[str] = []
+    prog = executor.Progress({"scl": run}, lines.append)
+    assert prog.poll("scl", run) is None                  # nothing yet
+    (run / PROGRESS).write_text(json.dumps({"epoch": 0, "epochs": 3, "step": 4, "steps": 10, "loss": 2.5}))
+    assert prog.poll("scl", run) == "sweep: scl: epoch 1/3 step 5/10 loss 2.5000"
+    assert prog.poll("scl", run) is None                  # unchanged: no new line
+    (run / LOG).write_text(json.dumps({"epoch": 0, "losses": {"total": 2.25}, "val": {"box_micro": 40.5}}) + "\n")
+    assert prog.poll("scl", run).endswith("| epoch 1 done: loss 2.2500, val box_micro 40.50")
+    assert lines[-1].startswith("sweep: scl: epoch 1/3")
+
+
+def test_slurm_job_array_carries_the_cluster_options(tmp_path, monkeypatch):
+    """The sbatch file of `--executor slurm` (a stand-in `sbatch` / `srun` on PATH records the submission)."""
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    (bin_ / "sbatch").write_text("#!/bin/sh\ncp \"$1\" \"$(dirname \"$0\")/submitted.sh\"\necho 'Submitted batch job 4242'\n")
+    (bin_ / "srun").write_text("#!/bin/sh\nexit 0\n")
+    for f in ("sbatch", "srun"):
+        (bin_ / f).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_}:{os.environ['PATH']}")
+    opts = executor.ClusterOptions(partition="gpu", gpus=1, cpus=8, time_min=120, array_parallelism=3,
+                                   mem="32G", setup=["module load cuda"])
+    ex = executor.SubmititExecutor("slurm", tmp_path / "submitit", options=opts).executor()
+    specs = [executor.JobSpec(p, str(tmp_path / p), sweep.run_one, {}) for p in ("a", "b", "c", "d")]
+    with ex.batch():
+        jobs = [ex.submit(s) for s in specs]
+    assert [j.job_id for j in jobs] == [f"4242_{i}" for i in range(4)]
+    sh = (bin_ / "submitted.sh").read_text()
+    for line in ("#SBATCH --partition=gpu", "#SBATCH --gpus-per-node=1", "#SBATCH --cpus-per-task=8",
+                 "#SBATCH --time=120", "#SBATCH --array=0-3%3", "#SBATCH --mem=32G", "#SBATCH --signal=USR2@90",
+                 "module load cuda"):
+        assert line in sh, line
+
+
+def test_job_spec_requeues_itself_on_preemption(tmp_path):
+    spec = executor.JobSpec("scl", str(tmp_path / "scl"), sweep.run_one, {"preset": "scl"})
+    delayed = spec.__submitit_checkpoint__()
+    assert delayed.function is spec and delayed.args == () and delayed.kwargs == {}
+
+
+def test_slurm_rerun_waits_for_a_job_still_running(tmp_path, monkeypatch):
+    """A job an earlier sweep submitted and that Slurm still runs is waited for, not submitted again."""
+    import threading
+
+    bin_, state = tmp_path / "bin", tmp_path / "state"
+    bin_.mkdir()
+    state.write_text("RUNNING")
+    (bin_ / "sbatch").write_text(f"#!/bin/sh\ntouch {tmp_path}/sbatch-called\necho 'Submitted batch job 1'\n")
+    (bin_ / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (bin_ / "sacct").write_text(f"#!/bin/sh\necho 'JobID|State|NodeList'\necho \"4242_1|$(cat {state})|n1\"\n")
+    for f in ("sbatch", "srun", "sacct"):
+        (bin_ / f).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_}:{os.environ['PATH']}")
+    d = tmp_path / "sw" / "scl"
+    d.mkdir(parents=True)
+    (d / executor.JOB).write_text(json.dumps({"executor": "slurm", "job_id": "4242_1"}))
+    spec = executor.JobSpec("scl", str(d), sweep.run_one, {})
+    rows, lines = [], []
+    ex = executor.SubmititExecutor("slurm", tmp_path / "sw" / "submitit", log=lines.append, poll_s=0.2)
+    t = threading.Thread(target=ex.run, args=([spec], lambda s, r: rows.append(r)))
+    t.start()
+    time.sleep(1.0)
+    assert not rows and "still RUNNING: waiting for it" in lines[0]
+    (d / executor.OUTCOME).write_text(json.dumps({"preset": "scl", "status": "ok", "seconds": 9.0}))
+    state.write_text("COMPLETED")
+    t.join(30)
+    assert rows == [{"preset": "scl", "status": "ok", "seconds": 9.0}]
+    assert not (tmp_path / "sbatch-called").exists()
+    state.write_text("CANCELLED by 0")                  # a dead job is not waited for: submitted again
+    assert ex.live_job(spec) is None

@@ -164,3 +164,21 @@ def test_bench_prints_one_json_line(smoke_data, capsys):
                  "--data", str(smoke_data)]) == 0
     row = json.loads(capsys.readouterr().out.strip())
     assert row["e2e_sec_per_step"] > 0 and row["feature_dim"] == 32
+
+
+def test_simulate_then_train_needs_no_other_step(tmp_path, capsys):
+    """A newcomer's two commands: the missing feature stores and text cache are built (and said so)."""
+    data, out = tmp_path / "data", tmp_path / "run"
+    assert main(["simulate", "--out", str(data), "--preset", "smoke"]) == 0
+    assert not (data / "text_features.h5").exists() and not (data / "store").exists()
+    assert train_cli(data, "scl", out, epochs=1, max_eval_segments=4) == 0
+    said = capsys.readouterr().out
+    assert "text_features.h5 not found: building the text cache with the default encoder (minilm" in said
+    assert "training.h5 not found: building the training feature store" in said
+    assert (out / "metrics.json").is_file() and (data / "text_features.h5").is_file()
+    progress = json.loads((out / "progress.json").read_text())
+    assert progress["epoch"] == 0 and progress["step"] + 1 == progress["steps"] and progress["loss"] > 0
+    mtime = (data / "text_features.h5").stat().st_mtime_ns
+    assert train_cli(data, "stvg", tmp_path / "run2", epochs=1, max_eval_segments=4) == 0
+    assert "not found" not in capsys.readouterr().out                  # built once, then reused
+    assert (data / "text_features.h5").stat().st_mtime_ns == mtime

@@ -165,47 +165,72 @@ def has_frontend() -> bool:
 
 
 def show(obj: Any) -> None:
-    """Display a figure or DataFrame in a notebook, print it elsewhere."""
+    """Display a figure or DataFrame in a notebook, print it elsewhere. A plotly figure is shown at the
+    width of the notebook (its fixed width is kept for exported files) so that nothing is cut off."""
     try:
         from IPython.display import display
-        display(obj)
     except ImportError:
         print(obj)
+        return
+    if type(obj).__module__.startswith("plotly") and getattr(getattr(obj, "layout", None), "width", None):
+        import plotly.graph_objects as go
+
+        obj = go.Figure(obj)                            # a copy: the caller's figure keeps its export width
+        obj.update_layout(width=None, autosize=True)
+    elif type(obj).__name__ == "DataFrame":              # text columns left-aligned (sentences read left to right)
+        from pandas.api.types import is_numeric_dtype
+
+        text = [c for c in obj.columns if not is_numeric_dtype(obj[c])]
+        if text:
+            obj = obj.style.set_properties(subset=text, **{"text-align": "left"}).set_table_styles(
+                [{"selector": "th", "props": [("text-align", "left")]}]).format(precision=3)
+    display(obj)
 
 
-def explore_concepts(tsne: dict, default_class: int | None = None, k: int = 8) -> None:
-    """Pick a class: its concept neighbourhood in the t-SNE map and the sentences nearest to it.
+def explore_concepts(tsne: dict, default_class: int | None = None, k: int = 8, top: int = 10) -> None:
+    """Pick a class: its concept neighbourhood in the t-SNE map and the sentences nearest to it; pick
+    which classes are colored (default: the ``top`` most frequent; the picked class always is).
 
     ``tsne`` is what ``viz.concept_tsne_points`` returns. Static output without a frontend.
     """
     from . import viz
 
     names = tsne["class_names"]
-    classes = sorted(set(tsne["obj_class"].tolist()), key=lambda c: names.get(c, str(c)))
+    counts = viz.class_counts(tsne)
+    classes = sorted(counts, key=lambda c: names.get(c, str(c)))
     if not classes:
         raise DataError("explore_concepts: no concepts to explore")
-    default = default_class if default_class in classes else classes[0]
+    default = default_class if default_class in classes else list(counts)[0]
+    shown0 = list(counts)[:top]
 
-    def render(c: int) -> None:
-        show(viz.concept_tsne_figure(tsne, highlight=c))
+    def render(c: int, shown: list[int]) -> None:
+        show(viz.concept_tsne_figure(tsne, highlight=shown, focus=c,
+                                     title=f"{names.get(c, c)}: its concept E_f (large star) and the contexts of "
+                                           f"its objects among {len(classes)} classes"))
         show(viz.nearest_sentences(tsne, c, k))
 
     if not has_frontend():
         print(f"static explorer (no frontend): class {names.get(default, default)}")
-        render(default)
+        render(default, shown0)
         return
     import ipywidgets as w
 
-    pick = w.Dropdown(options=[(names.get(c, str(c)), c) for c in classes], value=default, description="class")
+    label = lambda c: f"{names.get(c, c)} ({counts[c]})"  # noqa: E731
+    pick = w.Dropdown(options=[(label(c), c) for c in classes], value=default, description="class",
+                      layout=w.Layout(width="280px"))
+    colored = w.SelectMultiple(options=[(label(c), c) for c in counts], value=shown0, rows=8,
+                               description="colored", layout=w.Layout(width="280px"))
+    hint = w.HTML("<small>ctrl/shift-click to color several classes<br>(listed by number of objects)</small>")
     out = w.Output()
 
     def update(_=None):
         out.clear_output(wait=True)
         with out:
-            render(pick.value)
+            render(pick.value, list(colored.value))
 
     pick.observe(update, names="value")
-    show(w.VBox([pick, out]))
+    colored.observe(update, names="value")
+    show(w.VBox([w.HBox([pick, colored, hint]), out]))
     update()
 
 

@@ -3,7 +3,7 @@
 Repository: ``REPO`` (the checkout root), ``YC2_DATA`` (vendored YouCook2-BB metadata),
 ``NOTEBOOKS``, ``WORK`` (git-ignored scratch: simulated worlds, sweeps).
 Dataset directory (YouCook2-BB layout, see docs/ARCHITECTURE.md): the ``*_FILE`` / ``*_NAMES`` names.
-Run directory: ``RUN_CONFIG``, ``RUN_LOG``, ``METRICS_FILE``, ``CHECKPOINT_LAST``, ``CHECKPOINT_BEST``, ``RUN_LOCK``.
+Run directory: ``RUN_CONFIG``, ``RUN_LOG``, ``RUN_PROGRESS``, ``METRICS_FILE``, ``CHECKPOINT_LAST``, ``CHECKPOINT_BEST``, ``RUN_LOCK``.
 Metric *keys* (query_macro, ...) are not file names: they live in ``evaluate.METRICS``.
 """
 from __future__ import annotations
@@ -40,3 +40,4 @@ METRICS_FILE = "metrics.json"
 CHECKPOINT_LAST = "checkpoint_last.pt"
 CHECKPOINT_BEST = "checkpoint_best.pt"
 RUN_LOCK = ".lock"                               # flock of the training that holds the run directory
+RUN_PROGRESS = "progress.json"                   # where a training run is (epoch, step, loss); rewritten every few s

@@ -25,6 +25,7 @@ from .io import DataError, atomic_path, read_json, write_json
 from .paths import CHECKPOINT_BEST as BEST, CHECKPOINT_LAST as LAST  # noqa: F401  (names of RunDir files)
 from .paths import METRICS_FILE, REPO, RUN_CONFIG as CONFIG, RUN_LOG as LOG  # noqa: F401
 from .paths import RUN_LOCK as LOCK
+from .paths import RUN_PROGRESS as PROGRESS  # noqa: F401
 
 SPLITS = ("validation", "testing")
 

@@ -1,11 +1,14 @@
 """``python -m workbench sweep``: run the training notebook with papermill once per preset and seed of
 a grid, keep every output notebook and run directory, and tabulate the results beside the paper's numbers.
+Runs execute inline, on this machine through submitit, or on a Slurm cluster (``workbench.executor``).
 
 SWEEP_DIR/sweep.json                         the grid, seeds, dataset, overrides and provenance of the sweep
 SWEEP_DIR/<preset>/seed-<s>/params.json      the notebook parameters of that run (overrides carry the seed)
 SWEEP_DIR/<preset>/seed-<s>/02_train.ipynb   papermill's output notebook
 SWEEP_DIR/<preset>/seed-<s>/run/             the run directory (as `python -m workbench train` writes it)
-SWEEP_DIR/<preset>/seed-<s>/error.txt        why the run failed (absent when it succeeded)
+SWEEP_DIR/<preset>/seed-<s>/error.txt        why the run failed, was cancelled or pre-empted (absent when it succeeded)
+SWEEP_DIR/<preset>/seed-<s>/job.json         executor, job id and log folder (submitit executors)
+SWEEP_DIR/submitit/<job id>/                 submitit's job files and stdout / stderr logs (local / slurm)
 SWEEP_DIR/results.csv                        one row per (preset, seed): four numbers per split, the paper's
 SWEEP_DIR/results.md                         mean ± std per preset, seeds per row, paired Δ to stvg (95 % CI)
 SWEEP_DIR/learning_curves.csv                val box micro per epoch of every run
@@ -17,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import queue
 import subprocess
 import sys
 import threading
@@ -28,6 +30,7 @@ from typing import Any
 import pandas as pd
 
 from .config import parse_sets
+from .executor import EXECUTORS, ClusterOptions, JobSpec, Progress, make_executor
 from .io import DataError, atomic_path, read_json, write_json, write_text
 from .evaluate import METRICS
 from .paper import GRID_TABLES, SPLITS, TABLES, paper_numbers
@@ -135,14 +138,6 @@ def run_one(preset: str, data: Path, sweep_dir: Path, overrides: dict[str, Any],
         write_text(d / ERROR, err + "\n")
         return {"preset": preset, "seed": seed, "status": "failed", "error": err, "seconds": seconds, "skipped": False}
     return {"preset": preset, "seed": seed, "status": "ok", "seconds": seconds, "skipped": False}
-
-
-def _gpu_count() -> int:
-    try:
-        import torch
-        return torch.cuda.device_count()
-    except Exception:                                   # noqa: BLE001 - no torch / no driver: no GPU
-        return 0
 
 
 def encoder_label(run_dir: str | Path) -> str:
@@ -275,12 +270,20 @@ def write_results(sweep_dir: str | Path, presets: list[str] | None = None) -> pd
 
 
 def sweep(presets: list[str], data: str | Path, out: str | Path, overrides: dict[str, Any] | None = None,
-          jobs: int = 1, grid: str = "", notebook: Path = NOTEBOOK, log=print, seeds: int = 1) -> pd.DataFrame:
+          jobs: int = 1, grid: str = "", notebook: Path = NOTEBOOK, log=print, seeds: int = 1,
+          executor: str = "inline", options: ClusterOptions | None = None, progress_s: float = 2.0) -> pd.DataFrame:
     """Run ``presets`` through the training notebook into ``out``, each with ``seeds`` seeds (the
     overrides' seed, default 0, and the ones after it); a failure is recorded, not raised.
 
-    With ``jobs`` > 1 and several GPUs, up to ``min(jobs, GPUs)`` runs go in parallel, each on its own
-    device (``CUDA_VISIBLE_DEVICES``); otherwise runs go one after another.
+    ``executor`` (see ``workbench.executor``): inline (this process; with ``jobs`` > 1 and several GPUs,
+    one run per GPU at once), local (submitit, one process per run, ``jobs`` at once) or slurm (submitit,
+    one job array with ``options``). Finished runs are skipped, so re-running submits only what is missing
+    (failed, cancelled or never run). While runs train, their epoch, step and loss are logged.
+
+    ``executor`` (see ``workbench.executor``): inline (this process; with ``jobs`` > 1 and several GPUs,
+    one run per GPU at once), local (submitit, one process per run, ``jobs`` at once) or slurm (submitit,
+    one job array with ``options``). Finished runs are skipped, so re-running submits only what is missing
+    (failed, cancelled or never run). While runs train, their epoch, step and loss are logged.
     """
     from .run import git_info
 
@@ -288,6 +291,8 @@ def sweep(presets: list[str], data: str | Path, out: str | Path, overrides: dict
     if not (data / CLASS_FILE).is_file() and not (data / DATASET_META).is_file():
         raise DataError(f"{data}: not a dataset directory (no class_file.csv or dataset.json); run `simulate` / "
                         "`prepare` first")
+    if executor not in EXECUTORS:
+        raise DataError(f"executor {executor!r}: expected one of {EXECUTORS}")
     overrides = dict(overrides or {})
     if seeds < 1:
         raise DataError(f"sweep: seeds must be >= 1, got {seeds}")
@@ -296,6 +301,10 @@ def sweep(presets: list[str], data: str | Path, out: str | Path, overrides: dict
     units = [(p, s) for p in presets for s in seed_list]
     for p, s in units:                                  # a finished run of other parameters: refuse up front
         is_finished(unit_dir(out, p, s), run_params(p, data, out, overrides, s))
+    if "text_features" not in overrides:                # built once here, not by every job at the same time
+        from .prepare import fill_missing
+
+        fill_missing(data, log=lambda m: log(f"sweep: {m}"))
     out.mkdir(parents=True, exist_ok=True)
     meta_path = out / "sweep.json"
     old = read_json(meta_path) if meta_path.is_file() else {}
@@ -304,13 +313,9 @@ def sweep(presets: list[str], data: str | Path, out: str | Path, overrides: dict
     meta = {"grid": grid, "data": str(data), "dataset": _dataset_name(data), "overrides": overrides,
             "seeds": sorted(set(old.get("seeds") or []) | set(seed_list)) if same else seed_list,
             "presets": list(dict.fromkeys([*old.get("presets", []), *presets])) if same
-            else list(presets), "notebook": str(notebook), "git": git_info(), "seconds": seconds}
+            else list(presets), "notebook": str(notebook), "git": git_info(), "seconds": seconds,
+            "executor": executor}
     write_json(meta_path, meta, indent=2)
-
-    gpus = _gpu_count()
-    workers = max(1, min(jobs, gpus)) if gpus > 1 else 1
-    if jobs > 1 and workers == 1:
-        log(f"sweep: {gpus} GPU(s): running sequentially")
     lock = threading.Lock()
 
     def record(row: dict) -> None:
@@ -319,37 +324,30 @@ def sweep(presets: list[str], data: str | Path, out: str | Path, overrides: dict
             if not row.get("skipped"):
                 seconds[key] = row.get("seconds")
                 write_json(meta_path, meta, indent=2)
+                if row["status"] != "ok":               # also a job that died before its notebook could say why
+                    d = unit_dir(out, row["preset"], row["seed"])
+                    d.mkdir(parents=True, exist_ok=True)
+                    write_text(d / ERROR, row.get("error", "") + "\n")
             what = "skipped (finished)" if row.get("skipped") else f"{row['status']} in {row.get('seconds')} s"
             log(f"sweep: {key}: {what}" + (f": {row['error']}" if row.get("error") else ""))
 
-    todo: "queue.Queue[tuple[str, int]]" = queue.Queue()
-    for unit in units:
-        todo.put(unit)
-
-    def worker(gpu: int | None) -> None:
-        while True:
-            try:
-                p, s = todo.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                row = run_one(p, data, out, overrides, gpu, notebook, seed=s)
-            except Exception as e:                     # noqa: BLE001 - a failed run must not stop the others
-                err = f"{type(e).__name__}: {e}"
-                d = unit_dir(out, p, s)
-                d.mkdir(parents=True, exist_ok=True)
-                write_text(d / ERROR, err + "\n")
-                row = {"preset": p, "seed": s, "status": "failed", "error": err}
+    specs = []
+    for p, s in units:
+        if is_finished(unit_dir(out, p, s), run_params(p, data, out, overrides, s)):
+            record({"preset": p, "seed": s, "status": "ok", "skipped": True})
+        else:
+            specs.append(JobSpec(f"{p}/seed-{s}", str(unit_dir(out, p, s)), run_one,
+                                 dict(preset=p, data=data, sweep_dir=out, overrides=overrides, notebook=notebook,
+                                      seed=s)))
+    runner = make_executor(executor, out / "submitit", jobs, options, log)
+    unit_of = {f"{p}/seed-{s}": (p, s) for p, s in units}
+    with Progress({sp.name: Path(sp.dir) / RUN for sp in specs}, log, progress_s) as progress:
+        def done(spec: JobSpec, row: dict) -> None:
+            progress.finished(spec.name)
+            p, s = unit_of[spec.name]
             record({**row, "preset": p, "seed": s})
 
-    if workers == 1:
-        worker(0 if gpus == 1 else None)
-    else:
-        threads = [threading.Thread(target=worker, args=(g,)) for g in range(workers)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        runner.run(specs, done)
     return write_results(out, meta["presets"])
 
 
@@ -363,7 +361,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "per ρ, see --data-root)")
     p.add_argument("--data", help="dataset directory (stores and text features built); every grid but context")
     p.add_argument("--out", required=True, help="sweep directory (finished runs in it are skipped)")
-    p.add_argument("--jobs", type=int, default=1, help="parallel runs, one per GPU (sequential without GPUs)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override for every run (repeatable)")
     p.add_argument("--seeds", type=int, default=DEFAULT_SEEDS,
                    help=f"runs per preset, seeds s, s+1, ... (s = --set seed, default 0); default {DEFAULT_SEEDS}")
@@ -374,6 +371,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     w.add_argument("--world-preset", default="curve", help="simulator size of each world (curve | demo | smoke)")
     w.add_argument("--world-seed", type=int, default=0, help="simulator seed of every world")
     w.add_argument("--world-set", action="append", metavar="KNOB=VALUE", help="world knob held fixed (repeatable)")
+    p.add_argument("--executor", default="inline", choices=EXECUTORS,
+                   help="inline: in this process; local: submitit, one process per run on this machine; "
+                        "slurm: submitit, one Slurm job array (see README, 'Sweeps on a Slurm cluster')")
+    p.add_argument("--jobs", type=int, default=1, help="runs at once: inline, one per GPU (sequential without "
+                   "GPUs); local, that many processes (one GPU each when there are GPUs)")
+    d = ClusterOptions()
+    g = p.add_argument_group("submitit (local / slurm)")
+    g.add_argument("--partition", default=d.partition, help="Slurm partition (default: the cluster's default)")
+    g.add_argument("--gpus-per-run", type=int, default=d.gpus, help="GPUs per run (Slurm; local: 1 when the "
+                   "machine has GPUs, 0 = CPU)")
+    g.add_argument("--cpus-per-run", type=int, default=d.cpus, help="CPUs per run (Slurm)")
+    g.add_argument("--time-limit", type=int, default=d.time_min, metavar="MINUTES",
+                   help="time limit per run; on Slurm a run past it is requeued and resumes from its checkpoint")
+    g.add_argument("--array-parallelism", type=int, default=d.array_parallelism,
+                   help="Slurm: runs of the job array running at once")
+    g.add_argument("--mem", default=d.mem, help="Slurm: memory per run, e.g. 32G (default: the partition's)")
+    g.add_argument("--account", default=d.account, help="Slurm account")
+    g.add_argument("--qos", default=d.qos, help="Slurm quality of service")
+    g.add_argument("--requeues", type=int, default=d.requeues, help="Slurm: requeues of a pre-empted / timed-out run")
+    g.add_argument("--setup", action="append", default=[], metavar="SHELL_LINE",
+                   help="Slurm: shell line run before each job, e.g. 'module load cuda' (repeatable)")
+
+
+def cluster_options(args: argparse.Namespace) -> ClusterOptions:
+    for k in ("gpus_per_run", "cpus_per_run", "time_limit", "array_parallelism", "requeues"):
+        if getattr(args, k) < (1 if k in ("time_limit", "array_parallelism", "cpus_per_run") else 0):
+            raise DataError(f"--{k.replace('_', '-')}: {getattr(args, k)} is out of range")
+    return ClusterOptions(partition=args.partition, gpus=args.gpus_per_run, cpus=args.cpus_per_run,
+                          time_min=args.time_limit, array_parallelism=args.array_parallelism, mem=args.mem,
+                          account=args.account, qos=args.qos, requeues=args.requeues, setup=list(args.setup))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -402,7 +429,8 @@ def run(args: argparse.Namespace) -> int:
         return 1 if (df["status"] != "ok").any() else 0
     if not args.data:
         raise DataError(f"--grid {args.grid}: pass --data")
-    df = sweep(GRIDS[args.grid], args.data, args.out, overrides, args.jobs, grid=args.grid, seeds=args.seeds)
+    df = sweep(GRIDS[args.grid], args.data, args.out, overrides, args.jobs, grid=args.grid, seeds=args.seeds,
+               executor=args.executor, options=cluster_options(args))
     print((Path(args.out) / "results.md").read_text())
-    failed = df[df["status"] != "ok"]
+    failed = df[df["status"].isin(["failed", "missing"])]    # not the paper's rows without a preset
     return 1 if len(failed) else 0

@@ -16,7 +16,7 @@ from .config import Config, dumps, parse_sets, preset
 from .data.batches import ResidentBatches, TrainBatches
 from .engine import evaluate_split, fit_on_validation, make_optimizer, resolve_device, train_one_epoch
 from .io import DataError, read_json, write_json
-from .paths import METRICS_FILE
+from .paths import METRICS_FILE, RUN_PROGRESS
 from .precision import resolve as resolve_precision
 from .run import BEST, CONFIG, LAST, RunDir, read_metrics
 from .workspace import Workspace
@@ -70,6 +70,27 @@ def diagnose(model, weights, batch, cfg: Config, device) -> dict:
     batch = to_device(batch, device)
     neg = sample_negatives(batch["obj_class"].cpu(), batch["obj_mask"].cpu(), gen).to(device)
     return transfer_diagnostics(model, batch, neg, weights, autocast(cfg, device))
+
+
+class Heartbeat:
+    """Writes the run's ``progress.json`` (epoch, step, running mean loss of the epoch) at most every
+    ``every_s`` seconds and at the end of each epoch, so that a sweep can show where its runs are."""
+
+    def __init__(self, run: RunDir, epochs: int, steps: int, every_s: float = 2.0):
+        self.run, self.epochs, self.steps, self.every_s = run, epochs, steps, every_s
+        self.last, self.sum, self.n, self.epoch = 0.0, 0.0, 0, -1
+
+    def __call__(self, epoch: int, step: int, losses: dict) -> None:
+        if epoch != self.epoch:
+            self.epoch, self.sum, self.n = epoch, 0.0, 0
+        self.sum += float(losses["total"])
+        self.n += 1
+        now = time.time()
+        if now - self.last >= self.every_s or step + 1 == self.steps:
+            self.last = now
+            write_json(self.run.file(RUN_PROGRESS), {"epoch": epoch, "epochs": self.epochs, "step": step,
+                                                 "steps": self.steps, "loss": self.sum / self.n,
+                                                 "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
 
 def train(cfg: Config, out: str | Path, preset_name: str = "",
@@ -160,9 +181,14 @@ def _train(cfg: Config, run: RunDir, preset_name: str, on_epoch, on_step, ws: Wo
 
     # Diagnostics of the transfer: SCL-family models only (they expose transfer_tau / losses(internals)).
     probe = probe_batch(data, cfg) if cfg.diagnostics and len(data) and hasattr(model, "transfer_tau") else None
+    beat = Heartbeat(run, cfg.epochs, len(data))
     for epoch in range(start, cfg.epochs):
         t0 = time.time()
-        step_cb = (lambda s, v, e=epoch: on_step(e, s, v)) if on_step else None
+
+        def step_cb(s: int, v: dict, e: int = epoch) -> None:
+            beat(e, s, v)
+            if on_step:
+                on_step(e, s, v)
         lr = lr_at(cfg, epoch)
         for group in opt.param_groups:
             group["lr"] = lr
@@ -283,6 +309,10 @@ def run(args: argparse.Namespace) -> int:
     sets = parse_sets(args.set)
     sets.setdefault("data", args.data)
     cfg = config_for(args.preset, **sets)
+    if not cfg.text_features:                           # the default cache: built when missing, as are stores
+        from .prepare import fill_missing
+
+        fill_missing(cfg.data, log=lambda m: print(f"train: {m}", flush=True))
     print(dumps(cfg))
 
     def on_epoch(row):

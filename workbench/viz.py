@@ -238,7 +238,7 @@ def similarity_maps(maps: dict[str, dict], query: int, class_names: dict[int, st
     titles = []
     for lab in labels:
         titles += [f"{lab} · frame {t}" for t in frames] + [f"{lab} · temporal weights"]
-    fig = make_subplots(rows=R, cols=C, specs=specs, subplot_titles=titles, vertical_spacing=0.09 / len(labels),
+    fig = make_subplots(rows=R, cols=C, specs=specs, subplot_titles=titles, vertical_spacing=0.12 / len(labels),
                         horizontal_spacing=0.02, row_heights=[0.34, 0.16] * len(labels))
     for r, lab in enumerate(labels):
         m = maps[lab]
@@ -270,10 +270,11 @@ def similarity_maps(maps: dict[str, dict], query: int, class_names: dict[int, st
         fig.add_trace(go.Bar(x=list(range(len(q))), y=q, showlegend=False,
                              marker_color=["#d62728" if t in frames else OURS for t in range(len(q))],
                              hovertemplate="frame %{x}: %{y:.3f}<extra></extra>"), row + 1, 1)
-    fig.update_layout(title=title or f"“{first['sentence']}” · query: {name} "
-                                     f"(green dashed: GT, red: chosen; red bars: frames drawn)",
-                      height=380 * len(labels), width=max(700, 230 * C + 120), template="plotly_white",
-                      margin=dict(l=30, r=30, t=80, b=30), font=dict(size=11))
+        fig.update_xaxes(tickmode="linear", dtick=1, range=[-0.5, len(q) - 0.5], row=row + 1, col=1)
+    fig.update_layout(title=title or f"“{first['sentence']}” · query: {name}<br><sup>box color: similarity to the "
+                                     "query · green dashed: GT box · red: chosen box · red bars: frames drawn</sup>",
+                      height=400 * len(labels), width=max(700, 230 * C + 120), template="plotly_white",
+                      margin=dict(l=40, r=30, t=110, b=30), font=dict(size=11))
     return fig
 
 
@@ -309,32 +310,79 @@ def concept_tsne_points(conc: dict[str, np.ndarray], class_names: dict[int, str]
             "class_names": {int(c): class_names.get(int(c), str(c)) for c in classes}}
 
 
-def concept_tsne_figure(p: dict, highlight: int | None = None, title: str = "") -> go.Figure:
-    """Scatter of ``concept_tsne_points``: circles = extracted concepts D (hover: the sentence),
-    stars = stable concepts E_f, one color per class; ``highlight`` greys out other classes."""
+def class_counts(p: dict) -> dict[int, int]:
+    """Objects per class in ``concept_tsne_points`` output, most frequent first (ties by name)."""
+    cls, n = np.unique(p["obj_class"], return_counts=True)
+    order = sorted(zip(cls.tolist(), n.tolist()), key=lambda cn: (-cn[1], p["class_names"].get(cn[0], "")))
+    return dict(order)
+
+
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
+           "#393b79", "#ad494a", "#637939")       # distinguishable on white; more highlighted classes cycle
+GREY = "rgba(150,150,150,0.35)"
+
+
+def concept_tsne_figure(p: dict, highlight: int | list[int] | None = None, top: int = 10, focus: int | None = None,
+                        title: str = "") -> go.Figure:
+    """Scatter of ``concept_tsne_points``: circles = extracted concepts D (hover: class and sentence),
+    stars = stable concepts E_f. Only the ``highlight`` classes (default: the ``top`` most frequent)
+    get a color, a legend entry "name (objects)" and a label; every other class is grey (names on
+    hover), so that 67 classes stay legible. ``focus`` (e.g. the explorer's class) is drawn largest."""
     fig = go.Figure()
     names = p["class_names"]
-    for i, c in enumerate(p["classes"]):
-        color = f"hsl({(i * 137) % 360},65%,45%)"
-        if highlight is not None and c != highlight:
-            color = "rgba(180,180,180,0.35)"
+    counts = class_counts(p)
+    if highlight is None:
+        shown = list(counts)[:top]
+    else:
+        shown = [int(highlight)] if isinstance(highlight, (int, np.integer)) else [int(c) for c in highlight]
+    if focus is not None and int(focus) not in shown:
+        shown.append(int(focus))
+    shown = [c for c in shown if c in counts]
+    classes = [int(c) for c in p["classes"]]
+    others = [c for c in classes if c not in shown]
+    if others:                                          # grey underneath, one legend entry
+        sel = np.isin(p["obj_class"], others)
+        fig.add_trace(go.Scatter(x=p["obj_xy"][sel, 0], y=p["obj_xy"][sel, 1], mode="markers",
+                                 name=f"{len(others)} other classes", legendgroup="other",
+                                 marker=dict(size=5, color=GREY),
+                                 text=[f"{names[int(c)]}: {t}" for c, t in zip(p["obj_class"][sel], p["sentence"][sel])],
+                                 hoverinfo="text"))
+        idx = [classes.index(c) for c in others]
+        fig.add_trace(go.Scatter(x=p["class_xy"][idx, 0], y=p["class_xy"][idx, 1], mode="markers",
+                                 legendgroup="other", showlegend=False,
+                                 marker=dict(size=9, symbol="star", color=GREY, line=dict(width=0.5, color="#888")),
+                                 hovertext=[f"E_f({names[c]})" for c in others], hoverinfo="text"))
+    colors = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(shown)}
+    if focus is not None and int(focus) in shown:       # the focus class drawn last: on top
+        shown = [c for c in shown if c != int(focus)] + [int(focus)]
+    for c in shown:
+        color = colors[c]
+        big = focus is not None and c == int(focus)
         sel = p["obj_class"] == c
-        label = names[int(c)]
-        fig.add_trace(go.Scatter(x=p["obj_xy"][sel, 0], y=p["obj_xy"][sel, 1], mode="markers", name=label,
-                                 legendgroup=label, marker=dict(size=6, color=color),
-                                 text=[f"{label}: {s}" for s in p["sentence"][sel]], hoverinfo="text"))
-        labelled = highlight == c or (highlight is None and len(p["classes"]) <= 12)
-        fig.add_trace(go.Scatter(x=p["class_xy"][i:i + 1, 0], y=p["class_xy"][i:i + 1, 1],
-                                 mode="markers+text" if labelled else "markers",
-                                 legendgroup=label, showlegend=False, text=[label], textposition="top center",
-                                 marker=dict(size=14, symbol="star", color=color, line=dict(width=1, color="black")),
+        label = names[c]
+        fig.add_trace(go.Scatter(x=p["obj_xy"][sel, 0], y=p["obj_xy"][sel, 1], mode="markers",
+                                 name=f"{label} ({counts[c]})", legendgroup=label,
+                                 marker=dict(size=9 if big else 7, color=color, line=dict(width=0.5, color="white")),
+                                 text=[f"{label}: {t}" for t in p["sentence"][sel]], hoverinfo="text"))
+        j = classes.index(c)
+        fig.add_trace(go.Scatter(x=p["class_xy"][j:j + 1, 0], y=p["class_xy"][j:j + 1, 1],
+                                 mode="markers+text" if big else "markers",    # one label: stars crowd
+                                 legendgroup=label, showlegend=False, text=[f"<b>{label}</b>"],
+                                 textposition="top center", textfont=dict(color=color, size=13),
+                                 marker=dict(size=20 if big else 15, symbol="star", color=color,
+                                             line=dict(width=1, color="black")),
                                  hovertext=[f"E_f({label})"], hoverinfo="text"))
     sil = "n/a" if p["silhouette"] is None else f"{p['silhouette']:.3f}"
+    which = (f"the {len(shown)} most frequent of {len(classes)} classes in color" if highlight is None
+             else f"{len(shown)} of {len(classes)} classes in color")
     fig.update_layout(title=title or f"learned concepts (t-SNE) · silhouette of D by class: {sil}<br><sup>"
                                      f"★ stable concept E_f(o) per class, ● extracted concept D(E_c(o), E_c(S)) "
-                                     f"per object (hover: sentence)</sup>",
-                      template="plotly_white", height=650, width=900, legend=dict(font=dict(size=9)),
-                      xaxis=dict(showticklabels=False), yaxis=dict(showticklabels=False))
+                                     f"per object; {which}, others grey (hover: class and sentence)</sup>",
+                      template="plotly_white", height=650, width=950,
+                      legend=dict(title="class (objects)", font=dict(size=11), itemsizing="constant"),
+                      xaxis=dict(showticklabels=False, title="t-SNE 1"), yaxis=dict(showticklabels=False,
+                                                                                   title="t-SNE 2"),
+                      margin=dict(t=90))
     return fig
 
 
@@ -347,6 +395,6 @@ def nearest_sentences(p: dict, cls: int, k: int = 8) -> pd.DataFrame:
     d = p["d"] / (np.linalg.norm(p["d"], axis=1, keepdims=True) + 1e-12)
     sim = d @ e
     top = np.argsort(-sim)[:k]
-    return pd.DataFrame({"cosine": sim[top].round(3), "object": [p["class_names"].get(int(c), c)
-                                                                 for c in p["obj_class"][top]],
-                         "segment": p["seg_id"][top], "sentence": p["sentence"][top]})
+    names = [p["class_names"].get(int(c), c) for c in p["obj_class"][top]]
+    return pd.DataFrame({"cosine": sim[top].round(3), "object": names, "segment": p["seg_id"][top],
+                         "sentence": p["sentence"][top]}, index=pd.RangeIndex(1, len(top) + 1, name="rank"))
