@@ -30,6 +30,7 @@ from ..boxes import iou_matrix
 from ..boxes import jitter_boxes as _jitter
 from ..io import DataError, atomic_path, expect, read_json, write_json
 from ..paths import DATASET_META, REPO, SPLITS
+from .simbase import write_replacing
 from .anet import (CLEANED_PREFIX, FRAMES_PER_SEGMENT, GVD_FEATURES, GVD_INDEX, PROPOSAL_H5, SPLIT_IDS,
                    anet_key, load_anet_annotations, load_vg_vocab)
 
@@ -447,24 +448,11 @@ def run(args) -> int:
     out = Path(args.out)
     if getattr(args, "holdout", 0):
         raise DataError("--holdout: the open-vocabulary protocol is defined on the YouCook2 world (--dataset yc2)")
-    if out.exists():
-        meta = out / DATASET_META
-        simulated = meta.is_file() and read_json(meta).get("simulated") is True
-        if not args.force or not (simulated or not any(out.iterdir())):
-            raise DataError(f"{out}: exists; pass --force to replace a simulated dataset (other directories are "
-                            "never replaced)")
     t0 = time.time()
-    target = out if not out.exists() else out.with_name(f".{out.name}.new")
-    if target.exists():
-        shutil.rmtree(target)
     knobs = AnetKnobs(context_strength=args.context_strength) if args.context_strength is not None else AnetKnobs()
-    simulate_anet(target, preset=args.preset, seed=args.seed, feature_dim=args.feature_dim, knobs=knobs,
-                  progress=True)
-    if target != out:
-        old = out.with_name(f".{out.name}.old")
-        out.rename(old)
-        target.rename(out)
-        shutil.rmtree(old)
+    write_replacing(out, args.force, lambda target: simulate_anet(target, preset=args.preset, seed=args.seed,
+                                                                   feature_dim=args.feature_dim, knobs=knobs,
+                                                                   progress=True))
     meta = read_json(out / DATASET_META)
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(json.dumps({"out": str(out), "dataset": meta["dataset"], "preset": args.preset, "seed": args.seed,

@@ -3,9 +3,15 @@ deterministic randomness, segment plans and arrays, box jitter. No world logic l
 from __future__ import annotations
 
 import hashlib
+import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+
+from ..boxes import clip_boxes, jitter_boxes
+from ..io import DataError, read_json
+from ..paths import DATASET_META
 
 PRONOUNS = (63, 64, 65, 66)                  # it, them, that, they
 FRAME = 224.0                                # proposals live in the 224x224 resized frame
@@ -63,20 +69,30 @@ class SegmentSim:
 
 # --- boxes ----------------------------------------------------------------------------------
 
-def _jitter(rng: np.random.Generator, boxes: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """Boxes (..., 4) moved and resized by noise of relative size ``scale`` (...)."""
-    w = boxes[..., 2] - boxes[..., 0]
-    h = boxes[..., 3] - boxes[..., 1]
-    cx = (boxes[..., 0] + boxes[..., 2]) / 2 + w * scale * rng.standard_normal(scale.shape)
-    cy = (boxes[..., 1] + boxes[..., 3]) / 2 + h * scale * rng.standard_normal(scale.shape)
-    w = w * np.exp(scale * rng.standard_normal(scale.shape))
-    h = h * np.exp(scale * rng.standard_normal(scale.shape))
-    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1)
+# one implementation, shared with the ActivityNet world (boxes.py)
+_jitter = jitter_boxes
+_clip = clip_boxes
 
 
-def _clip(boxes: np.ndarray, width: float, height: float, min_size: float = 2.0) -> np.ndarray:
-    x1 = np.clip(boxes[..., 0], 0, width - min_size)
-    y1 = np.clip(boxes[..., 1], 0, height - min_size)
-    x2 = np.clip(boxes[..., 2], x1 + min_size, width)
-    y2 = np.clip(boxes[..., 3], y1 + min_size, height)
-    return np.stack([x1, y1, x2, y2], -1)
+# --- writing a dataset directory --------------------------------------------------------------
+
+def write_replacing(out: Path, force: bool, write) -> None:
+    """Build a simulated dataset at ``out`` with ``write(target)``. An existing ``out`` is replaced only
+    with ``force`` and only when it is a simulated dataset (or empty); the new one is built beside it
+    first and swapped in, so a failed write loses nothing."""
+    out = Path(out)
+    if out.exists():
+        meta = out / DATASET_META
+        simulated = meta.is_file() and read_json(meta).get("simulated") is True
+        if not force or not (simulated or not any(out.iterdir())):
+            raise DataError(f"{out}: exists; pass --force to replace a simulated dataset (other directories are "
+                            "never replaced)")
+    target = out if not out.exists() else out.with_name(f".{out.name}.new")
+    if target.exists():
+        shutil.rmtree(target)
+    write(target)
+    if target != out:
+        old = out.with_name(f".{out.name}.old")
+        out.rename(old)
+        target.rename(out)
+        shutil.rmtree(old)

@@ -23,6 +23,7 @@ from ..io import DataError, atomic_path, read_json, write_json
 from ..paths import (ANNOTATION_NAMES, BOX_DIR, CLASS_FILE, DATASET_META, FEATURE_DIR, SENTENCES_FILE, TRAINING_VID_FILE,
                      YC2_DATA, YOUCOOKII_FILE)
 from .layout import DatasetDir
+from .simbase import write_replacing
 from .simbase import (FRAME, PRONOUNS, SegmentPlan, SegmentSim, _clip, _hash_int, _jitter, _rng,  # noqa: F401
                       _unit)
 from .yc2 import (SPLIT_DICT_NAMES, SPLITS, GTObject, GTSegment, SegmentInfo, SplitEntry, Box, load_class_file,
@@ -662,29 +663,16 @@ def run(args) -> int:
         if args.context_strength is not None:
             raise DataError("--context-strength is world v1's knob; world v2 takes --set context=VALUE")
         knobs = parse_world_sets(args.set)
-    if out.exists():
-        meta = out / DATASET_META
-        simulated = meta.is_file() and read_json(meta).get("simulated") is True
-        if not args.force or not (simulated or not any(out.iterdir())):
-            raise DataError(f"{out}: exists; pass --force to replace a simulated dataset (other directories are "
-                            "never replaced)")
-    t0 = time.time()
-    target = out if not out.exists() else out.with_name(f".{out.name}.new")
-    if target.exists():
-        shutil.rmtree(target)
     caps = {}
     for item in args.max_segments:
         split, _, n = item.partition("=")
         if split not in SPLITS or not n.isdigit():
             raise DataError(f"--max-segments {item!r}: expected SPLIT=N with SPLIT in {SPLITS}")
         caps[split] = int(n)
-    simulate(target, preset=args.preset, seed=args.seed, feature_dim=args.feature_dim, knobs=knobs, progress=True,
-             output=args.output, max_segments=caps or None, world=args.world, holdout=args.holdout)
-    if target != out:
-        old = out.with_name(f".{out.name}.old")
-        out.rename(old)
-        target.rename(out)
-        shutil.rmtree(old)
+    t0 = time.time()
+    write_replacing(out, args.force, lambda target: simulate(
+        target, preset=args.preset, seed=args.seed, feature_dim=args.feature_dim, knobs=knobs, progress=True,
+        output=args.output, max_segments=caps or None, world=args.world, holdout=args.holdout))
     meta = read_json(out / DATASET_META)
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     summary = json.dumps({"out": str(out), "preset": args.preset, "seed": args.seed, "world": args.world,
