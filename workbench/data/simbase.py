@@ -33,6 +33,22 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(n, 1e-12)
 
 
+class UnitVectors:
+    """Unit Gaussian vectors (D,) fixed by (seed, namespace, parts), cached: the appearance
+    primitives of every simulated world."""
+
+    def __init__(self, seed: int, dim: int, namespace: str):
+        self.seed, self.dim, self.namespace = int(seed), int(dim), namespace
+        self._cache: dict[tuple, np.ndarray] = {}
+
+    def __call__(self, *parts) -> np.ndarray:
+        v = self._cache.get(parts)
+        if v is None:
+            v = _unit(_rng(self.seed, self.namespace, *parts).standard_normal(self.dim))
+            self._cache[parts] = v
+        return v
+
+
 # --- segment plans and arrays -------------------------------------------------------------
 
 @dataclass

@@ -23,7 +23,7 @@ from ..io import DataError, atomic_path, read_json, write_json
 from ..paths import (ANNOTATION_NAMES, BOX_DIR, CLASS_FILE, DATASET_META, FEATURE_DIR, SENTENCES_FILE, TRAINING_VID_FILE,
                      YC2_DATA, YOUCOOKII_FILE)
 from .layout import DatasetDir
-from .simbase import write_replacing
+from .simbase import UnitVectors, write_replacing
 from .simbase import (FRAME, PRONOUNS, SegmentPlan, SegmentSim, _clip, _hash_int, _jitter, _rng,  # noqa: F401
                       _unit)
 from .yc2 import (SPLIT_DICT_NAMES, SPLITS, GTObject, GTSegment, SegmentInfo, SplitEntry, Box, load_class_file,
@@ -78,16 +78,7 @@ class World:
     def __init__(self, seed: int, feature_dim: int, knobs: Knobs, class_forms: dict[str, int]):
         self.seed, self.dim, self.knobs = int(seed), int(feature_dim), knobs
         self.class_forms = class_forms
-        self._cache: dict[tuple, np.ndarray] = {}
-
-    def vector(self, *parts) -> np.ndarray:
-        """A unit vector (D,) fixed by (seed, parts)."""
-        key = tuple(parts)
-        v = self._cache.get(key)
-        if v is None:
-            v = _unit(_rng(self.seed, "vec", *parts).standard_normal(self.dim))
-            self._cache[key] = v
-        return v
+        self.vector = UnitVectors(self.seed, self.dim, "vec")   # vector(*parts) -> unit (D,) fixed by (seed, parts)
 
     def class_appearance(self, cid: int) -> np.ndarray:
         return self.vector("class", cid)

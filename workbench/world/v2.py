@@ -14,7 +14,7 @@ import numpy as np
 
 from ..boxes import iou as pair_iou
 from ..boxes import iou_matrix
-from ..data.simbase import FRAME, PRONOUNS, SegmentPlan, SegmentSim, _clip, _jitter, _rng, _unit
+from ..data.simbase import FRAME, PRONOUNS, SegmentPlan, SegmentSim, UnitVectors, _clip, _jitter, _rng, _unit
 from .cues import CONTAINER_NAMES, GROUPS, Mention
 from .knobs import WorldKnobs
 
@@ -60,15 +60,8 @@ class WorldV2:
         logn = np.log(np.maximum(counts, 1.0))
         seen = counts > 0
         self.z = (logn - np.median(logn[seen])) / max(float(logn[seen].std()), 1e-9)   # (C,) standardised log freq
-        self._cache: dict[tuple, np.ndarray] = {}
-
-    def vector(self, *parts) -> np.ndarray:
-        key = tuple(parts)
-        v = self._cache.get(key)
-        if v is None:
-            v = _unit(_rng(self.seed, "v2", *parts).standard_normal(self.dim))
-            self._cache[key] = v
-        return v
+        self.vector = UnitVectors(self.seed, self.dim, "v2")    # vector(*parts) -> unit (D,) fixed by (seed, parts)
+        self._cache: dict[tuple, np.ndarray] = {}               # appearance(cid, state)
 
     def class_appearance(self, cid: int) -> np.ndarray:
         g = self.knobs.group_share
