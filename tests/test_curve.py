@@ -53,3 +53,45 @@ def test_context_grid_on_a_tiny_world(tmp_path):
     seconds = json.loads((out / "sweep.json").read_text())["seconds"]
     assert main(args) == 0                                                  # resumes: everything skipped
     assert json.loads((out / "sweep.json").read_text())["seconds"] == seconds
+
+
+def _curve_rows(gains: dict, stvg=(40.0, 42.0, 44.0), values=(0.0, 0.9)):
+    """Per-seed rows: stvg at ``stvg`` per seed, every other preset at stvg + gains[(preset, value)][seed]."""
+    rows = []
+    for v in values:
+        for s, base in enumerate(stvg):
+            rows.append({"value": v, "preset": "stvg", "seed": s, "kind": "run", "status": "ok", "val_box_micro": base,
+                         "val_with_twin": base, "val_without_twin": base, "val_uncued": base})
+            for (p, pv), g in gains.items():
+                if pv == v:
+                    rows.append({"value": v, "preset": p, "seed": s, "kind": "run", "status": "ok",
+                                 "val_box_micro": base + g[s], "val_with_twin": base, "val_without_twin": base + 2 * g[s],
+                                 "val_uncued": base})
+        for o, acc in (("oracle_class", 50.0), ("oracle_language", 50.0 + 5 * v)):
+            rows.append({"value": v, "preset": o, "seed": None, "kind": "oracle", "status": "ok", "val_box_micro": acc,
+                         "val_cued": acc, "val_uncued": 50.0})
+    return pd.DataFrame(rows)
+
+
+def test_predictions_are_computed_from_the_table():
+    noise, up = (-0.5, 0.4, 0.1), (1.6, 1.7, 1.8)
+    df = _curve_rows({("scl", 0.0): noise, ("scl", 0.9): up, ("stvg-bert", 0.0): (-1.0, -1.2, -0.8),
+                      ("stvg-bert", 0.9): (-1.6, -1.5, -1.7), ("fusion-ensemble", 0.0): noise,
+                      ("fusion-ensemble", 0.9): (0.4, 0.5, 0.6), ("dvsa", 0.0): (1.0, 1.0, 1.2),
+                      ("dvsa", 0.9): (-1.0, -2.0, -3.0)})
+    text = "\n".join(curve.predictions(df, [0.0, 0.9]))
+    assert "scl − stvg +0.00" in text and "(within noise)" in text           # P0: mean 0, interval crosses 0
+    assert "stvg-bert − stvg -1.00" in text and "(holds)" in text
+    assert "all +0.00 / +4.50" in text and "monotone" in text              # P1 from the oracle rows
+    assert "scl +0.00 / +1.70" in text                                      # P2 gains by ρ
+    assert "never above stvg" in text
+    assert "ρ = 0: -1.07" in text and "(fails)" in text                    # P4: stvg − dvsa at ρ = 0 is negative
+    assert "reproduced at ρ = 0.9" in text                                  # signs agree, scl's interval covers +1.66
+
+
+def test_predictions_say_when_no_rho_matches_the_paper():
+    df = _curve_rows({("scl", 0.0): (0.1, -0.1, 0.0), ("stvg-bert", 0.0): (0.5, 0.6, 0.7),
+                      ("fusion-ensemble", 0.0): (0.1, 0.2, 0.3)}, values=(0.0,))
+    text = "\n".join(curve.predictions(df, [0.0]))
+    assert "reproduced at no ρ" in text
+    assert "stvg-bert − stvg +0.60" in text and "(fails)" in text           # stvg-bert above stvg beyond noise
