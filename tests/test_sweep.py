@@ -116,6 +116,22 @@ def test_sweep_cli_rejects_bad_set_before_running(tmp_path):
     assert not (tmp_path / "sw").exists()
 
 
+def test_sweep_presets_subset_checks_names(tmp_path, capsys, monkeypatch):
+    from workbench.__main__ import main
+
+    assert main(["sweep", "--grid", "ablations", "--data", str(tmp_path), "--out", str(tmp_path / "sw"),
+                 "--presets", "scl,nope"]) == 2
+    assert "--presets" in capsys.readouterr().err and not (tmp_path / "sw").exists()
+    seen = {}
+    monkeypatch.setattr(sweep, "sweep", lambda presets, *a, **k: seen.setdefault("presets", presets) and
+                        pd.DataFrame({"status": ["ok"]}))
+    (tmp_path / "sw").mkdir()
+    (tmp_path / "sw" / "results.md").write_text("")
+    assert main(["sweep", "--grid", "ablations", "--data", str(tmp_path), "--out", str(tmp_path / "sw"),
+                 "--presets", "scl, stvg", "--set", "temporal=additive"]) == 0
+    assert seen["presets"] == ["scl", "stvg"]
+
+
 @pytest.fixture(scope="module")
 def smoke_data():
     from workbench.prepare import prepare

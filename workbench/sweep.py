@@ -18,6 +18,7 @@ Sweeps written before seeds existed (SWEEP_DIR/<preset>/{params.json,run/}) are 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -364,10 +365,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override for every run (repeatable)")
     p.add_argument("--seeds", type=int, default=DEFAULT_SEEDS,
                    help=f"runs per preset, seeds s, s+1, ... (s = --set seed, default 0); default {DEFAULT_SEEDS}")
+    p.add_argument("--presets", help="comma-separated presets instead of the grid's rows (the context grid: its "
+                   "seven); the grid's own settings still apply")
     w = p.add_argument_group("world sweeps (--grid context, or any simulator knob with --axis)")
     w.add_argument("--data-root", help="directory holding one simulated world per axis value (created as needed)")
     w.add_argument("--axis", metavar="KNOB=V1,V2,...", help="vary this world v2 knob instead of the grid's axis")
-    w.add_argument("--presets", help="comma-separated presets instead of the curve's seven")
     w.add_argument("--world-preset", default="curve", help="simulator size of each world (curve | demo | smoke)")
     w.add_argument("--world-seed", type=int, default=0, help="simulator seed of every world")
     w.add_argument("--world-set", action="append", metavar="KNOB=VALUE", help="world knob held fixed (repeatable)")
@@ -423,13 +425,22 @@ def run(args: argparse.Namespace) -> int:
             raise DataError(f"--presets: unknown preset(s) {unknown}")
         world_sets = parse_sets(args.world_set)
         parse_world_sets(world_sets, where="--world-set")
+        runner = functools.partial(sweep, jobs=args.jobs, executor=args.executor, options=cluster_options(args))
         df = world_sweep(knob, values, presets, args.data_root, args.out, args.seeds, args.world_preset,
-                         args.world_seed, world_sets, overrides, run_presets=sweep)
+                         args.world_seed, world_sets, overrides, run_presets=runner)
         print((Path(args.out) / "results.md").read_text())
         return 1 if (df["status"] != "ok").any() else 0
     if not args.data:
         raise DataError(f"--grid {args.grid}: pass --data")
-    df = sweep(GRIDS[args.grid], args.data, args.out, overrides, args.jobs, grid=args.grid, seeds=args.seeds,
+    presets = GRIDS[args.grid]
+    if args.presets:                                    # a subset (or other presets) run with the grid's sets
+        from .config import PRESETS
+
+        presets = [p.strip() for p in args.presets.split(",") if p.strip()]
+        unknown = [p for p in presets if p not in PRESETS and p not in ("random", "upper-bound")]
+        if unknown or not presets:
+            raise DataError(f"--presets: unknown or no preset(s) {unknown or args.presets!r}")
+    df = sweep(presets, args.data, args.out, overrides, args.jobs, grid=args.grid, seeds=args.seeds,
                executor=args.executor, options=cluster_options(args))
     print((Path(args.out) / "results.md").read_text())
     failed = df[df["status"].isin(["failed", "missing"])]    # not the paper's rows without a preset
