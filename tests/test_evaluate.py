@@ -230,3 +230,33 @@ def test_cli_prints_one_json_object(tmp_path, capsys):
     assert main(["evaluate", "--annotations", str(tmp_path / "gt.json"), "--predictions",
                  str(tmp_path / "nope.json")]) == 2
     assert "nope.json" in capsys.readouterr().err
+
+
+def test_heldout_metrics_score_only_held_out_class_objects():
+    from workbench.evaluate import heldout_metrics
+
+    # bowl (id 0) is held out; pot (id 1) and cup (id 4) are seen. Two segments, two frames each.
+    gt = gtdict(seg("vA_00", [("bowl", [B(0, 0, 10, 10), B(0, 0, 10, 10)]),
+                              ("pot", [B(20, 20, 30, 30), B(20, 20, 30, 30)])]),
+                seg("vB_01", [("bowls", [B(0, 0, 10, 10), None]),
+                              ("cup", [B(40, 40, 50, 50), B(40, 40, 50, 50)])]))
+    far = [90, 90, 99, 99]
+    pred = {"vA_00": np.array([[[0, 0, 10, 10], far],                     # bowl: hit, miss
+                               [[20, 20, 30, 30], [20, 20, 30, 30]]], float),  # pot: hit, hit
+            "vB_01": np.array([[[0, 0, 10, 10], far],                     # bowls: hit (t1 has no box)
+                               [far, far]], float)}                       # cup: miss, miss
+    every = evaluate_boxes(gt, pred, VOCAB)
+    assert every["boxes"] == 7 and every["box_micro"] == pytest.approx(100 * 4 / 7)
+    held = heldout_metrics(gt, pred, VOCAB, [0])
+    assert set(held) == set(METRIC_KEYS)
+    assert held["boxes"] == 3 and held["queries"] == 3                    # bowl's 3 counted boxes only
+    assert held["box_micro"] == held["query_micro"] == pytest.approx(100 * 2 / 3)
+    assert held["query_macro"] == pytest.approx(100 * 2 / 3)              # one class present
+    seen = heldout_metrics(gt, pred, VOCAB, [1, 4])
+    assert seen["box_micro"] == pytest.approx(50.0) and seen["query_macro"] == pytest.approx(50.0)  # pot 100, cup 0
+    # nafae's macro over every class divides by the held-out classes, not the whole vocabulary
+    nafae = heldout_metrics(gt, pred, VOCAB, [0, 2], rule="nafae")
+    assert nafae["box_macro"] == pytest.approx(100 * (2 / 3) / 2)
+    # a split without any held-out object (validation under the protocol) has no accuracy
+    none = heldout_metrics(gt, pred, VOCAB, [5])
+    assert none["boxes"] == 0 and none["box_micro"] is None and none["query_micro"] is None

@@ -691,6 +691,9 @@ def _(capsys, tmp_path, **_):
     m.write_text(json.dumps({"validation": {"box_micro": 140.0}}))
     with pytest.raises(DataError, match=r"validation\.box_micro"):
         read_metrics(m)
+    m.write_text(json.dumps({"testing": {"box_micro": 40.0}, "heldout": {"testing": {"query_micro": -1}}}))
+    with pytest.raises(DataError, match=r"heldout\.testing\.query_micro"):
+        read_metrics(m)
 
 
 @case("NAFAE entities pickle with a global (restricted unpickling)", "extra")

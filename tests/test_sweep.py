@@ -317,3 +317,31 @@ def test_slurm_rerun_waits_for_a_job_still_running(tmp_path, monkeypatch):
     assert not (tmp_path / "sbatch-called").exists()
     state.write_text("CANCELLED by 0")                  # a dead job is not waited for: submitted again
     assert ex.live_job(spec) is None
+
+
+def test_generalization_results_show_held_out_columns_beside_the_paper(tmp_path):
+    from workbench.paper import TABLES
+
+    assert "nafae" in sweep.GRIDS["generalization"] and sweep.GRID_SETS["generalization"] == {"object_query": "glove"}
+    sw = tmp_path / "sw"
+    for preset, seed, every, held in (("dvsa", 0, 20.0, 9.0), ("dvsa", 1, 22.0, 11.0), ("stvg", 0, 40.0, 15.0)):
+        d = sweep.unit_dir(sw, preset, seed) / sweep.RUN
+        d.mkdir(parents=True)
+        m = {"selected_epoch": 1, "testing": {"query_micro": every, "query_macro": every, "box_micro": every,
+                                              "box_macro": every},
+             "heldout": {"classes": [4, 6], "validation": {"query_micro": None, "box_micro": None},
+                         "testing": {"query_micro": held, "query_macro": held - 1, "box_micro": held}}}
+        (d / "metrics.json").write_text(json.dumps(m))
+    (sw / "sweep.json").write_text(json.dumps({"grid": "generalization", "dataset": "youcook2-bb-holdout",
+                                               "presets": ["dvsa", "stvg"], "seeds": [0, 1]}))
+    df = sweep.write_results(sw)
+    dvsa = df[df["preset"] == "dvsa"].set_index("seed")
+    assert dvsa.loc[0, "testing_heldout_query_micro"] == 9.0 and dvsa.loc[1, "testing_heldout_query_macro"] == 10.0
+    assert "testing_heldout_query_micro" in (sw / "results.csv").read_text().splitlines()[0]
+    md = (sw / "results.md").read_text()
+    section = md[md.index("Held-out classes"):]
+    line = next(ln for ln in section.splitlines() if ln.startswith("| dvsa "))
+    paper = TABLES["table4"].row("dvsa").numbers["testing"]["query_micro"]
+    assert "21.00 ± 1.41" in line and "10.00 ± 1.41" in line and line.rstrip(" |").endswith(f"{paper:.2f}")
+    assert "val query micro, held-out" not in section          # validation holds no held-out object
+    assert "| nafae |" not in section and "RA-MIL" in md         # not run / not implemented rows stay out of it

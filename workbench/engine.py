@@ -121,15 +121,20 @@ def choose_boxes(store: FeatureStore, scores: dict[str, np.ndarray]) -> dict[str
 
 
 def evaluate_split(model, store: FeatureStore, text, gt: dict, vocab, cfg: Config, device: torch.device,
-                   keys: Sequence[str] | None = None, rule: str = "stvg") -> dict:
-    """The four metrics of ``model`` under ``rule`` on the segments ``keys`` (default: all of ``gt``)."""
-    from .evaluate import evaluate_boxes, per_object
+                   keys: Sequence[str] | None = None, rule: str = "stvg",
+                   heldout: Sequence[int] | None = None) -> dict:
+    """The four metrics of ``model`` under ``rule`` on the segments ``keys`` (default: all of ``gt``);
+    with ``heldout`` class ids also the same metrics on their objects only, under key ``HELDOUT``."""
+    from .evaluate import HELDOUT, evaluate_boxes, gt_units, heldout_metrics, per_object
 
     keys = list(gt) if keys is None else list(keys)
     t0 = time.time()
     sub = {k: gt[k] for k in keys}
     pred = per_object(sub, predict_split(model, store, text, keys, cfg, device))
-    metrics = evaluate_boxes(sub, pred, vocab, rule=rule)
+    units = gt_units(sub, vocab)
+    metrics = evaluate_boxes(units, pred, vocab, rule=rule)
+    if heldout:
+        metrics[HELDOUT] = heldout_metrics(units, pred, vocab, heldout, rule=rule)
     metrics["seconds"] = round(time.time() - t0, 2)
     return metrics
 

@@ -5,7 +5,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 import numpy as np
 
@@ -140,8 +140,12 @@ def _macro(hits: np.ndarray, total: np.ndarray, num_classes: int, over_all: bool
 
 
 def score_units(units: GTUnits, pred: np.ndarray, rule: Rule,
-                sentence_classes: Mapping[str, list[int]] | None = None) -> dict:
-    """Score flattened predictions (U, 4) against ``units`` under ``rule``; the one implementation of every rule."""
+                sentence_classes: Mapping[str, list[int]] | None = None,
+                classes: Collection[int] | None = None) -> dict:
+    """Score flattened predictions (U, 4) against ``units`` under ``rule``; the one implementation of every rule.
+
+    ``classes``: score only the units of objects of these class ids (e.g. the held-out classes of the
+    generalization protocol); a rule's macro over every class (``macro_all``) then divides by their number."""
     C = units.num_classes
     g, p = units.gt, pred
     if rule.to224:
@@ -154,11 +158,17 @@ def score_units(units: GTUnits, pred: np.ndarray, rule: Rule,
     hit = scored & ((ious > 0.5) if rule.strict else (ious >= 0.5))
     missing = int((units.counted & ~have).sum())
     unit = scored if rule.skip_missing else units.counted  # (U,) box units
+    macro_n = C
+    if classes is not None:
+        keep = np.isin(units.cls, np.asarray(sorted({int(c) for c in classes}), dtype=np.int64))
+        unit, scored, hit = unit & keep, scored & keep, hit & keep
+        missing = int((units.counted & ~have & keep).sum())
+        macro_n = len({int(c) for c in classes})
 
     box_tot = np.bincount(units.cls[unit], minlength=C).astype(np.float64)
     box_hit = np.bincount(units.cls[unit & hit], minlength=C).astype(np.float64)
     out = {k: None for k in METRIC_KEYS}
-    out["box_macro"] = _macro(box_hit, box_tot, C, rule.macro_all)
+    out["box_macro"] = _macro(box_hit, box_tot, macro_n, rule.macro_all)
     out["boxes"] = int(unit.sum())
     out["missing"] = missing
     if rule.box_macro_only:
@@ -184,7 +194,7 @@ def score_units(units: GTUnits, pred: np.ndarray, rule: Rule,
         q_weight = np.array([counts.get((int(s), int(c)), 0) for s, c in zip(q_seg, q_cls)], dtype=np.float64)
     q_tot = np.bincount(q_cls, weights=q_weight, minlength=C)
     q_hits = np.bincount(q_cls, weights=q_weight * q_hit, minlength=C)
-    out["query_macro"] = _macro(q_hits, q_tot, C, rule.macro_all)
+    out["query_macro"] = _macro(q_hits, q_tot, macro_n, rule.macro_all)
     out["query_micro"] = _percent(q_hits.sum(), q_tot.sum())
     out["queries"] = int(q_weight.sum())
     return out
@@ -206,7 +216,8 @@ def _rule(name: str) -> Rule:
 
 
 def evaluate_boxes(gt: Mapping[str, GTSegment] | GTUnits, pred_boxes: Mapping[str, np.ndarray], vocab: ClassVocab,
-                   rule: str = "stvg", sentence_classes: Mapping[str, list[int]] | None = None) -> dict:
+                   rule: str = "stvg", sentence_classes: Mapping[str, list[int]] | None = None,
+                   classes: Collection[int] | None = None) -> dict:
     """Box and query accuracy of predicted boxes.
 
     Parameters
@@ -218,6 +229,7 @@ def evaluate_boxes(gt: Mapping[str, GTSegment] | GTUnits, pred_boxes: Mapping[st
     rule : one of ``RULES`` (``anet`` on ActivityNet-Entities GT objects of ``formats.anet.gt_segments``, the
         workbench's own path; the cleaned JSON and a GVD submission go through ``evaluate_anet``).
     sentence_classes : segment key -> class ids of the sentence's class words (``nafae`` queries only).
+    classes : score only objects of these class ids (None: every object); see ``heldout_metrics``.
 
     Returns
     -------
@@ -226,7 +238,19 @@ def evaluate_boxes(gt: Mapping[str, GTSegment] | GTUnits, pred_boxes: Mapping[st
     """
     r = _rule(rule)
     units = gt if isinstance(gt, GTUnits) else gt_units(gt, vocab)
-    return score_units(units, _flatten_predictions(units, pred_boxes), r, sentence_classes)
+    return score_units(units, _flatten_predictions(units, pred_boxes), r, sentence_classes, classes)
+
+
+HELDOUT = "heldout"   # metrics.json key of the held-out-class-only metrics (generalization protocol)
+
+
+def heldout_metrics(gt: Mapping[str, GTSegment] | GTUnits, pred_boxes: Mapping[str, np.ndarray], vocab: ClassVocab,
+                    classes: Collection[int], rule: str = "stvg",
+                    sentence_classes: Mapping[str, list[int]] | None = None) -> dict:
+    """``evaluate_boxes`` restricted to objects of the held-out ``classes`` (dataset.json
+    ``holdout_classes``): the same units, rule and metrics, counted only where the GT object's class
+    is held out. Accuracies are None where the split holds no such object (validation drops them)."""
+    return evaluate_boxes(gt, pred_boxes, vocab, rule, sentence_classes, classes=classes)
 
 
 def _parse_box(b: Any, where: str) -> tuple[float, float, float, float]:

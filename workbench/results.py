@@ -22,6 +22,9 @@ import pandas as pd
 from .paper import METRICS, SPLITS
 
 METRIC_COLS = [f"{s}_{m}" for s in SPLITS for m in METRICS]
+# generalization protocol (dataset.json holdout_classes): the same metrics on held-out-class objects only
+HELDOUT_METRICS = ("query_micro", "query_macro", "box_micro")
+HELDOUT_COLS = [f"{s}_heldout_{m}" for s in SPLITS for m in HELDOUT_METRICS]
 
 # --- names ---------------------------------------------------------------------------------------
 
@@ -69,7 +72,7 @@ def summarize(df: pd.DataFrame, by: str = "preset", metrics: Iterable[str] | Non
     seeds whose status is ok, ``<metric>_std`` their sample std (NaN for one seed), ``n_seeds`` the
     number of ok seeds, ``seeds`` their list, ``status`` ok | partial (some seeds failed) | failed |
     missing, ``error`` the first failure, and the first row's ``label`` and ``paper_*`` columns."""
-    metrics = list(metrics) if metrics is not None else [c for c in METRIC_COLS if c in df.columns]
+    metrics = list(metrics) if metrics is not None else [c for c in METRIC_COLS + HELDOUT_COLS if c in df.columns]
     rows = []
     for key in dict.fromkeys(df[by]):
         g = df[df[by] == key]
@@ -184,6 +187,31 @@ def _ci(r: pd.Series, m: str) -> str:
     return f"{d:+.2f} (n={int(n)})" if pd.isna(lo) else f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}] (n={int(n)})"
 
 
+def _heldout_markdown(summ: pd.DataFrame) -> list[str]:
+    """The generalization protocol's table (runs on a world with held-out classes): testing query micro on
+    all objects beside the same and the other metrics on held-out-class objects only, the paper's number
+    (Table 4 reports testing query micro on RoboWatch) in parentheses; validation where it has any."""
+    have = [c for c in HELDOUT_COLS if c in summ.columns and summ[c].notna().any()]
+    if not have:
+        return []
+    cols = [("testing_query_micro", "test query micro, all objects")]
+    for c in have:
+        s, _, m = c.partition("_heldout_")
+        cols.append((c, f"{'val' if s == 'validation' else 'test'} {m.replace('_', ' ')}, held-out classes"))
+    lines = ["", "Held-out classes (generalization protocol: classes never seen in training; dataset.json "
+             "`holdout_classes`): mean ± sample std over seeds; `paper`: the paper's testing query micro "
+             "on RoboWatch (Table 4), where every class is new to a model trained on YouCook2-BB.", "",
+             "| row | seeds | " + " | ".join(h for _, h in cols) + " | paper |", "|" + "---|" * (len(cols) + 3)]
+    for _, r in summ.iterrows():
+        if r["status"] in ("not implemented", "not run"):       # listed under the main table
+            continue
+        cells = [str(r["label"]), str(r["n_seeds"])] + [_pm(r.get(c), r.get(f"{c}_std")) for c, _ in cols]
+        p = r.get("paper_testing_query_micro")
+        cells.append(f"{p:.2f}" if p is not None and not pd.isna(p) else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def markdown(df: pd.DataFrame, title: str = "", baseline: str = "stvg", by: str = "preset",
              curves: pd.DataFrame | None = None) -> str:
     """Markdown of per-seed rows: mean ± std (sample std over seeds) with the number of seeds per row and
@@ -204,6 +232,7 @@ def markdown(df: pd.DataFrame, title: str = "", baseline: str = "stvg", by: str 
             p = r.get(f"paper_{s}_{k}")
             cells.append(f"{c} ({p:.2f})" if p is not None and not pd.isna(p) else c)
         lines.append("| " + " | ".join(cells) + " |")
+    lines += _heldout_markdown(summ)
     diffs = paired_differences(df, baseline, by=by)
     if not diffs.empty:
         lines += ["", f"Difference to `{baseline}`, paired by seed (each row minus {baseline} trained with the same "

@@ -42,18 +42,23 @@ def read_metrics(path: str | Path) -> dict:
     m = read_json(path)
     if not isinstance(m, dict):
         raise DataError(f"{path}: expected a JSON object with 'validation' / 'testing' metrics, got {type(m).__name__}")
-    for split in SPLITS:
-        if split not in m:
-            continue
-        v = m[split]
-        if not isinstance(v, dict):
-            raise DataError(f"{path}: '{split}' must be an object of metrics, got {v!r}")
-        for k in METRIC_NAMES:
-            x = v.get(k)
-            ok = x is None or (isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-                               and 0 <= x <= 100)
-            if not ok:
-                raise DataError(f"{path}: '{split}.{k}' must be a percentage in [0, 100] or null, got {x!r}")
+    held = m.get("heldout")                      # held-out-class-only metrics (generalization protocol)
+    if held is not None and not isinstance(held, dict):
+        raise DataError(f"{path}: 'heldout' must be an object {{classes, validation, testing}}, got {held!r}")
+    for prefix, block in (("", m), ("heldout.", held or {})):
+        for split in SPLITS:
+            if split not in block:
+                continue
+            v = block[split]
+            if not isinstance(v, dict):
+                raise DataError(f"{path}: '{prefix}{split}' must be an object of metrics, got {v!r}")
+            for k in METRIC_NAMES:
+                x = v.get(k)
+                ok = x is None or (isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+                                   and 0 <= x <= 100)
+                if not ok:
+                    raise DataError(f"{path}: '{prefix}{split}.{k}' must be a percentage in [0, 100] or null, "
+                                    f"got {x!r}")
     return m
 
 

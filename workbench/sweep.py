@@ -33,8 +33,9 @@ import pandas as pd
 from .config import parse_sets
 from .executor import EXECUTORS, ClusterOptions, JobSpec, Progress, make_executor
 from .io import DataError, atomic_path, read_json, write_json, write_text
-from .evaluate import METRICS
+from .evaluate import HELDOUT, METRICS
 from .paper import GRID_TABLES, SPLITS, TABLES, paper_numbers
+from .results import HELDOUT_METRICS
 from .paths import CLASS_FILE, DATASET_META, NOTEBOOKS, REPO
 
 NOTEBOOK = NOTEBOOKS / "02_train.ipynb"
@@ -222,6 +223,11 @@ def results_frame(sweep_dir: str | Path, presets: list[str] | None = None) -> pd
                 for s in SPLITS:
                     for k in METRICS:
                         row[f"{s}_{k}"] = (m.get(s) or {}).get(k)
+                held = m.get(HELDOUT)
+                if isinstance(held, dict):                               # generalization protocol
+                    for s in SPLITS:
+                        for k in HELDOUT_METRICS:
+                            row[f"{s}_{HELDOUT}_{k}"] = (held.get(s) or {}).get(k)
             for s in SPLITS:
                 for k in METRICS:
                     row.setdefault(f"{s}_{k}", None)

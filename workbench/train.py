@@ -232,9 +232,24 @@ def finish(cfg: Config, run: RunDir, ws: Workspace, model, device, best: dict) -
     for split in ("validation", "testing"):
         if split in ws.gt:
             metrics[split] = evaluate_split(model, ws.stores[split], ws.text, ws.gt[split], ws.vocab, cfg, device,
-                                            ws.eval_keys(split, cfg), rule=ws.rule)
+                                            ws.eval_keys(split, cfg), rule=ws.rule, heldout=getattr(ws, "heldout", None))
+    _move_heldout(metrics, getattr(ws, "heldout", None))
     write_json(run.file(METRICS_FILE), metrics, indent=2)
     return metrics
+
+
+def _move_heldout(metrics: dict, heldout: list[int]) -> None:
+    """metrics.json keeps the held-out-class-only metrics of each split under one top-level key:
+    ``{"heldout": {"classes": [...], "validation": {...}, "testing": {...}}}`` (absent without held-out classes)."""
+    from .evaluate import HELDOUT
+
+    if not heldout:
+        return
+    out: dict = {"classes": list(heldout)}
+    for split in ("validation", "testing"):
+        if isinstance(metrics.get(split), dict) and HELDOUT in metrics[split]:
+            out[split] = metrics[split].pop(HELDOUT)
+    metrics[HELDOUT] = out
 
 
 BASELINES = ("random", "upper-bound")
@@ -251,7 +266,7 @@ def run_baseline(name: str, cfg: Config, out: str | Path, ws: Workspace | None =
 
 def _baseline(name: str, cfg: Config, run: RunDir, ws: Workspace) -> dict:
     from .baselines import random_boxes, upper_bound_boxes
-    from .evaluate import evaluate_boxes
+    from .evaluate import HELDOUT, evaluate_boxes, gt_units, heldout_metrics
 
     metrics: dict = {"selected_epoch": None, "select_metric": None}
     for split in ("validation", "testing"):
@@ -260,7 +275,11 @@ def _baseline(name: str, cfg: Config, run: RunDir, ws: Workspace) -> dict:
             gt = {k: ws.gt[split][k] for k in keys}
             store = ws.stores[split]
             boxes = random_boxes(gt, store, cfg.seed) if name == "random" else upper_bound_boxes(gt, store)
-            metrics[split] = evaluate_boxes(gt, boxes, ws.vocab, rule=ws.rule)
+            units = gt_units(gt, ws.vocab)
+            metrics[split] = evaluate_boxes(units, boxes, ws.vocab, rule=ws.rule)
+            if getattr(ws, "heldout", None):
+                metrics[split][HELDOUT] = heldout_metrics(units, boxes, ws.vocab, ws.heldout, rule=ws.rule)
+    _move_heldout(metrics, getattr(ws, "heldout", None))
     write_json(run.file(METRICS_FILE), metrics, indent=2)
     return metrics
 

@@ -29,7 +29,8 @@ class Workspace:
     """The format, vocabulary, text cache, feature stores, ground truth and evaluation rule of ``cfg.data``.
 
     ``stores``: {split: FeatureStore} of the splits with a store; ``gt``: {split: {key: GTSegment}} of the
-    validation/testing splits with boxes and a store; ``rule``: the evaluation rule of every metric.
+    validation/testing splits with boxes and a store; ``rule``: the evaluation rule of every metric;
+    ``heldout``: dataset.json's ``holdout_classes`` (scored apart too, ``evaluate.heldout_metrics``).
     """
 
     def __init__(self, cfg: Config):
@@ -39,6 +40,8 @@ class Workspace:
         self.ds = DatasetDir(root)
         self.format = detect(root)
         self.format.validate(root)
+        from .data.holdout import holdout_classes
+        self.heldout = holdout_classes(root)               # class ids never seen in training ([]: none)
         self.rule = resolve_rule(cfg, self.format.rule)
         self.vocab = check_class_count(self.format.vocab(root))
         self.text = TextFeatures(cfg.text_features or self.ds.text_features)

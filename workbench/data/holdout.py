@@ -59,6 +59,21 @@ def apply_holdout(plans: dict[str, list], k: int, seed: int, names: list[str] | 
     return out, meta
 
 
+def holdout_classes(root: str | Path) -> list[int]:
+    """dataset.json's ``holdout_classes`` of a dataset directory ([] without the protocol), type-checked
+    (``check_holdout`` checks them against the class file and the training object lists)."""
+    meta_path = Path(root) / DATASET_META
+    if not meta_path.is_file():
+        return []
+    meta = read_json(meta_path)
+    if not isinstance(meta, dict) or HOLDOUT_KEY not in meta:
+        return []
+    held = meta[HOLDOUT_KEY]
+    expect(isinstance(held, list) and all(isinstance(c, int) and not isinstance(c, bool) for c in held),
+           f"{meta_path}: {HOLDOUT_KEY}", f"expected a list of class ids, got {held!r}")
+    return list(held)
+
+
 def check_holdout(root: str | Path) -> list[int]:
     """The held-out class ids of a dataset directory ([] without the protocol); DataError naming the
     file and key when they are not class ids of class_file.csv or a training object list names one."""

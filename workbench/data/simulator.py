@@ -470,6 +470,8 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
             write_json(tmp / WORLD_STATS_FILE, headroom, indent=1)
             write_json(tmp / WORLD_TRUTH_FILE, truth_out)
             meta = {**meta, "world": "v2", "knob_sources": SOURCES}
+            if gen.words_info:                     # appearance_from_words > 0: which word vectors the looks follow
+                meta["appearance_words"] = gen.words_info
         if output != "npy":
             meta["output"] = output
         if max_segments:
@@ -563,8 +565,12 @@ def ensure_dataset(path: str | Path, preset: str = "smoke", seed: int = 0, knobs
         if meta.get("preset") != preset or meta.get("seed") != seed:
             raise DataError(f"{path / DATASET_META}: holds preset {meta.get('preset')!r} seed {meta.get('seed')!r}, "
                             f"expected preset {preset!r} seed {seed!r}")
-        if knobs is not None and meta.get("knobs") != json.loads(json.dumps(knobs.to_dict() if hasattr(knobs, "to_dict")
-                                                                            else dataclasses.asdict(knobs))):
+        recorded = dict(meta.get("knobs") or {})
+        if meta.get("world") == "v2":                # a world written before a knob existed has its neutral value
+            from ..world.knobs import ADDED_LATER
+            recorded = {**ADDED_LATER, **recorded}
+        if knobs is not None and recorded != json.loads(json.dumps(knobs.to_dict() if hasattr(knobs, "to_dict")
+                                                                  else dataclasses.asdict(knobs))):
             raise DataError(f"{path / 'dataset.json'}: holds a world with other knobs; use another directory")
         return path
     if path.exists() and any(path.iterdir()):

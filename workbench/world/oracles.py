@@ -125,3 +125,54 @@ class HeadroomAccumulator:
                            if (phase == p).any()}
         return res
 
+
+
+def word_oracle(path) -> dict:
+    """The no-training check of ``appearance_from_words``: pick, per annotated object and frame, the proposal
+    whose region feature (read back from ``path``'s per-segment .npy files) has the highest cosine with the
+    world's projected GloVe vector of the object's class, unit(P g_c) (``v2.word_looks``: the world's own P,
+    no sentence, no context); score it like a run (the dataset's STVG rule) on every object and on the
+    held-out classes only. {split: {"all": metrics, "heldout": metrics or None}}. At w = 0 the looks do not
+    follow the words, so this is chance; it rises with w as far as the projection survives the noise."""
+    from pathlib import Path
+
+    from ..data.holdout import holdout_classes
+    from ..data.yc2 import load_class_file, load_official_annotations
+    from ..evaluate import evaluate_boxes, gt_units, heldout_metrics
+    from ..io import DataError, read_json
+    from ..paths import ANNOTATION_NAMES, BOX_DIR, CLASS_FILE, DATASET_META, FEATURE_DIR
+    from .v2 import word_looks
+
+    path = Path(path)
+    meta = read_json(path / DATASET_META)
+    if meta.get("world") != "v2":
+        raise DataError(f"{path / DATASET_META}: world {meta.get('world')!r}; the word oracle needs a world v2 dataset")
+    vocab = load_class_file(path / CLASS_FILE)
+    looks, _ = word_looks(int(meta["seed"]), int(meta["feature_dim"]), vocab)
+    held = holdout_classes(path)
+    out = {}
+    for split, names in ANNOTATION_NAMES.items():
+        name = names[0]                                  # the name simulate writes
+        if not (path / name).is_file():
+            continue
+        gt = load_official_annotations(path / name)
+        pred = {}
+        for key, seg in gt.items():
+            f_path = path / FEATURE_DIR / split / f"{key}.npy"
+            b_path = path / FEATURE_DIR / BOX_DIR / split / f"{key}.npy"
+            if not f_path.is_file() or not b_path.is_file():
+                raise DataError(f"{f_path}: missing; the word oracle reads the per-segment .npy files (--output npy)")
+            feats = np.load(f_path).astype(np.float64)                                  # (T, P, D)
+            feats /= np.maximum(np.linalg.norm(feats, axis=-1, keepdims=True), 1e-12)
+            rpn = np.load(b_path).astype(np.float64) * np.array([seg.rwidth, seg.rheight] * 2) / 224.0  # (T, P, 4)
+            boxes = np.full((len(seg.objects), seg.num_frames, 4), np.nan)
+            for j, ob in enumerate(seg.objects):
+                q = looks.get(vocab.id_of(ob.label))
+                if q is not None:                       # no word vector: no query, a missing prediction
+                    pick = (feats @ q).argmax(-1)                                          # (T,)
+                    boxes[j] = rpn[np.arange(seg.num_frames), pick]
+            pred[key] = boxes
+        units = gt_units(gt, vocab)
+        out[split] = {"all": evaluate_boxes(units, pred, vocab),
+                      "heldout": heldout_metrics(units, pred, vocab, held) if held else None}
+    return out

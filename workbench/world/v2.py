@@ -19,6 +19,7 @@ from .cues import CONTAINER_NAMES, GROUPS, Mention
 from .knobs import WorldKnobs
 
 GENERATOR_VERSION_V2 = "yc2-sim-2"
+WORD_SOURCE = "yc2-vocab"                     # the vendored GloVe vectors the text features read (text/glove.py)
 KITCHEN = ("board", "stove", "counter")       # shared background surfaces of every video
 MENTION_TYPES = ("cued", "carried", "uncued", "pronoun")
 
@@ -62,13 +63,29 @@ class WorldV2:
         self.z = (logn - np.median(logn[seen])) / max(float(logn[seen].std()), 1e-9)   # (C,) standardised log freq
         self.vector = UnitVectors(self.seed, self.dim, "v2")    # vector(*parts) -> unit (D,) fixed by (seed, parts)
         self._cache: dict[tuple, np.ndarray] = {}               # appearance(cid, state)
+        # appearance_from_words > 0: the projected GloVe vector of each class name (word_looks); else nothing is read
+        self.word_looks: dict[int, np.ndarray] = {}
+        self.words_info: dict = {}
+        if knobs.appearance_from_words > 0:
+            self.word_looks, self.words_info = word_looks(self.seed, self.dim, vocab)
 
-    def class_appearance(self, cid: int) -> np.ndarray:
+    def random_class_appearance(self, cid: int) -> np.ndarray:
+        """The class's random look: its own vector mixed with its group's (group_share)."""
         g = self.knobs.group_share
         own = self.vector("class", cid)
         if cid not in self.group_of or g == 0:
             return own
         return _unit(np.sqrt(g) * self.vector("group", self.group_of[cid]) + np.sqrt(1 - g) * own)
+
+    def class_appearance(self, cid: int) -> np.ndarray:
+        """The class's base look (before states): its random look, moved toward its name's projected GloVe
+        vector by w = appearance_from_words (a class whose name has no vector keeps its random look)."""
+        a = self.random_class_appearance(cid)
+        w = self.knobs.appearance_from_words
+        u = self.word_looks.get(cid)
+        if w == 0 or u is None:
+            return a
+        return _unit((1 - w) * a + w * u)
 
     def appearance(self, cid: int, state: str) -> np.ndarray:
         """Noiseless appearance (D,) of class ``cid`` in ``state``: the class look moved toward the
@@ -92,6 +109,30 @@ class WorldV2:
     def share(self, cid: int) -> float:
         k = self.knobs
         return float(k.object_share * np.exp(k.share_slope * self.z[cid]))
+
+
+def word_looks(seed: int, dim: int, vocab, source: str = WORD_SOURCE) -> tuple[dict[int, np.ndarray], dict]:
+    """({class id: unit(P g_c)}, what dataset.json records): g_c the GloVe vector of the class's name (its
+    singular name, else the first of its other forms that the source holds), P a (D, word dim) Gaussian
+    projection fixed by the world seed, so classes whose names are near in GloVe look alike. Pronouns
+    (it, them, that, they: no object class) and names without a vector get none (they keep their random look)."""
+    from ..text.glove import load_glove
+
+    glove = load_glove(source)
+    proj = _rng(seed, "v2", "word-projection").standard_normal((dim, glove.dim))      # (D, W)
+    looks, missing = {}, []
+    for cid, name in enumerate(vocab.names):
+        if cid in PRONOUNS:
+            continue
+        forms = [name] + [f for f in vocab.alternatives(cid) if f != name]
+        g = next((glove.get(f) for f in forms if f in glove), None)
+        if g is None:
+            missing.append(name)
+            continue
+        looks[cid] = _unit(proj @ np.asarray(g, dtype=np.float64))
+    info = {"source": glove.source, "fingerprint": glove.fingerprint, "classes_tied": len(looks),
+            "classes_without_vector": missing}
+    return looks, info
 
 
 def _mention_of(mentions: list[Mention], class_ids: list[int]) -> list[Mention | None]:
