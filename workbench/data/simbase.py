@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..boxes import clip_boxes, jitter_boxes
+from ..boxes import clip_boxes, iou, jitter_boxes
 from ..io import DataError, read_json
 from ..paths import DATASET_META
 
@@ -88,6 +88,31 @@ class SegmentSim:
 # one implementation, shared with the ActivityNet world (boxes.py)
 _jitter = jitter_boxes
 _clip = clip_boxes
+
+
+def proposals_around(rng: np.random.Generator, source: np.ndarray, detected: np.ndarray, gt224: np.ndarray,
+                     good_jitter: tuple[float, float], poor_jitter: tuple[float, float]) -> np.ndarray:
+    """Boxes of the proposals drawn around objects (both worlds): proposal (t, p) jitters around object
+    ``source[t, p]`` (values >= O, the clutter ones, are placed by the caller), tightly where the detector
+    found that object in frame t, loosely where it did not; a loose one never localises its object.
+
+    source (T, P) in 0..O, detected (T, O) bool, gt224 (O, T, 4) boxes in the 224-frame -> (T, P, 4)."""
+    t, p = source.shape
+    o = detected.shape[1]
+    src = np.minimum(source, o - 1)
+    around = gt224.transpose(1, 0, 2)[np.arange(t)[:, None], src]          # (T, P, 4)
+    hit = detected[np.arange(t)[:, None], src]                             # (T, P)
+    jit = np.where(hit, rng.uniform(*good_jitter, (t, p)), rng.uniform(*poor_jitter, (t, p)))
+    boxes = _clip(_jitter(rng, around, jit), FRAME, FRAME)
+    for _ in range(3):  # a proposal around an undetected object never localises it (IoU <= 0.5)
+        overlap = iou(boxes, around)                                       # (T, P)
+        bad = (source < o) & ~hit & (overlap > 0.5)
+        if not bad.any():
+            break
+        c = (boxes[..., :2] + boxes[..., 2:]) / 2
+        half = (boxes[..., 2:] - boxes[..., :2]) * 0.3
+        boxes = np.where(bad[..., None], _clip(np.concatenate([c - half, c + half], -1), FRAME, FRAME), boxes)
+    return boxes
 
 
 # --- writing a dataset directory --------------------------------------------------------------

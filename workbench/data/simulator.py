@@ -17,13 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..boxes import iou as pair_iou
 from ..boxes import iou_matrix
 from ..io import DataError, atomic_path, read_json, write_json
 from ..paths import (ANNOTATION_NAMES, BOX_DIR, CLASS_FILE, DATASET_META, FEATURE_DIR, SENTENCES_FILE, TRAINING_VID_FILE,
                      YC2_DATA, YOUCOOKII_FILE)
 from .layout import DatasetDir
-from .simbase import UnitVectors, write_replacing
+from .simbase import UnitVectors, proposals_around, write_replacing
 from .simbase import (FRAME, PRONOUNS, SegmentPlan, SegmentSim, _clip, _hash_int, _jitter, _rng,  # noqa: F401
                       _unit)
 from .yc2 import (SPLIT_DICT_NAMES, SPLITS, GTObject, GTSegment, SegmentInfo, SplitEntry, Box, load_class_file,
@@ -252,19 +251,7 @@ def simulate_segment(world: World, plan: SegmentPlan) -> SegmentSim:
     source = (rng.random((t, p))[..., None] >= cum[:, None, :]).sum(-1)    # (T, P) in 0..O
     detected = rng.random((t, o)) < k.detect_prob                          # (T, O)
 
-    src = np.minimum(source, o - 1)
-    around = gt224.transpose(1, 0, 2)[np.arange(t)[:, None], src]          # (T, P, 4)
-    hit = detected[np.arange(t)[:, None], src]                             # (T, P)
-    jit = np.where(hit, rng.uniform(*k.good_jitter, (t, p)), rng.uniform(*k.poor_jitter, (t, p)))
-    boxes = _clip(_jitter(rng, around, jit), FRAME, FRAME)
-    for _ in range(3):  # a proposal around an undetected object never localises it (IoU <= 0.5)
-        overlap = pair_iou(boxes, around)                                  # (T, P)
-        bad = (source < o) & ~hit & (overlap > 0.5)
-        if not bad.any():
-            break
-        c = (boxes[..., :2] + boxes[..., 2:]) / 2
-        half = (boxes[..., 2:] - boxes[..., :2]) * 0.3
-        boxes = np.where(bad[..., None], _clip(np.concatenate([c - half, c + half], -1), FRAME, FRAME), boxes)
+    boxes = proposals_around(rng, source, detected, gt224, k.good_jitter, k.poor_jitter)  # (T, P, 4)
     cw = FRAME * rng.uniform(*k.clutter_size, (t, p, 2))
     cc = rng.uniform(0, 1, (t, p, 2)) * (FRAME - cw) + cw / 2
     clutter_boxes = np.concatenate([cc - cw / 2, cc + cw / 2], -1)

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..boxes import iou as pair_iou
 from ..boxes import iou_matrix
-from ..data.simbase import FRAME, PRONOUNS, SegmentPlan, SegmentSim, UnitVectors, _clip, _jitter, _rng, _unit
+from ..data.simbase import (FRAME, PRONOUNS, SegmentPlan, SegmentSim, UnitVectors, _clip, _jitter, _rng, _unit,
+                            proposals_around)
 from .cues import CONTAINER_NAMES, GROUPS, Mention
 from .knobs import WorldKnobs
 
@@ -284,19 +284,7 @@ def segment_boxes(world: WorldV2, plan: SegmentPlan, truth: SegmentTruth) -> Seg
     cum = np.cumsum(share, axis=1)                                         # (T, O)
     source = (rng.random((t, p))[..., None] >= cum[:, None, :]).sum(-1)    # (T, P) in 0..O
     detected = rng.random((t, o)) < pdet                                   # (T, O)
-    src = np.minimum(source, o - 1)
-    around = gt224.transpose(1, 0, 2)[np.arange(t)[:, None], src]          # (T, P, 4)
-    hit = detected[np.arange(t)[:, None], src]
-    jit = np.where(hit, rng.uniform(0.02, 0.25, (t, p)), rng.uniform(0.25, 0.60, (t, p)))
-    boxes = _clip(_jitter(rng, around, jit), FRAME, FRAME)
-    for _ in range(3):  # a proposal around an undetected object never localises it (IoU <= 0.5)
-        overlap = pair_iou(boxes, around)                                  # (T, P)
-        bad = (source < o) & ~hit & (overlap > 0.5)
-        if not bad.any():
-            break
-        c = (boxes[..., :2] + boxes[..., 2:]) / 2
-        half = (boxes[..., 2:] - boxes[..., :2]) * 0.3
-        boxes = np.where(bad[..., None], _clip(np.concatenate([c - half, c + half], -1), FRAME, FRAME), boxes)
+    boxes = proposals_around(rng, source, detected, gt224, (0.02, 0.25), (0.25, 0.60))  # (T, P, 4)
     cw = FRAME * rng.uniform(0.08, 0.60, (t, p, 2))
     cc = rng.uniform(0, 1, (t, p, 2)) * (FRAME - cw) + cw / 2
     boxes = np.where((source == o)[..., None], np.concatenate([cc - cw / 2, cc + cw / 2], -1), boxes)
