@@ -411,6 +411,17 @@ def cluster_options(args: argparse.Namespace) -> ClusterOptions:
                           account=args.account, qos=args.qos, requeues=args.requeues, setup=list(args.setup))
 
 
+def parse_presets(text: str) -> list[str]:
+    """``--presets a,b``: the named presets (or random / upper-bound); an unknown or empty name is an error."""
+    from .config import PRESETS
+
+    presets = [p.strip() for p in text.split(",")]
+    unknown = [p for p in presets if p not in PRESETS and p not in ("random", "upper-bound")]
+    if unknown:
+        raise DataError(f"--presets: unknown preset(s) {unknown}")
+    return presets
+
+
 def run(args: argparse.Namespace) -> int:
     from .config import Config
     from .curve import AXES, CURVE_PRESETS, parse_axis, world_sweep
@@ -419,16 +430,12 @@ def run(args: argparse.Namespace) -> int:
     cfg = Config().replace(**sets)                      # unknown keys / bad values fail before any run
     overrides = {k: getattr(cfg, k) for k in sets}      # typed, as the notebook parameters record them
     if args.grid in AXES or args.axis:
-        from .config import PRESETS
         from .world.knobs import parse_world_sets
 
         if not args.data_root:
             raise DataError(f"--grid {args.grid}: pass --data-root (one world per axis value is kept there)")
         knob, values = parse_axis(args.axis) if args.axis else AXES[args.grid]
-        presets = [p.strip() for p in args.presets.split(",")] if args.presets else list(CURVE_PRESETS)
-        unknown = [p for p in presets if p not in PRESETS and p not in ("random", "upper-bound")]
-        if unknown:
-            raise DataError(f"--presets: unknown preset(s) {unknown}")
+        presets = parse_presets(args.presets) if args.presets else list(CURVE_PRESETS)
         world_sets = parse_sets(args.world_set)
         parse_world_sets(world_sets, where="--world-set")
         runner = functools.partial(sweep, jobs=args.jobs, executor=args.executor, options=cluster_options(args))
@@ -438,14 +445,7 @@ def run(args: argparse.Namespace) -> int:
         return 1 if (df["status"] != "ok").any() else 0
     if not args.data:
         raise DataError(f"--grid {args.grid}: pass --data")
-    presets = GRIDS[args.grid]
-    if args.presets:                                    # a subset (or other presets) run with the grid's sets
-        from .config import PRESETS
-
-        presets = [p.strip() for p in args.presets.split(",") if p.strip()]
-        unknown = [p for p in presets if p not in PRESETS and p not in ("random", "upper-bound")]
-        if unknown or not presets:
-            raise DataError(f"--presets: unknown or no preset(s) {unknown or args.presets!r}")
+    presets = parse_presets(args.presets) if args.presets else GRIDS[args.grid]   # --presets: the grid's sets still apply
     df = sweep(presets, args.data, args.out, overrides, args.jobs, grid=args.grid, seeds=args.seeds,
                executor=args.executor, options=cluster_options(args))
     print((Path(args.out) / "results.md").read_text())
