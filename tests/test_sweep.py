@@ -345,3 +345,83 @@ def test_generalization_results_show_held_out_columns_beside_the_paper(tmp_path)
     assert "21.00 ± 1.41" in line and "10.00 ± 1.41" in line and line.rstrip(" |").endswith(f"{paper:.2f}")
     assert "val query micro, held-out" not in section          # validation holds no held-out object
     assert "| nafae |" not in section and "RA-MIL" in md         # not run / not implemented rows stay out of it
+
+
+def test_a_run_that_finished_after_its_recorded_failure_counts_as_finished(tmp_path):
+    """error.txt older than run/metrics.json (a job of an interrupted sweep finished after a rerun found its
+    run locked and recorded that) does not shadow the finished run; a newer error.txt does."""
+    sw = tmp_path / "sw"
+    unit = sweep.unit_dir(sw, "stvg", 0)
+    (unit / sweep.RUN).mkdir(parents=True)
+    metrics = unit / sweep.RUN / "metrics.json"
+    metrics.write_text(json.dumps({"selected_epoch": 2, "validation": {"box_micro": 41.0}}))
+    err = unit / sweep.ERROR
+    err.write_text("RunLocked: in use by another run (pid 1)\n")
+    now = time.time()
+    os.utime(err, (now - 60, now - 60))                 # the failure was recorded first, the run ended later
+    os.utime(metrics, (now, now))
+    assert executor.recorded_error(unit) is None
+    params = sweep.run_params("stvg", tmp_path, sw, {}, 0)
+    (unit / sweep.PARAMS).write_text(json.dumps(params))
+    assert sweep.is_finished(unit, params)
+    row = sweep.results_frame(sw, ["stvg"]).iloc[0]
+    assert row["status"] == "ok" and row["validation_box_micro"] == 41.0
+    os.utime(err, (now + 60, now + 60))                 # failed after the metrics were written: failed
+    assert executor.recorded_error(unit).startswith("RunLocked")
+    assert not sweep.is_finished(unit, params)
+    assert sweep.results_frame(sw, ["stvg"]).iloc[0]["status"] == "failed"
+    err.unlink()
+    assert executor.recorded_error(unit) is None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="needs /proc to see processes")
+def test_a_terminated_local_sweep_stops_its_jobs_and_their_children(tmp_path):
+    """SIGTERM to a sweep running local jobs cancels them: the job's own child (papermill and its kernel in
+    a sweep; here a sleeping process) is gone, and the run is recorded as cancelled, not left running."""
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    pidfile = tmp_path / "child.pid"
+    code = f"import os, time; open({str(pidfile)!r}, 'w').write(str(os.getpid())); time.sleep(300)"
+    spec = executor.JobSpec("slow/seed-0", str(tmp_path / "slow"), subprocess.run,
+                            {"args": [sys.executable, "-c", code]})
+    (tmp_path / "slow").mkdir()
+    rows, lines, running = [], [], threading.Event()
+    ex = executor.SubmititExecutor("local", tmp_path / "submitit", jobs=1, log=lines.append, poll_s=0.2)
+
+    def terminate():                                    # what `kill PID` does to the sweep's process
+        for _ in range(1200):
+            if pidfile.is_file() and pidfile.read_text():
+                break
+            time.sleep(0.1)
+        if running.is_set():
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    before, before_hup = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)
+    running.set()
+    threading.Thread(target=terminate, daemon=True).start()
+    try:
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+            with executor.terminate_as_interrupt():
+                ex.run([spec], lambda s, r: rows.append(r))
+    finally:
+        running.clear()
+    child = int(pidfile.read_text())
+    for _ in range(100):
+        if not _alive(child):
+            break
+        time.sleep(0.1)
+    assert not _alive(child), "the cancelled job's child process is still running"
+    assert [r["status"] for r in rows] == ["failed"] and "cancelled: the sweep was interrupted" in rows[0]["error"]
+    assert any("cancelled local job" in ln for ln in lines)
+    assert signal.getsignal(signal.SIGTERM) is before and signal.getsignal(signal.SIGHUP) is before_hup

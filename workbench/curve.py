@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .executor import recorded_error
 from .io import DataError, atomic_path, read_json, write_json, write_text
 
 AXES = {"context": ("context", (0.0, 0.25, 0.5, 0.75, 0.9))}
@@ -129,7 +130,7 @@ def run_breakdown(run_dir: Path, data: Path) -> dict:
 def _finished(d: Path, breakdown: bool) -> bool:
     """A <preset>/seed-<s> directory of a world sweep whose run (and breakdown) is complete."""
     run = d / "run"
-    if (d / "error.txt").is_file() or not (run / "metrics.json").is_file():
+    if recorded_error(d) is not None or not (run / "metrics.json").is_file():
         return False
     return not breakdown or d.parent.name in ("random", "upper-bound") or (run / BREAKDOWN).is_file()
 
@@ -210,8 +211,9 @@ def results_frame(out: str | Path) -> pd.DataFrame:
                 ud = out / value_name(knob, v) / p / f"seed-{s}"
                 run = ud / "run"
                 row: dict[str, Any] = {"value": v, "preset": p, "seed": s, "kind": "run", "status": "missing"}
-                if (ud / "error.txt").is_file():
-                    row.update(status="failed", error=(ud / "error.txt").read_text().strip())
+                error = recorded_error(ud)
+                if error is not None:
+                    row.update(status="failed", error=error)
                 elif (run / "metrics.json").is_file():
                     m = read_json(run / "metrics.json")
                     row["status"] = "ok"

@@ -19,8 +19,10 @@ epoch, step, loss) and ``run/log.jsonl`` (one row per finished epoch) and prints
 """
 from __future__ import annotations
 
+import contextlib
 import queue
 import shutil
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,6 +34,45 @@ from .io import DataError, read_json, write_json
 EXECUTORS = ("inline", "local", "slurm")
 OUTCOME = "outcome.json"                # SWEEP_DIR/<name>/outcome.json: the row the job returned
 JOB = "job.json"                        # SWEEP_DIR/<name>/job.json: executor, job id, submitit folder
+ERROR = "error.txt"                     # SWEEP_DIR/<name>/error.txt: why the run failed
+RUN = "run"                             # SWEEP_DIR/<name>/run: the run directory (run/metrics.json when finished)
+
+
+def recorded_error(unit: str | Path) -> str | None:
+    """The failure recorded in a sweep unit's ``error.txt``, or None when there is none or when the run's
+    ``metrics.json`` is newer: a run that finished after a failed attempt was recorded (e.g. a job of an
+    interrupted sweep that went on while a rerun found its run locked) is finished, not failed."""
+    err, metrics = Path(unit) / ERROR, Path(unit) / RUN / "metrics.json"
+    try:
+        text, t_err = err.read_text().strip(), err.stat().st_mtime
+    except FileNotFoundError:
+        return None
+    try:
+        if metrics.stat().st_mtime > t_err:
+            return None
+    except FileNotFoundError:
+        pass
+    return text
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """Inside the block, SIGTERM and SIGHUP raise KeyboardInterrupt (as Ctrl-C does) in the main thread,
+    so that an executor's cleanup runs (local jobs cancelled, papermill and its kernel stopped) instead of
+    the process vanishing with its runs still going. Elsewhere than the main thread: no change."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    old = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 @dataclass(frozen=True)
@@ -213,6 +254,14 @@ class SubmititExecutor:
         gpus = gpu_count()
         slots: list[int | None] = list(range(gpus))[: self.jobs] if gpus and self.opt.gpus else [None] * self.jobs
         pending, running, all_jobs = list(specs), [], []
+        try:
+            self._local_loop(ex, pending, running, all_jobs, slots, record)
+        except BaseException as exc:                    # Ctrl-C, SIGTERM (terminate_as_interrupt), an error
+            self._cancel_local(running, record, exc)
+            raise
+        return all_jobs
+
+    def _local_loop(self, ex, pending: list, running: list, all_jobs: list, slots: list, record: Record) -> None:
         while pending or running:
             while pending and slots:
                 gpu = slots.pop(0)
@@ -232,8 +281,23 @@ class SubmititExecutor:
                     slots.append(gpu)
                 else:
                     still.append((spec, job, gpu))
-            running = still
-        return all_jobs
+            running[:] = still
+
+    def _cancel_local(self, running: list, record: Record, exc: BaseException, wait_s: float = 30.0) -> None:
+        """Stop the local jobs of an interrupted sweep (their own processes would otherwise go on training as
+        orphans) and record each as failed, so that the next run of the sweep resubmits it."""
+        for spec, job, _ in running:
+            job.cancel(check=False)                     # SIGINT: the job stops its run (papermill, kernel)
+            self.log(f"sweep: {spec.name}: cancelled local job {job.job_id} ({type(exc).__name__}: {exc})")
+        t0 = time.time()
+        while any(not job.done() for _, job, _ in running) and time.time() - t0 < wait_s:
+            time.sleep(0.2)
+        for spec, job, _ in running:
+            if not job.done():
+                self.log(f"sweep: {spec.name}: local job {job.job_id} still running after {wait_s:.0f} s; "
+                         f"stop it with `kill -INT {job.job_id}`")
+            record(spec, _failed_row(spec, f"cancelled: the sweep was interrupted ({type(exc).__name__}) "
+                                           f"while local job {job.job_id} ran"))
 
     def _wait(self, pairs: list, record: Record) -> None:
         left = list(pairs)

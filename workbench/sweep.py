@@ -31,7 +31,8 @@ from typing import Any
 import pandas as pd
 
 from .config import parse_sets
-from .executor import EXECUTORS, ClusterOptions, JobSpec, Progress, make_executor
+from .executor import (ERROR, EXECUTORS, RUN, ClusterOptions, JobSpec, Progress, make_executor, recorded_error,
+                       terminate_as_interrupt)
 from .io import DataError, atomic_path, read_json, write_json, write_text
 from .evaluate import HELDOUT, METRICS
 from .paper import GRID_TABLES, SPLITS, TABLES, paper_numbers
@@ -51,7 +52,7 @@ GRIDS = {
 # Config values a grid sets for every run (before --set): Table 4's methods all query with GloVe words,
 # so Extended DVSA / VOG embed object names (object_query=glove), which also reaches held-out classes.
 GRID_SETS = {"generalization": {"object_query": "glove"}}
-PARAMS, OUT_NB, RUN, ERROR = "params.json", "02_train.ipynb", "run", "error.txt"
+PARAMS, OUT_NB = "params.json", "02_train.ipynb"
 DEFAULT_SEEDS = 3                                               # seeds per preset of a sweep (--seeds)
 
 
@@ -99,7 +100,7 @@ def is_finished(d: Path, params: dict) -> bool:
         if done:
             raise DataError(f"{d}: holds a finished run with other parameters ({old}); use another --out")
         return False
-    return done and not (d / ERROR).is_file()
+    return done and recorded_error(d) is None
 
 
 def _error_of(nb_path: Path, log: str) -> str:
@@ -214,8 +215,9 @@ def results_frame(sweep_dir: str | Path, presets: list[str] | None = None) -> pd
                     row["seed"] = int(read_json(d / RUN / "config.json").get("config", {}).get("seed", 0))
                 elif (d / PARAMS).is_file():
                     row["seed"] = int(read_json(d / PARAMS).get("overrides", {}).get("seed", 0))
-            if (d / ERROR).is_file():
-                row.update(status="failed", error=(d / ERROR).read_text().strip())
+            error = recorded_error(d)
+            if error is not None:
+                row.update(status="failed", error=error)
             elif (d / RUN / "metrics.json").is_file():
                 m = read_metrics(d / RUN / "metrics.json")
                 enc = encoder_label(d / RUN) if p not in ("random", "upper-bound") else ""
@@ -286,11 +288,6 @@ def sweep(presets: list[str], data: str | Path, out: str | Path, overrides: dict
     one run per GPU at once), local (submitit, one process per run, ``jobs`` at once) or slurm (submitit,
     one job array with ``options``). Finished runs are skipped, so re-running submits only what is missing
     (failed, cancelled or never run). While runs train, their epoch, step and loss are logged.
-
-    ``executor`` (see ``workbench.executor``): inline (this process; with ``jobs`` > 1 and several GPUs,
-    one run per GPU at once), local (submitit, one process per run, ``jobs`` at once) or slurm (submitit,
-    one job array with ``options``). Finished runs are skipped, so re-running submits only what is missing
-    (failed, cancelled or never run). While runs train, their epoch, step and loss are logged.
     """
     from .run import git_info
 
@@ -354,7 +351,8 @@ def sweep(presets: list[str], data: str | Path, out: str | Path, overrides: dict
             p, s = unit_of[spec.name]
             record({**row, "preset": p, "seed": s})
 
-        runner.run(specs, done)
+        with terminate_as_interrupt():                  # SIGTERM / SIGHUP: cancel what runs, as Ctrl-C does
+            runner.run(specs, done)
     return write_results(out, meta["presets"])
 
 
