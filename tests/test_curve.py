@@ -95,3 +95,13 @@ def test_predictions_say_when_no_rho_matches_the_paper():
     text = "\n".join(curve.predictions(df, [0.0]))
     assert "reproduced at no ρ" in text
     assert "stvg-bert − stvg +0.60" in text and "(fails)" in text           # stvg-bert above stvg beyond noise
+
+
+def test_curve_figure_names_rows_with_the_encoder_that_ran(tmp_path, monkeypatch):
+    df = _curve_rows({("stvg-bert", 0.0): (1.0, 1.0, 1.0), ("stvg-bert", 0.9): (2.0, 2.0, 2.0)})
+    df["row"] = df["preset"].map({"stvg": "stvg", "stvg-bert": "stvg-bert [MiniLM-L6]"})
+    (tmp_path / "sweep.json").write_text(json.dumps({"axis": "context", "world_preset": "curve", "seeds": [0, 1, 2],
+                                                     "presets": ["stvg", "stvg-bert"]}))
+    monkeypatch.setattr(curve, "load_frame", lambda out: df)
+    names = {t.name for t in curve.curve_figure(tmp_path).data}
+    assert {"stvg", "stvg-bert [MiniLM-L6]"} <= names and "stvg-bert" not in names

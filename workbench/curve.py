@@ -531,11 +531,13 @@ def curve_figure(out: str | Path, presets: tuple[str, ...] | None = None):
         if not len(r):
             continue
         c = palette[i % len(palette)]
-        fig.add_trace(go.Scatter(x=r["value"], y=r["val_box_micro_mean"], name=p, mode="lines+markers",
+        rows = r["row"].dropna() if "row" in r else []                # "stvg-bert [MiniLM-L6]": the encoder that ran
+        name = str(rows.iloc[0]) if len(rows) else p
+        fig.add_trace(go.Scatter(x=r["value"], y=r["val_box_micro_mean"], name=name, mode="lines+markers",
                                  line=dict(color=c), legendgroup=p,
                                  error_y=dict(type="data", array=r["val_box_micro_std"].fillna(0))), 1, 1)
         if p != "stvg":
-            fig.add_trace(go.Scatter(x=r["value"], y=r["gain_vs_stvg_mean"], name=p, mode="lines+markers",
+            fig.add_trace(go.Scatter(x=r["value"], y=r["gain_vs_stvg_mean"], name=name, mode="lines+markers",
                                      line=dict(color=c), legendgroup=p, showlegend=False,
                                      error_y=dict(type="data", array=r["gain_vs_stvg_std"].fillna(0))), 1, 2)
     fig.add_hline(y=0, line=dict(color="black", width=1), row=1, col=2)
