@@ -383,9 +383,11 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="needs /proc to see processes")
-def test_a_terminated_local_sweep_stops_its_jobs_and_their_children(tmp_path):
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
+def test_a_terminated_local_sweep_stops_its_jobs_and_their_children(tmp_path, sigint):
     """SIGTERM to a sweep running local jobs cancels them: the job's own child (papermill and its kernel in
-    a sweep; here a sleeping process) is gone, and the run is recorded as cancelled, not left running."""
+    a sweep; here a sleeping process) is gone, and the run is recorded as cancelled, not left running.
+    Also when SIGINT is ignored, as in a sweep started in the background (`cmd &`), whose jobs inherit that."""
     import signal
     import subprocess
     import sys
@@ -410,12 +412,15 @@ def test_a_terminated_local_sweep_stops_its_jobs_and_their_children(tmp_path):
     before, before_hup = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)
     running.set()
     threading.Thread(target=terminate, daemon=True).start()
+    old_int = signal.signal(signal.SIGINT, signal.SIG_IGN) if sigint == "ignored" else None
     try:
         with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
             with executor.terminate_as_interrupt():
                 ex.run([spec], lambda s, r: rows.append(r))
     finally:
         running.clear()
+        if old_int is not None:
+            signal.signal(signal.SIGINT, old_int)
     child = int(pidfile.read_text())
     for _ in range(100):
         if not _alive(child):
@@ -423,5 +428,23 @@ def test_a_terminated_local_sweep_stops_its_jobs_and_their_children(tmp_path):
         time.sleep(0.1)
     assert not _alive(child), "the cancelled job's child process is still running"
     assert [r["status"] for r in rows] == ["failed"] and "cancelled: the sweep was interrupted" in rows[0]["error"]
-    assert any("cancelled local job" in ln for ln in lines)
+    assert any("cancelling local job" in ln for ln in lines)
+    assert any("ignored SIGINT; killed" in ln for ln in lines) == (sigint == "ignored")
     assert signal.getsignal(signal.SIGTERM) is before and signal.getsignal(signal.SIGHUP) is before_hup
+
+
+def test_terminate_as_interrupt_leaves_ignored_signals_ignored():
+    """`nohup sweep ...` ignores SIGHUP: the sweep must not turn a hangup into an interrupt."""
+    import signal
+
+    old = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    term = signal.getsignal(signal.SIGTERM)
+    try:
+        with executor.terminate_as_interrupt():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is not term
+            with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+                signal.raise_signal(signal.SIGTERM)
+        assert signal.getsignal(signal.SIGTERM) is term and signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, old)

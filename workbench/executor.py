@@ -59,7 +59,8 @@ def recorded_error(unit: str | Path) -> str | None:
 def terminate_as_interrupt():
     """Inside the block, SIGTERM and SIGHUP raise KeyboardInterrupt (as Ctrl-C does) in the main thread,
     so that an executor's cleanup runs (local jobs cancelled, papermill and its kernel stopped) instead of
-    the process vanishing with its runs still going. Elsewhere than the main thread: no change."""
+    the process vanishing with its runs still going. A signal this process ignores stays ignored (`nohup`
+    ignores SIGHUP; a shell's background job ignores SIGINT). Elsewhere than the main thread: no change."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -67,12 +68,33 @@ def terminate_as_interrupt():
     def interrupt(signum, frame):
         raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
-    old = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
+    old = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGHUP)
+           if signal.getsignal(s) is not signal.SIG_IGN}
     try:
         yield
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+def kill_tree(pid: int) -> int:
+    """SIGKILL a process and all its descendants (a local job: submitit's controller, the job's Python,
+    papermill, the notebook kernel); returns how many were signalled."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = root.children(recursive=True) + [root]
+    except psutil.NoSuchProcess:
+        return 0
+    n = 0
+    for p in procs:
+        try:
+            p.kill()
+            n += 1
+        except psutil.NoSuchProcess:
+            pass
+    return n
 
 
 @dataclass(frozen=True)
@@ -283,19 +305,29 @@ class SubmititExecutor:
                     still.append((spec, job, gpu))
             running[:] = still
 
-    def _cancel_local(self, running: list, record: Record, exc: BaseException, wait_s: float = 30.0) -> None:
+    def _cancel_local(self, running: list, record: Record, exc: BaseException, grace_s: float = 10.0) -> None:
         """Stop the local jobs of an interrupted sweep (their own processes would otherwise go on training as
-        orphans) and record each as failed, so that the next run of the sweep resubmits it."""
+        orphans) and record each as failed, so that the next run of the sweep resubmits it.
+
+        First SIGINT, submitit's cancel (the job's run stops papermill, whose kernel follows); a job still
+        alive after ``grace_s`` (a sweep started in the background inherits an ignored SIGINT, and so do its
+        jobs) has its whole process tree killed."""
         for spec, job, _ in running:
-            job.cancel(check=False)                     # SIGINT: the job stops its run (papermill, kernel)
-            self.log(f"sweep: {spec.name}: cancelled local job {job.job_id} ({type(exc).__name__}: {exc})")
-        t0 = time.time()
-        while any(not job.done() for _, job, _ in running) and time.time() - t0 < wait_s:
-            time.sleep(0.2)
+            job.cancel(check=False)
+            self.log(f"sweep: {spec.name}: cancelling local job {job.job_id} ({type(exc).__name__}: {exc})")
+
+        def wait(seconds: float) -> None:
+            t0 = time.time()
+            while any(not job.done() for _, job, _ in running) and time.time() - t0 < seconds:
+                time.sleep(0.2)
+
+        wait(grace_s)
         for spec, job, _ in running:
             if not job.done():
-                self.log(f"sweep: {spec.name}: local job {job.job_id} still running after {wait_s:.0f} s; "
-                         f"stop it with `kill -INT {job.job_id}`")
+                killed = kill_tree(int(job.job_id))     # a local job's id is its controller's pid
+                self.log(f"sweep: {spec.name}: local job {job.job_id} ignored SIGINT; killed {killed} process(es)")
+        wait(grace_s)
+        for spec, job, _ in running:
             record(spec, _failed_row(spec, f"cancelled: the sweep was interrupted ({type(exc).__name__}) "
                                            f"while local job {job.job_id} ran"))
 
