@@ -383,15 +383,22 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="needs /proc to see processes")
-@pytest.mark.parametrize("sigint", ["default", "ignored"])
-def test_a_terminated_local_sweep_stops_its_jobs_and_their_children(tmp_path, sigint):
+@pytest.mark.parametrize("case", ["sweep ignores SIGINT", "job ignores cancel"])
+def test_a_terminated_local_sweep_stops_its_jobs_and_their_children(tmp_path, monkeypatch, case):
     """SIGTERM to a sweep running local jobs cancels them: the job's own child (papermill and its kernel in
     a sweep; here a sleeping process) is gone, and the run is recorded as cancelled, not left running.
-    Also when SIGINT is ignored, as in a sweep started in the background (`cmd &`), whose jobs inherit that."""
+    "sweep ignores SIGINT": a sweep started in the background (`cmd &`) ignores SIGINT; its jobs must not
+    inherit that, so submitit's cancel (SIGINT) stops them. "job ignores cancel": a job that SIGINT does
+    not stop has its process tree killed."""
     import signal
     import subprocess
     import sys
     import threading
+
+    import submitit
+
+    if case == "job ignores cancel":
+        monkeypatch.setattr(submitit.LocalJob, "cancel", lambda self, check=True: None)
 
     pidfile = tmp_path / "child.pid"
     code = f"import os, time; open({str(pidfile)!r}, 'w').write(str(os.getpid())); time.sleep(300)"
@@ -412,7 +419,7 @@ def test_a_terminated_local_sweep_stops_its_jobs_and_their_children(tmp_path, si
     before, before_hup = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)
     running.set()
     threading.Thread(target=terminate, daemon=True).start()
-    old_int = signal.signal(signal.SIGINT, signal.SIG_IGN) if sigint == "ignored" else None
+    old_int = signal.signal(signal.SIGINT, signal.SIG_IGN) if case == "sweep ignores SIGINT" else None
     try:
         with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
             with executor.terminate_as_interrupt():
@@ -429,7 +436,7 @@ def test_a_terminated_local_sweep_stops_its_jobs_and_their_children(tmp_path, si
     assert not _alive(child), "the cancelled job's child process is still running"
     assert [r["status"] for r in rows] == ["failed"] and "cancelled: the sweep was interrupted" in rows[0]["error"]
     assert any("cancelling local job" in ln for ln in lines)
-    assert any("ignored SIGINT; killed" in ln for ln in lines) == (sigint == "ignored")
+    assert any("did not stop on SIGINT; killed" in ln for ln in lines) == (case == "job ignores cancel")
     assert signal.getsignal(signal.SIGTERM) is before and signal.getsignal(signal.SIGHUP) is before_hup
 
 

@@ -77,6 +77,24 @@ def terminate_as_interrupt():
             signal.signal(s, h)
 
 
+@contextlib.contextmanager
+def interruptible_children():
+    """Processes started inside the block do not inherit an ignored SIGINT. A sweep started in the
+    background (`cmd &` in a script) ignores SIGINT, and its local jobs would too, so that submitit's
+    cancel and `kill -INT JOB_ID` could not stop them. With a Python handler installed here, a child
+    starts with SIGINT at its default (a Python child turns it into KeyboardInterrupt). No change
+    when SIGINT is not ignored or outside the main thread."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.SIG_IGN):
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def kill_tree(pid: int) -> int:
     """SIGKILL a process and all its descendants (a local job: submitit's controller, the job's Python,
     papermill, the notebook kernel); returns how many were signalled."""
@@ -291,7 +309,8 @@ class SubmititExecutor:
                 ex.update_parameters(gpus_per_node=1 if gpu is not None else 0,
                                      visible_gpus=(gpu,) if gpu is not None else ())
                 (Path(spec.dir) / OUTCOME).unlink(missing_ok=True)
-                job = ex.submit(spec)
+                with interruptible_children():
+                    job = ex.submit(spec)
                 self._submitted(spec, job)
                 running.append((spec, job, gpu))
                 all_jobs.append(job)
@@ -310,8 +329,7 @@ class SubmititExecutor:
         orphans) and record each as failed, so that the next run of the sweep resubmits it.
 
         First SIGINT, submitit's cancel (the job's run stops papermill, whose kernel follows); a job still
-        alive after ``grace_s`` (a sweep started in the background inherits an ignored SIGINT, and so do its
-        jobs) has its whole process tree killed."""
+        alive after ``grace_s`` (one that does not stop on SIGINT) has its whole process tree killed."""
         for spec, job, _ in running:
             job.cancel(check=False)
             self.log(f"sweep: {spec.name}: cancelling local job {job.job_id} ({type(exc).__name__}: {exc})")
@@ -325,7 +343,7 @@ class SubmititExecutor:
         for spec, job, _ in running:
             if not job.done():
                 killed = kill_tree(int(job.job_id))     # a local job's id is its controller's pid
-                self.log(f"sweep: {spec.name}: local job {job.job_id} ignored SIGINT; killed {killed} process(es)")
+                self.log(f"sweep: {spec.name}: local job {job.job_id} did not stop on SIGINT; killed {killed} process(es)")
         wait(grace_s)
         for spec, job, _ in running:
             record(spec, _failed_row(spec, f"cancelled: the sweep was interrupted ({type(exc).__name__}) "
