@@ -295,34 +295,31 @@ class SubmititExecutor:
         slots: list[int | None] = list(range(gpus))[: self.jobs] if gpus and self.opt.gpus else [None] * self.jobs
         pending, running, all_jobs = list(specs), [], []
         try:
-            self._local_loop(ex, pending, running, all_jobs, slots, record)
+            while pending or running:
+                while pending and slots:
+                    gpu = slots.pop(0)
+                    spec = pending.pop(0)
+                    ex.update_parameters(gpus_per_node=1 if gpu is not None else 0,
+                                         visible_gpus=(gpu,) if gpu is not None else ())
+                    (Path(spec.dir) / OUTCOME).unlink(missing_ok=True)
+                    with interruptible_children():
+                        job = ex.submit(spec)
+                    self._submitted(spec, job)
+                    running.append((spec, job, gpu))
+                    all_jobs.append(job)
+                time.sleep(self.poll_s)
+                still = []
+                for spec, job, gpu in running:
+                    if job.done():
+                        record(spec, self.outcome(spec, job))
+                        slots.append(gpu)
+                    else:
+                        still.append((spec, job, gpu))
+                running = still
         except BaseException as exc:                    # Ctrl-C, SIGTERM (terminate_as_interrupt), an error
             self._cancel_local(running, record, exc)
             raise
         return all_jobs
-
-    def _local_loop(self, ex, pending: list, running: list, all_jobs: list, slots: list, record: Record) -> None:
-        while pending or running:
-            while pending and slots:
-                gpu = slots.pop(0)
-                spec = pending.pop(0)
-                ex.update_parameters(gpus_per_node=1 if gpu is not None else 0,
-                                     visible_gpus=(gpu,) if gpu is not None else ())
-                (Path(spec.dir) / OUTCOME).unlink(missing_ok=True)
-                with interruptible_children():
-                    job = ex.submit(spec)
-                self._submitted(spec, job)
-                running.append((spec, job, gpu))
-                all_jobs.append(job)
-            time.sleep(self.poll_s)
-            still = []
-            for spec, job, gpu in running:
-                if job.done():
-                    record(spec, self.outcome(spec, job))
-                    slots.append(gpu)
-                else:
-                    still.append((spec, job, gpu))
-            running[:] = still
 
     def _cancel_local(self, running: list, record: Record, exc: BaseException, grace_s: float = 10.0) -> None:
         """Stop the local jobs of an interrupted sweep (their own processes would otherwise go on training as
