@@ -455,3 +455,30 @@ def test_terminate_as_interrupt_leaves_ignored_signals_ignored():
         assert signal.getsignal(signal.SIGTERM) is term and signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGHUP, old)
+
+
+def test_cancelling_records_a_job_that_finished_meanwhile_with_its_outcome(tmp_path):
+    """An interrupted sweep records its running jobs as cancelled, except one that wrote its outcome
+    before the cancel reached it: that run finished and keeps its row."""
+    class Job:
+        def __init__(self, jid):
+            self.job_id, self.cancelled = jid, False
+
+        def cancel(self, check=True):
+            self.cancelled = True
+
+        def done(self):
+            return True
+
+    specs = [executor.JobSpec(n, str(tmp_path / n), sweep.run_one, {}) for n in ("done", "cut")]
+    for sp in specs:
+        Path(sp.dir).mkdir()
+    (tmp_path / "done" / executor.OUTCOME).write_text(json.dumps({"preset": "done", "status": "ok", "seconds": 3.0}))
+    jobs = [Job("11"), Job("12")]
+    rows = {}
+    ex = executor.SubmititExecutor("local", tmp_path / "submitit", log=lambda s: None)
+    ex._cancel_local([(sp, j, None) for sp, j in zip(specs, jobs)], lambda sp, r: rows.update({sp.name: r}),
+                     KeyboardInterrupt("signal SIGTERM"), grace_s=0.0)
+    assert all(j.cancelled for j in jobs)
+    assert rows["done"] == {"preset": "done", "status": "ok", "seconds": 3.0}
+    assert rows["cut"]["status"] == "failed" and "cancelled: the sweep was interrupted" in rows["cut"]["error"]

@@ -323,7 +323,8 @@ class SubmititExecutor:
 
     def _cancel_local(self, running: list, record: Record, exc: BaseException, grace_s: float = 10.0) -> None:
         """Stop the local jobs of an interrupted sweep (their own processes would otherwise go on training as
-        orphans) and record each as failed, so that the next run of the sweep resubmits it.
+        orphans) and record each as failed, so that the next run of the sweep resubmits it; a job that
+        finished on its own meanwhile (it wrote its outcome) is recorded with that outcome.
 
         First SIGINT, submitit's cancel (the job's run stops papermill, whose kernel follows); a job still
         alive after ``grace_s`` (one that does not stop on SIGINT) has its whole process tree killed."""
@@ -343,6 +344,9 @@ class SubmititExecutor:
                 self.log(f"sweep: {spec.name}: local job {job.job_id} did not stop on SIGINT; killed {killed} process(es)")
         wait(grace_s)
         for spec, job, _ in running:
+            if (Path(spec.dir) / OUTCOME).is_file():   # it finished on its own before the cancel reached it
+                record(spec, self.outcome(spec, job))
+                continue
             record(spec, _failed_row(spec, f"cancelled: the sweep was interrupted ({type(exc).__name__}) "
                                            f"while local job {job.job_id} ran"))
 
