@@ -215,3 +215,12 @@ def test_cli_writes_and_refuses_to_overwrite(tmp_path, capsys):
     (tmp_path / "mine" / "notes.txt").write_text("keep")
     assert main(["simulate", "--out", str(tmp_path / "mine"), "--preset", "smoke", "--force"]) == 2
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+
+
+def test_cli_max_segments_zero_is_an_error_not_all(tmp_path, capsys):
+    # `--max-segments validation=0` once silently meant "the whole split" (0 was the preset's "all")
+    out = tmp_path / "zero"
+    assert main(["simulate", "--out", str(out), "--preset", "smoke", "--max-segments", "validation=0"]) == 2
+    err = capsys.readouterr().err
+    assert "validation=0" in err and "N >= 1" in err
+    assert not out.exists()

@@ -650,8 +650,9 @@ def run(args) -> int:
     caps = {}
     for item in args.max_segments:
         split, _, n = item.partition("=")
-        if split not in SPLITS or not n.isdigit():
-            raise DataError(f"--max-segments {item!r}: expected SPLIT=N with SPLIT in {SPLITS}")
+        if split not in SPLITS or not n.isdigit() or int(n) < 1:
+            raise DataError(f"--max-segments {item!r}: expected SPLIT=N with SPLIT in {SPLITS} and N >= 1 "
+                            "(every split gets at least one segment; leave a split out to keep all of it)")
         caps[split] = int(n)
     t0 = time.time()
     write_replacing(out, args.force, lambda target: simulate(
