@@ -16,6 +16,13 @@ import os as _os
 # before torch loads its OpenMP runtime; an explicit user setting wins.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+# SCL_WORKBENCH_MALLOC=heap keeps freed memory in the process (glibc), so CPU steps stop
+# page-faulting their large tensors back in; off by default (no measurable wall-time gain here).
+# See workbench/allocator.py.
+from . import allocator as _allocator  # noqa: E402
+
+_allocator.configure()
+
 __version__ = "0.1.0"
 
 # public name -> module (relative to this package) that defines it

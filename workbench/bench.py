@@ -154,7 +154,10 @@ def run(args: argparse.Namespace) -> int:
     rows = args.batch * args.frames * args.proposals
     flops = count_flops(step, batches[0])
     gflops = matmul_gflops(rows, dims["visual"], cfg.embed_dim, chosen, device)
+    from .allocator import state as allocator_state
+
     out = dict(preset=args.preset, dtype=chosen, dtype_reason=precision.reason, device=str(device),
+               allocator=allocator_state()["mode"],
                threads=torch.get_num_threads(), batch=args.batch, frames=args.frames, proposals=args.proposals,
                feature_dim=dims["visual"], steps=args.steps, warmup=args.warmup,
                sec_per_step=round(sec[chosen], 4), segments_per_s=round(args.batch / sec[chosen], 2))

@@ -12,6 +12,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .allocator import state as allocator_state
 from .config import Config, dumps, parse_sets, preset
 from .data.batches import ResidentBatches, TrainBatches
 from .engine import evaluate_split, fit_on_validation, make_optimizer, resolve_device, train_one_epoch
@@ -175,7 +176,8 @@ def _train(cfg: Config, run: RunDir, preset_name: str, on_epoch, on_step, ws: Wo
         _check_same_data(run, stores)
     run.write_config(preset_name, cfg, extra={"dims": ws.dims, "stores": stores,  # the run has really started
                                               "text_encoder": text_encoder(ws),
-                                              "precision": precision.to_dict()})
+                                              "precision": precision.to_dict(),
+                                              "allocator": allocator_state()})
     if start >= cfg.epochs and run.file(METRICS_FILE).is_file():
         return read_metrics(run.file(METRICS_FILE))
 

@@ -248,7 +248,7 @@ class FeatureStore(SegmentIndex):
 
     def _verify(self, row: int, raw: bytes | np.ndarray, col: int) -> None:
         if not self._checked[row, col]:
-            data = raw if isinstance(raw, bytes) else np.ascontiguousarray(raw).tobytes()
+            data = raw if isinstance(raw, bytes) else np.ascontiguousarray(raw).reshape(-1).view(np.uint8)  # no copy
             if zlib.crc32(data) != int(self._crc[row, col]):
                 raise self._corrupt(row, "feature" if col == 0 else "box")
             self._checked[row, col] = True
