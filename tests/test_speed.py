@@ -227,3 +227,17 @@ def test_large_tensors_reuse_memory_instead_of_page_faulting(setting, monkeypatc
         assert per_alloc < 500
     else:
         assert per_alloc > 5000
+
+
+def test_perf_reference_script_refuses_a_dataset_without_store(tmp_path):
+    """tools/perf_reference.sh (the one-run reference of docs/PERFORMANCE.md) checks its inputs first."""
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "tools" / "perf_reference.sh"
+    r = subprocess.run(["bash", str(script), str(tmp_path / "nodata"), str(tmp_path / "out")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "no store/ folder" in r.stderr and not (tmp_path / "out").exists()
+    (tmp_path / "out").mkdir()
+    r = subprocess.run(["bash", str(script), str(tmp_path), str(tmp_path / "out")], capture_output=True, text=True)
+    assert r.returncode == 2 and "exists" in r.stderr
