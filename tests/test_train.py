@@ -161,9 +161,12 @@ def test_bench_prints_one_json_line(smoke_data, capsys):
     assert {"sec_per_step", "segments_per_s", "peak_rss_mib", "dtype", "device"} <= set(row)
     assert row["dtype"] == "fp32" and row["feature_dim"] == 32
     assert main(["bench", "--preset", "stvg", "--batch", "4", "--frames", "2", "--steps", "2", "--warmup", "1",
-                 "--data", str(smoke_data)]) == 0
+                 "--data", str(smoke_data), "--e2e-steps", "12"]) == 0
     row = json.loads(capsys.readouterr().out.strip())
     assert row["e2e_sec_per_step"] > 0 and row["feature_dim"] == 32
+    # 12 streamed steps, each replayed from memory (blocks of 10 + 2): the ratio is of the two sums
+    assert row["e2e_steps"] == 12 and row["e2e_model_sec_per_step"] > 0
+    assert row["e2e_over_model"] == pytest.approx(row["e2e_sec_per_step"] / row["e2e_model_sec_per_step"], rel=0.02)
 
 
 def test_simulate_then_train_needs_no_other_step(tmp_path, capsys):
