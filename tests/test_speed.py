@@ -214,8 +214,9 @@ print(allocator.state()["mode"], (faults() - f0) // 10)
 @pytest.mark.skipif(not allocator._glibc(), reason="glibc only")
 @pytest.mark.parametrize("setting", ["heap", "system"])
 def test_large_tensors_reuse_memory_instead_of_page_faulting(setting, monkeypatch):
-    """import workbench keeps freed memory (allocator.py): allocating the step's largest tensor
-    again costs no page faults; with glibc's defaults every 4 KB page faults again (~9,600)."""
+    """With SCL_WORKBENCH_MALLOC=heap, import workbench keeps freed memory (allocator.py): allocating
+    the step's largest tensor again costs no page faults; with glibc's defaults (system, the default)
+    every 4 KB page faults again (~9,600)."""
     import subprocess
     import sys
 
