@@ -167,6 +167,10 @@ def test_bench_prints_one_json_line(smoke_data, capsys):
     # 12 streamed steps, each replayed from memory (blocks of 10 + 2): the ratio is of the two sums
     assert row["e2e_steps"] == 12 and row["e2e_model_sec_per_step"] > 0
     assert row["e2e_over_model"] == pytest.approx(row["e2e_sec_per_step"] / row["e2e_model_sec_per_step"], rel=0.02)
+    # one training batch cannot be timed end to end (the first is untimed): a clear error, not a crash
+    assert main(["bench", "--preset", "stvg", "--batch", "40", "--frames", "2", "--steps", "1", "--warmup", "0",
+                 "--data", str(smoke_data)]) == 2
+    assert "needs at least 2" in capsys.readouterr().err
 
 
 def test_simulate_then_train_needs_no_other_step(tmp_path, capsys):

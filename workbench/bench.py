@@ -111,7 +111,10 @@ def end_to_end(step, data, device: torch.device, steps: int, block: int = 10) ->
     """
     from .engine import to_device
 
-    n = max(1, min(steps, len(data) - 1))
+    if len(data) < 2:
+        raise DataError(f"bench --data: {data.store.path} gives {len(data)} training batch(es) of {data.batch_size}; "
+                        "the end-to-end timing needs at least 2 (lower --batch)")
+    n = min(steps, len(data) - 1)
     streamed = replayed = 0.0
     kept: list = []
     it = data.epoch(1)
