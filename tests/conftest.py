@@ -1,4 +1,5 @@
 """Shared fixtures: paths of the vendored real data and the YouCook2-BB class vocabulary."""
+import os
 from pathlib import Path
 
 import pytest
@@ -34,5 +35,8 @@ def smoke_data(tmp_path_factory) -> Path:
     return prepare(tmp_path_factory.mktemp("smoke") / "data", preset="smoke", seed=0)
 
 
-# Tiny model settings for end-to-end runs on the smoke data (seconds per run).
-TINY = {"embed_dim": 32, "attn_heads": 4, "batch_size": 8, "lstm_hidden": 16, "threads": 1}
+# Tiny model settings for end-to-end runs on the smoke data (seconds per run). SCL_TEST_DTYPE forces the
+# matmul dtype of those runs: tests/test_isa_caps.py reruns the training tests in bf16 under oneDNN ISA caps,
+# where dtype=auto would pick fp32 and leave the bf16 kernels of a machine without AMX untested.
+TINY = {"embed_dim": 32, "attn_heads": 4, "batch_size": 8, "lstm_hidden": 16, "threads": 1,
+        "dtype": os.environ.get("SCL_TEST_DTYPE", "auto")}

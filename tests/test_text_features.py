@@ -4,7 +4,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -90,16 +89,46 @@ def test_absent_object_uses_name_segment(encoder):
         encode(encoder, ["whisk"], [[None]], progress=False)
 
 
+# Loaded into the child through PYTHONPATH: every socket connection or name lookup is written to a file
+# and refused, so the test sees whether the command tried the network at all (instead of timing it).
+NO_NETWORK = """
+import os, socket
+_log = os.environ["SCL_TEST_NETLOG"]
+def _refuse(what):
+    def refuse(*a, **k):
+        with open(_log, "a") as f:
+            f.write(f"{what} {a[1:2] if what == 'connect' else a[:1]}\\n")
+        raise OSError(f"test: network use refused ({what})")
+    return refuse
+socket.socket.connect = _refuse("connect")
+socket.socket.connect_ex = _refuse("connect")
+socket.create_connection = _refuse("create_connection")
+socket.getaddrinfo = _refuse("getaddrinfo")
+"""
+
+
 def test_hub_name_fails_fast_offline(tmp_path, data_dir):
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"), HF_HUB_CACHE=str(tmp_path / "hf" / "hub"))
-    t = time.time()
+    """A hub model name offline fails at once with a clear error and never touches the network (no
+    connection, no name lookup): checked by refusing and logging every attempt in the child, not by a
+    wall clock (which failed under load)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(NO_NETWORK)
+    netlog = tmp_path / "net.log"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"), HF_HUB_CACHE=str(tmp_path / "hf" / "hub"),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
+               SCL_TEST_NETLOG=str(netlog))
+    probe = subprocess.run([sys.executable, "-c", "import socket; socket.getaddrinfo('localhost', 80)"],
+                           capture_output=True, text=True, env=env, timeout=120)
+    assert probe.returncode != 0 and netlog.read_text().startswith("getaddrinfo")  # the guard is live
+    netlog.unlink()
     r = subprocess.run([sys.executable, "-m", "workbench", "text-features", "--data", str(data_dir),
                         "--encoder", "bert-base-uncased", "--out", str(tmp_path / "x.h5")],
-                       capture_output=True, text=True, env=env, timeout=60)
-    took = time.time() - t
-    assert r.returncode == 2
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 2, r.stderr[-2000:]
     assert "bert-base-uncased" in r.stderr and "local Hugging Face cache" in r.stderr and "path" in r.stderr
-    assert took < 10, took           # python + torch start-up; no network retries
+    assert "network use refused" not in r.stderr
+    assert not netlog.exists(), netlog.read_text()
     assert not (tmp_path / "x.h5").exists()
 
 

@@ -72,27 +72,61 @@ def test_unknown_set_key_is_an_error(smoke_data, tmp_path, capsys):
     assert not (tmp_path / "r" / "metrics.json").exists()
 
 
+# Runs the train CLI, but stops inside epoch STOP's training, after telling the test so: the test then
+# kills it with SIGKILL at a known point, however loaded the machine (polling log.jsonl instead let a
+# starved test process miss the window).
+STOP_IN_EPOCH = """
+import sys, time
+from pathlib import Path
+import workbench.train as t
+flag, stop = Path(sys.argv[1]), int(sys.argv[2])
+real = t.train_one_epoch
+def train_one_epoch(model, weights, data, opt, cfg, epoch, *a, **k):
+    if epoch == stop:
+        flag.write_text("in epoch %d" % epoch)
+        time.sleep(600)
+    return real(model, weights, data, opt, cfg, epoch, *a, **k)
+t.train_one_epoch = train_one_epoch
+from workbench.__main__ import main
+sys.exit(main(sys.argv[3:]))
+"""
+
+
 def test_resume_after_sigkill_matches_an_uninterrupted_run(smoke_data, tmp_path):
-    """A run killed with SIGKILL mid-training and resumed ends with the metrics of an uninterrupted run."""
-    epochs = 4
-    ref, killed = tmp_path / "ref", tmp_path / "killed"
-    assert train_cli(smoke_data, "scl", ref, epochs=epochs) == 0
-    cmd = [sys.executable, "-m", "workbench", "train", "--data", str(smoke_data), "--preset", "scl",
-           "--out", str(killed), *sets(epochs=epochs)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    log = killed / "log.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if log.is_file() and len(log.read_text().splitlines()) >= 2:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the run finished before it could be killed"
+    """A run killed with SIGKILL mid-training and resumed ends with the metrics of an uninterrupted run,
+    even when ``dtype=auto`` would decide otherwise at the resume. That was the cause of a failure under
+    load (selected epoch 0 vs 2): the resumed process re-measured ``auto`` (its cache record had been
+    dropped by a concurrent writer) and trained the rest in the other dtype. Here the per-machine cache
+    is flipped to the other dtype before the resume; the resumed run must keep the dtype it started in."""
+    epochs, stop = 4, 2
+    ref, killed, cache = tmp_path / "ref", tmp_path / "killed", tmp_path / "cache"
+    env = dict(os.environ, SCL_WORKBENCH_CACHE=str(cache))
+    args = ["train", "--data", str(smoke_data), "--preset", "scl", "--out", str(killed),
+            *sets(epochs=epochs, dtype="auto")]
+    flag = tmp_path / "in_epoch"
+    proc = subprocess.Popen([sys.executable, "-c", STOP_IN_EPOCH, str(flag), str(stop), *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 300  # a guard against a hang only
+    while not flag.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert flag.exists(), proc.stderr.read().decode()[-2000:] if proc.poll() is not None else "no epoch 2"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (killed / "metrics.json").exists()
-    done = len(log.read_text().splitlines())
-    assert 2 <= done < epochs
-    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    log = killed / "log.jsonl"
+    assert len(log.read_text().splitlines()) == stop
+    started = json.loads((killed / "config.json").read_text())["precision"]["dtype"]
+    other = {"bf16": "fp32", "fp32": "bf16"}[started]
+    table = json.loads((cache / "dtype.json").read_text())
+    for rec in table.values():
+        rec["dtype"] = other                      # auto now answers the other dtype
+    (cache / "dtype.json").write_text(json.dumps(table))
+    r = subprocess.run([sys.executable, "-m", "workbench", *args], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"resuming in {started}" in r.stdout
+    assert json.loads((killed / "config.json").read_text())["precision"]["dtype"] == started
+    # the uninterrupted run, in the dtype the killed run started in
+    assert train_cli(smoke_data, "scl", ref, epochs=epochs, dtype=started) == 0
     a = json.loads((ref / "metrics.json").read_text())
     b = json.loads((killed / "metrics.json").read_text())
     assert a["selected_epoch"] == b["selected_epoch"]

@@ -18,7 +18,7 @@ from .data.batches import ResidentBatches, TrainBatches
 from .engine import evaluate_split, fit_on_validation, make_optimizer, resolve_device, train_one_epoch
 from .io import DataError, read_json, write_json
 from .paths import METRICS_FILE, RUN_PROGRESS
-from .precision import resolve as resolve_precision
+from .precision import Precision, pin as pin_precision, resolve as resolve_precision, scope as precision_scope
 from .run import BEST, CONFIG, LAST, RunDir, read_metrics
 from .workspace import Workspace
 
@@ -103,7 +103,7 @@ def train(cfg: Config, out: str | Path, preset_name: str = "",
     model and checkpoint are checked, so a run that fails at start can be re-run with other values."""
     _set_threads(cfg)
     run = RunDir(out)
-    with run.lock():
+    with run.lock(), precision_scope():
         return _train(cfg, run, preset_name, on_epoch, on_step, ws)
 
 
@@ -137,6 +137,19 @@ def _check_same_data(run: RunDir, stores: dict[str, str]) -> None:
     if changed:
         raise DataError(f"{run.path}: the feature store(s) {changed} differ from those its checkpoint was trained on "
                         "(rebuilt or replaced since); use a new --out, or restore the stores to resume")
+
+
+def _resumed_precision(run: RunDir, cfg: Config, device, now: Precision) -> Precision:
+    """A resumed run goes on in the dtype its first start ran in. ``dtype=auto`` is a measurement; taken
+    again at the resume (another process, maybe another load) it can come out the other way, and the
+    resumed epochs would then not repeat the uninterrupted run's (tests/test_train.py)."""
+    old = read_json(run.file(CONFIG)).get("precision")
+    if cfg.dtype != "auto" or not isinstance(old, dict) or old.get("dtype") not in ("bf16", "fp32"):
+        return now
+    if old["dtype"] != now.dtype:
+        print(f"train: resuming in {old['dtype']}, the dtype this run started in (dtype=auto would now "
+              f"pick {now.dtype}: {now.reason})")
+    return pin_precision(device, Precision(old["dtype"], str(old.get("reason", "")), "auto", now.cached))
 
 
 def _train(cfg: Config, run: RunDir, preset_name: str, on_epoch, on_step, ws: Workspace | None) -> dict:
@@ -174,6 +187,7 @@ def _train(cfg: Config, run: RunDir, preset_name: str, on_epoch, on_step, ws: Wo
     stores = {s: str(st.attrs.get("index_sha256", "")) for s, st in ws.stores.items()}
     if ck is not None:
         _check_same_data(run, stores)
+        precision = _resumed_precision(run, cfg, device, precision)
     run.write_config(preset_name, cfg, extra={"dims": ws.dims, "stores": stores,  # the run has really started
                                               "text_encoder": text_encoder(ws),
                                               "precision": precision.to_dict(),
