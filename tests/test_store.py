@@ -230,7 +230,7 @@ def make_gvd(root, d=8, seed=0):
         dets[i, :, 4] = np.repeat(np.arange(10), 100)  # frame-major, as the features
         dets[i, :, 5] = rng.integers(1, 1601, 1000)
         dets[i, :, 6] = rng.uniform(size=1000)
-        feats[anet.anet_key(vid, seg)] = (f, dets[i, :, :4].reshape(10, 100, 4))
+        feats[anet.anet_key(vid, seg)] = (f, dets[i, :, :4].reshape(10, 100, 4), dets[i, :, 6].reshape(10, 100))
     with h5py.File(root / "anet_detection_vg_fc6_feat_100rois.h5", "w") as h:
         h["dets_labels"] = dets
         h["dets_num"] = np.full(len(segs), 1000)
@@ -247,9 +247,11 @@ def test_gvd_layout_store(tmp_path):
     assert fs.seg_ids == ["v_aaa_segment_00", "v_aaa_segment_01", "v_ccc_segment_02"]
     assert fs.frame_count.tolist() == [10, 10, 10] and fs.attrs["source_layout"] == "anet-gvd"
     for i, k in enumerate(fs.seg_ids):
-        f, b = feats[k]
-        np.testing.assert_array_equal(fs.features(i, [9, 4]), f[[9, 4], :N].astype(np.float16))
-        np.testing.assert_array_equal(fs.boxes(i), b[:, :N])  # already in annotation pixels
+        f, b, conf = feats[k]
+        top = np.argsort(-conf, axis=1, kind="stable")[:, :N]          # the N most confident per frame (DECISIONS)
+        t = np.arange(10)[:, None]
+        np.testing.assert_array_equal(fs.features(i, [9, 4]), f[t, top][[9, 4]].astype(np.float16))
+        np.testing.assert_array_equal(fs.boxes(i), b[t, top])  # already in annotation pixels, features paired
     with pytest.raises(DataError, match=r"v_bbb_segment_00: missing feature file"):
         (tmp_path / anet.GVD_FEATURES / "v_bbb_segment_00.npy").unlink()
         build_store(tmp_path, "validation", tmp_path / "va.h5", progress=False)

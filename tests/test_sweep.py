@@ -97,6 +97,7 @@ def test_jobs_spread_over_gpus(tmp_path, monkeypatch):
         return {"preset": preset, "status": "ok", "seconds": 0.0}
 
     monkeypatch.setattr(sweep, "run_one", fake_run_one)
+    monkeypatch.setattr("workbench.check.require_ready", lambda *a, **k: None)   # the dataset here is a stand-in
     monkeypatch.setattr(executor, "gpu_count", lambda: 3)
     df = sweep.sweep(["a", "bad", "c", "d"], tmp_path / "data", tmp_path / "sw", jobs=2, log=lambda s: None)
     assert sorted(p for p, _ in seen) == ["a", "bad", "c", "d"] and {g for _, g in seen} <= {0, 1}

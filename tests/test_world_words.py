@@ -20,6 +20,14 @@ REAL = Path(__file__).resolve().parents[1] / "data" / "youcook2_bb"
 # existed: sha256 over (relative path, bytes) of every file but dataset.json, and of dataset.json's JSON
 # (sorted keys) without the new knob's entries.
 V2_SMOKE_SEED3_FILES = "c9cc4d02df6eb37ad18be06b5f36263777fe2489769cf586052fc0196d9846ec"
+# Issue 21 extended two derived files and nothing else: world_truth.json gained the training segments and
+# a `cls` field, world_stats.json the training-time oracles. So the data files are hashed without them (the
+# same hash with the code of b2777a5, whose full hash was the one above), the old truth rows must be there
+# unchanged, and every old statistic must keep its value.
+V2_SMOKE_SEED3_DATA = "d5a82ea533d62eeefcc6d17db3f18bb47bda5c08345172277a1efed8c4aa3165"
+V2_SMOKE_SEED3_EVAL_TRUTH = "676f9f3aab87c6c70477f9a23ce70e8e1b6296dd9c06d1b840d2ca80212257fe"
+V2_SMOKE_SEED3_STATS = "28ed4b7a754687e191466945fac75e12d6658ce2b991f796253d2c9da7ed9d7c"
+DERIVED = ("dataset.json", "world_truth.json", "world_stats.json")
 V2_SMOKE_SEED3_META = "f0627822bfbde870a44a90d27b132abf6c1f3f9fb56a61138b7868f378600da9"
 
 
@@ -34,10 +42,31 @@ def test_knob_range_errors_name_the_knob():
 def test_default_world_is_byte_for_byte_the_world_before_the_knob(tmp_path):
     out = sim.simulate(tmp_path / "w", preset="smoke", seed=3)
     h = hashlib.sha256()
-    for f in sorted(p for p in out.rglob("*") if p.is_file() and p.name != "dataset.json"):
+    for f in sorted(p for p in out.rglob("*") if p.is_file() and p.name not in DERIVED):
         h.update(str(f.relative_to(out)).encode())
         h.update(f.read_bytes())
-    assert h.hexdigest() == V2_SMOKE_SEED3_FILES
+    assert h.hexdigest() == V2_SMOKE_SEED3_DATA
+    truth = json.loads((out / "world_truth.json").read_text())
+    stats = json.loads((out / "world_stats.json").read_text())
+    keys = [k for k in truth if all("cls" in r for r in truth[k])]
+    for k in keys:
+        for r in truth[k]:
+            assert r.pop("cls") >= -1
+    old_rows = {k: v for k, v in truth.items() if k in json.loads((out / "val_dict.json").read_text())
+                or k in json.loads((out / "test_dict.json").read_text())}
+    assert _sha(old_rows) == V2_SMOKE_SEED3_EVAL_TRUTH
+    assert _sha(_without(stats, NEW_STATS)) == V2_SMOKE_SEED3_STATS
+
+
+NEW_STATS = ("oracle_class_em", "oracle_teacher_em", "oracle_class_box", "learned_from")  # issue 21's oracles
+
+
+def _without(x, names):
+    return {k: _without(v, names) for k, v in x.items() if k not in names} if isinstance(x, dict) else x
+
+
+def _sha(x) -> str:
+    return hashlib.sha256(json.dumps(x, sort_keys=True).encode()).hexdigest()
     meta = json.loads((out / "dataset.json").read_text())
     assert meta["knobs"].pop("appearance_from_words") == 0.0 and "appearance_words" not in meta
     assert "assumption" in meta["knob_sources"].pop("appearance_from_words")

@@ -23,6 +23,14 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v google-chrome >/dev/nul
     echo "bootstrap: no chromium found; PNG/PDF figure export will fail (install Debian's 'chromium')" >&2
   fi
 fi
+# The `slurm` tests start a one-node Slurm of their own (tests/slurm_cluster.py): Debian's packages, as root.
+if ! PATH="$PATH:/usr/sbin:/sbin" command -v slurmctld >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurmctld slurmd slurm-client munge >/dev/null
+  else
+    echo "bootstrap: no slurmctld found; the slurm tests will be skipped (as root: apt-get install slurmctld slurmd slurm-client munge)" >&2
+  fi
+fi
 .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 rm -f .venv/.bootstrapped-*
 touch "$stamp"

@@ -16,6 +16,8 @@ from .io import DataError, describe_oserror
 COMMANDS = {
     # name: (module, one-line help)
     "simulate": ("workbench.data.simulator", "write a simulated YouCook2-BB dataset in the real layouts"),
+    "import": ("workbench.formats.releases", "make a dataset directory from a public release as downloaded (ci, vog, gvd)"),
+    "check-dataset": ("workbench.check", "is a dataset directory ready to train on (layout, box space, Upper Bound)"),
     "build-store": ("workbench.data.store", "convert per-segment region features into one HDF5 store per split"),
     "extract-objects": ("workbench.text.objects", "find the queried objects (class ids) named in each sentence"),
     "text-features": ("workbench.text.cache", "compute and cache GloVe and contextual text features"),

@@ -6,9 +6,8 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from .boxes import iou_matrix
-from .data.yc2 import GTSegment, load_official_annotations
-from .evaluate import to_submission
-from .io import expect, write_json
+from .data.yc2 import GTSegment
+from .io import check_output_path, expect, write_json
 
 METHODS = ("random", "upper-bound")
 
@@ -85,29 +84,53 @@ def proposal_hit_rates(pairs: Iterable[tuple[GTSegment, np.ndarray]]) -> dict[st
             "boxes": int(n)}
 
 
+def per_query(segment: GTSegment, boxes: np.ndarray) -> np.ndarray:
+    """Boxes per GT object (K, T, 4) -> per query (Q, T, 4) when the format answers several GT objects with one
+    query (ActivityNet-Entities ``query_rows``): each query takes, per frame, the box of an object of it that
+    is annotated in that frame (else its first object's)."""
+    rows = segment.query_rows
+    if rows is None:
+        return boxes
+    Q = max(rows) + 1 if rows else 0
+    out = np.full((Q, boxes.shape[1], 4), np.nan)
+    for j, q in enumerate(rows):
+        for t, b in enumerate(segment.objects[j].boxes):
+            if b is not None or np.isnan(out[q, t, 0]):
+                out[q, t] = boxes[j, t]
+    return out
+
+
 def add_arguments(parser) -> None:
-    parser.add_argument("--data", required=True, help="dataset directory (YouCook2-BB layout, with store/<split>.h5)")
+    parser.add_argument("--data", required=True, help="dataset directory (any format; with store/<split>.h5)")
     parser.add_argument("--split", required=True, choices=("validation", "testing"))
     parser.add_argument("--method", required=True, choices=METHODS)
-    parser.add_argument("--out", required=True, help="predictions JSON (official submission layout)")
-    parser.add_argument("--seed", type=int, default=0, help="RNG seed of the random method")
+    parser.add_argument("--out", required=True, help="predictions JSON (the format's submission layout)")
+    parser.add_argument("--seed", type=int, default=0, help="RNG seed of the random method (>= 0)")
 
 
 def run(args) -> int:
-    from .data.layout import DatasetDir
-    from .data.store import FeatureStore
+    from pathlib import Path
 
-    d = DatasetDir(args.data)
-    gt = load_official_annotations(d.annotations(args.split))
+    from .data.layout import DatasetDir
+    from .data.store import FeatureStore, check_box_space
+    from .formats import detect
+
+    expect(args.seed >= 0, "--seed", f"must be an integer >= 0 (the random method's RNG seed), got {args.seed}")
+    root = Path(args.data)
+    check_output_path(args.out, inputs=(DatasetDir(root).store(args.split),), dirs=(root,))  # never on an input
+    fmt = detect(root)
+    gt = fmt.ground_truth(root, args.split)
+    expect(gt is not None, str(root), f"the {args.split} split has no box annotations ({fmt.name}); the baselines "
+           "pick proposals by their boxes")
+    d = DatasetDir(root)
     path = d.store(args.split)
     expect(path.is_file(), str(path), f"feature store not found; run `python -m workbench build-store` for {args.split}")
     store = FeatureStore(path)
     try:
-        if args.method == "random":
-            boxes = random_boxes(gt, store, args.seed)
-        else:
-            boxes = upper_bound_boxes(gt, store)
+        check_box_space(store, f"the {args.split} annotations of {root}", root)
+        boxes = random_boxes(gt, store, args.seed) if args.method == "random" else upper_bound_boxes(gt, store)
     finally:
         store.close()
-    write_json(args.out, to_submission(gt, boxes))
+    boxes = {k: per_query(gt[k], b) for k, b in boxes.items()}
+    write_json(args.out, fmt.submission(root, args.split, gt, boxes))
     return 0

@@ -70,6 +70,16 @@ class Config:
     lambda_clust: float = 0.0          # λ1 weight of L_clust (0 = CAOS off)
     lambda_transfer: float = 0.0       # λ2 weight of L_STran + L_TTran (0 = CMAKT off)
     infer: str = "f"                   # inference scores: "f" E_f only | "u" U only | "both" sum
+    teacher: str = "learned"           # the transfer's teacher side (M^c, Q^c): "learned" U(o) (the paper);
+                                       # "oracle" the world's stated-state relevance (world v2 truth, frozen,
+                                       # cued mentions only): the positive control of docs/SCL_EVIDENCE.md
+    teacher_grad: str = "both"         # "both": the transfer's gradient reaches U's side too (the paper's
+                                       # form, no detach); "stop": U's M^c, Q^c (and U-'s) are detached
+    tau_spatial: float = 0.0           # temperature of softmax_n(M / tau) in L_STran; 0 = tau
+    tau_temporal: float = 0.0          # temperature of softmax_t(logits / tau) in L_TTran (unbounded
+                                       # logits, not cosines); 0 = tau
+    shared_dropout: bool = False       # one dropout mask for the temporal calls of E_f, U and U- on (S, V)
+                                       # (False: independent masks, the paper's form as implemented)
     # --- optimisation ---------------------------------------------------------------------
     epochs: int = 10                   # training epochs
     batch_size: int = 48               # segments per step
@@ -152,6 +162,8 @@ _CHOICES = {
     "dtype": ("auto", "bf16", "fp32"),
     "object_query": ("label", "glove"),
     "region_input": ("div100", "l2"),
+    "teacher": ("learned", "oracle"),
+    "teacher_grad": ("both", "stop"),
 }
 
 
@@ -202,6 +214,8 @@ RANGES: dict[str, tuple[Any, str]] = {
     "loss_factor": (lambda v: 0 <= v <= 1, "in [0, 1]"),
     "vis_lambda": (_nonneg, ">= 0"),
     "tau": (_positive, "> 0"),
+    "tau_spatial": (_nonneg, ">= 0 (0 = tau)"),
+    "tau_temporal": (_nonneg, ">= 0 (0 = tau)"),
     "eta": (_positive, "> 0"),
     "lambda_clust": (_nonneg, ">= 0"),
     "lambda_transfer": (_nonneg, ">= 0"),
@@ -219,12 +233,28 @@ RANGES: dict[str, tuple[Any, str]] = {
     "device": (lambda v: bool(_DEVICE.match(v)), "auto | cpu | cuda | cuda:N"),
 }
 
+def _rule_reports(rule: str, metric: str) -> bool:
+    """Whether evaluation rule ``rule`` reports ``metric`` (an unknown rule is left to its registry; "auto" is
+    the dataset format's default, which reports every accuracy)."""
+    if rule == "auto":
+        return True
+    from .evaluate import RULES, reported_metrics     # local: evaluate is heavier than a config
+
+    return rule not in RULES or metric in reported_metrics(rule)
+
+
 # Checks across keys: (keys involved, predicate on the Config, what is expected).
 CROSS_CHECKS: list[tuple[tuple[str, ...], Any, str]] = [
     (("embed_dim", "attn_heads"), lambda c: c.visual_attention == "none" or c.embed_dim % c.attn_heads == 0,
      "embed_dim must be divisible by attn_heads"),
     (("tau", "tau_learnable"), lambda c: not c.tau_learnable or 0.01 <= c.tau <= 1,
      "a learnable transfer temperature starts at tau in [0.01, 1] (1/tau is kept in [1, 100])"),
+    (("eval_rule", "select_metric"), lambda c: _rule_reports(c.eval_rule, c.select_metric),
+     "select_metric must be an accuracy that eval_rule reports in training (codalab: box_macro only; nafae: "
+     "box_macro or box_micro, its query accuracy needs the sentence's class words)"),
+    (("tau_learnable", "tau_spatial", "tau_temporal"),
+     lambda c: not c.tau_learnable or (c.tau_spatial == 0 and c.tau_temporal == 0),
+     "a learnable transfer temperature is one for both transfers: leave tau_spatial and tau_temporal at 0"),
 ]
 
 

@@ -55,6 +55,20 @@ def parse_axis(text: str) -> tuple[str, tuple[float, ...]]:
     return knob, tuple(values)
 
 
+def check_axis_values(knob: str, values) -> None:
+    """Refuse an axis with no value or with two values that name one world folder (``0.5,0.5`` or
+    ``0.1,0.1000001``: both ``KNOB-0.1``), before any world is made or any run starts."""
+    if not values:
+        raise DataError(f"--axis {knob}: no values")
+    names: dict[str, float] = {}
+    for v in values:
+        n = value_name(knob, v)
+        if n in names:
+            raise DataError(f"--axis {knob}: values {names[n]!r} and {v!r} both name the world folder {n!r}; "
+                            "give each value once (values that differ within 6 significant digits are one value)")
+        names[n] = v
+
+
 def ensure_world(data_root: Path, knob: str, value: float, preset: str, seed: int, world_sets: dict,
                  text_from: Path | None = None, log=print) -> Path:
     """The prepared world (simulated, stores, text features) of one axis value under ``data_root``."""
@@ -155,6 +169,10 @@ def world_sweep(knob: str, values: tuple[float, ...], presets: list[str], data_r
         raise DataError(f"--seeds must be >= 1, got {seeds}")
     if "seed" in overrides:
         raise DataError("a world sweep sets the Config seed per run (--seeds); do not --set seed")
+    check_axis_values(knob, values)
+    if len(set(presets)) != len(presets):
+        raise DataError(f"presets {list(presets)}: {sorted({p for p in presets if list(presets).count(p) > 1})} "
+                        "named twice; name each preset once")
     out.mkdir(parents=True, exist_ok=True)
     meta_path = out / "sweep.json"
     meta = {"grid": "world", "axis": knob, "values": list(values), "presets": list(presets),
@@ -201,6 +219,8 @@ def world_sweep(knob: str, values: tuple[float, ...], presets: list[str], data_r
 def results_frame(out: str | Path) -> pd.DataFrame:
     """One row per (value, preset, seed) with val/test box and query accuracy and the val breakdown,
     plus one row per (value, oracle) from the world's world_stats.json (preset = the oracle's name)."""
+    from .run import read_metrics
+
     out = Path(out)
     meta = read_json(out / "sweep.json")
     knob, rows = meta["axis"], []
@@ -215,7 +235,7 @@ def results_frame(out: str | Path) -> pd.DataFrame:
                 if error is not None:
                     row.update(status="failed", error=error)
                 elif (run / "metrics.json").is_file():
-                    m = read_json(run / "metrics.json")
+                    m = read_metrics(run / "metrics.json")      # the one validating reader of metrics files
                     row["status"] = "ok"
                     row["row"] = _row_name(p, run)
                     for split, short in (("validation", "val"), ("testing", "test")):
@@ -488,7 +508,17 @@ def load_frame(out: str | Path) -> pd.DataFrame:
         return results_frame(out)
     if not (out / "results.csv").is_file():
         raise DataError(f"{out}: neither run directories nor results.csv")
-    return pd.read_csv(out / "results.csv")
+    from .results import read_results_csv
+
+    path = out / "results.csv"
+    df = read_results_csv(path, required=("value", "preset", "kind", "status", "val_box_micro"))
+    values = {float(v) for v in meta["values"]}
+    names = set(meta["presets"]) | set(ORACLES)
+    for n, (v, p) in enumerate(zip(df["value"], df["preset"]), 2):
+        if float(v) not in values or p not in names:
+            raise DataError(f"{path}:{n}: row ({meta['axis']}={v}, {p!r}) is not one of the sweep's (sweep.json: values "
+                            f"{meta['values']}, presets {meta['presets']} and the oracles)")
+    return df
 
 
 def write_results(out: str | Path) -> pd.DataFrame:

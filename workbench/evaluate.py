@@ -54,6 +54,17 @@ RULES = {
 }
 
 
+def reported_metrics(rule: str, sentence_classes: bool = False) -> tuple[str, ...]:
+    """The accuracies ``rule`` reports (the others are null): codalab box macro only; nafae no query accuracy
+    without the sentence's class words (as in training and sweeps)."""
+    r = RULES[rule]
+    if r.box_macro_only:
+        return ("box_macro",)
+    if r.sentence_queries and not sentence_classes:
+        return ("box_macro", "box_micro")
+    return METRICS
+
+
 @dataclass
 class GTUnits:
     """Ground truth flattened to one row per (object, frame): objects in GT order, frames inner."""
@@ -448,9 +459,24 @@ def add_arguments(parser) -> None:
                         help="JSON {segment key: [class ids of the sentence's class words]} (nafae query units)")
 
 
+def _outside_split(annotations: Any, predictions: Any, videos: set[str]) -> list[str]:
+    """Videos of the predictions that the annotations hold but the --split filter leaves out."""
+    ann = annotations.get("annotations") if isinstance(annotations, Mapping) else None
+    res = predictions.get("results") if isinstance(predictions, Mapping) else None
+    if not isinstance(ann, Mapping) or not isinstance(res, Mapping):
+        return []
+    return sorted(v for v in res if v in ann and v not in videos)
+
+
 def run(args) -> int:
+    if args.rule != "anet" and (args.split or args.split_file):
+        flag = "--split" if args.split else "--split-file"
+        raise DataError(f"{flag} applies to --rule anet only (it picks an ActivityNet-Entities split's videos); "
+                        f"--rule {args.rule} scores every segment of --annotations {args.annotations}: pass that "
+                        "split's own annotation file (e.g. yc2_bb_test_annotations.json for testing)")
     if args.rule == "anet":
         videos = None
+        annotations, predictions = read_json(args.annotations), read_json(args.predictions)
         if args.split:
             from .data.anet import SPLIT_IDS, load_split_ids
 
@@ -458,7 +484,11 @@ def run(args) -> int:
             ids = load_split_ids(path)
             expect(args.split in ids, str(path), f"no split {args.split!r}")
             videos = set(ids[args.split])
-        result = evaluate_anet(read_json(args.annotations), read_json(args.predictions), videos)
+            outside = _outside_split(annotations, predictions, videos)
+            expect(not outside, str(args.predictions),
+                   f"{len(outside)} video(s) of the predictions, e.g. {outside[:3]}, are in {args.annotations} but "
+                   f"not in split {args.split!r} of {path} (the --split filter); predictions of another split?")
+        result = evaluate_anet(annotations, predictions, videos)
     else:
         class_file = Path(args.class_file) if args.class_file else DEFAULT_CLASS_FILE
         expect(class_file.is_file(), str(class_file), "class file not found; pass --class-file class_file.csv")

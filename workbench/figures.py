@@ -154,11 +154,22 @@ def similarity_figure(run_a: str | Path, run_b: str | Path, split: str = "valida
                  "max_frames": max_frames}
 
 
+def check_tsne_args(max_segments: int, seed: int) -> None:
+    """``--tsne-segments`` >= 1 (a negative count would slice "all but the last N") and ``--seed`` >= 0."""
+    if isinstance(max_segments, bool) or not isinstance(max_segments, int) or max_segments < 1:
+        raise DataError(f"--tsne-segments must be an integer >= 1 (training segments in the concept t-SNE), "
+                        f"got {max_segments!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 32:
+        raise DataError(f"--seed must be an integer in [0, 2**32) (the t-SNE seed), got {seed!r}")
+
+
 def tsne_figure(run: str | Path, split: str = "training", max_segments: int = 300, seed: int = 0,
                 data: str | None = None):
     """The concept t-SNE of a run; returns (figure, parameters incl. the silhouette score)."""
     from . import viz
     from .predict import concepts, load_run
+
+    check_tsne_args(max_segments, seed)
 
     r = load_run(run, data=data)
     pts = viz.concept_tsne_points(concepts(r, split, max_segments), dict(enumerate(r.ws.vocab.names)), seed=seed)
@@ -176,6 +187,7 @@ def sweep_figures(sweep_dir: str | Path, out: str | Path, split: str = "validati
     from .results import learning_curves
     from .sweep import results_frame
 
+    check_tsne_args(tsne_segments, seed)              # before anything is read or drawn
     sweep_dir = Path(sweep_dir)
     if not (sweep_dir / "sweep.json").is_file():
         raise DataError(f"{sweep_dir}: not a sweep directory (no sweep.json)")

@@ -11,6 +11,7 @@ import errno
 import glob
 import io
 import json
+import math
 import os
 import pickle
 import re
@@ -128,16 +129,115 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
+class _Duplicated(dict):
+    """A parsed JSON object that named ``duplicate`` more than once (found by ``loads_json``)."""
+
+    duplicate: str = ""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """``object_pairs_hook`` of the strict reader: marks an object that names a key twice (the standard
+    reader keeps the last copy silently: a GT segment or a prediction would be replaced)."""
+    d = dict(pairs)
+    if len(d) == len(pairs):
+        return d
+    seen: set[str] = set()
+    out = _Duplicated(d)
+    for k, _ in pairs:
+        if k in seen:
+            out.duplicate = k
+            break
+        seen.add(k)
+    return out
+
+
+def _find_duplicate(x: Any, path: tuple = ()) -> tuple[tuple, str] | None:
+    """(path, key) of the first object marked by ``_unique_keys`` (depth first)."""
+    if isinstance(x, _Duplicated):
+        return path, x.duplicate
+    items = x.items() if isinstance(x, dict) else enumerate(x) if isinstance(x, list) else ()
+    for k, v in items:
+        if isinstance(v, (dict, list)):
+            found = _find_duplicate(v, path + (k,))
+            if found:
+                return found
+    return None
+
+
+def loads_json(text: str, where: str) -> Any:
+    """Parse JSON text strictly: malformed text, or a key named twice in one object, raises DataError naming
+    ``where`` (the file, or the file and line), the key and where the object is (``database.V.segments``)."""
+    dups = 0
+
+    def hook(pairs):
+        nonlocal dups
+        d = _unique_keys(pairs)
+        dups += isinstance(d, _Duplicated)
+        return d
+    try:
+        value = json.loads(text, object_pairs_hook=hook)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{where}: not valid JSON ({e})") from None
+    if dups:
+        path, key = _find_duplicate(value)
+        at = ".".join(str(k) for k in path)
+        raise DataError(f"{where}: duplicate key {key!r} in {'object ' + repr(at) if at else 'the top-level object'} "
+                        "(a JSON reader would keep only the last copy); remove or rename one")
+    return value
+
+
 def read_json(path: str | os.PathLike) -> Any:
-    """Read a JSON file; a missing or malformed file raises DataError naming it."""
+    """Read a JSON file strictly (``loads_json``): a missing or malformed file, or a key named twice in one
+    object, raises DataError naming the file (and the key). The one JSON reader of the workbench."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     try:
-        with open(path) as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}: not valid JSON ({e})") from None
+        text = path.read_text()
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not valid JSON (not UTF-8 text: {e.reason})") from None
+    return loads_json(text, str(path))
+
+
+def read_jsonl(path: str | os.PathLike) -> list[Any]:
+    """Read a JSON-lines file (one JSON value per line; blank lines skipped); a bad line raises DataError
+    naming the file and the line number. A missing file is an empty list."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    return [loads_json(line, f"{path}:{n}") for n, line in enumerate(path.read_text().splitlines(), 1)
+            if line.strip()]
+
+
+def check_output_path(out: str | os.PathLike, inputs: tuple = (), dirs: tuple = (), flag: str = "--out") -> None:
+    """Outputs never land on inputs: refuse ``out`` when it is (the same file as) one of ``inputs`` or an
+    existing file inside one of the input directories ``dirs`` (a dataset directory: the workbench cannot
+    tell its annotations from an older output, so it writes over none of them). DataError naming both."""
+    out = Path(out)
+    if not out.exists():
+        return
+    for p in inputs:
+        p = Path(p)
+        try:
+            same = p.exists() and os.path.samefile(out, p)
+        except OSError:
+            same = False
+        if same:
+            raise DataError(f"{out}: is an input of this command ({p}); outputs never overwrite inputs: "
+                            f"choose another {flag}")
+    if out.is_file():
+        real = out.resolve()                            # a link is judged by the file it points at
+        shown = f"{out} (-> {real})" if real != out.absolute() else str(out)
+        for d in dirs:
+            d = Path(d).resolve()
+            if d in real.parents:
+                raise DataError(f"{shown}: an existing file of the input directory {d}; the workbench never writes "
+                                f"over a dataset's files: choose a {flag} outside it (or a new file name)")
+
+
+def is_percentage(x: Any) -> bool:
+    """A JSON / CSV accuracy: a finite real number (not a bool) in [0, 100] (metrics.json, results.csv)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and 0 <= x <= 100
 
 
 def expect(cond: bool, where: str, what: str) -> None:

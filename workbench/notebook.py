@@ -3,13 +3,13 @@ explorer that falls back to static output when no frontend is attached (papermil
 from __future__ import annotations
 
 import ast
-import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .io import DataError
+from .io import DataError, loads_json
 
 from .paths import REPO
 
@@ -67,14 +67,55 @@ def check_parameters(given: dict[str, Any], declared: dict[str, Any]) -> dict[st
     for k, v in given.items():
         if declared[k] in (dict, list) and isinstance(v, str):     # papermill -p passes JSON as a string
             try:
-                v = json.loads(v)
-            except json.JSONDecodeError:
+                v = loads_json(v, f"notebook parameters: {k}")
+            except DataError as e:
+                if "duplicate key" in str(e):
+                    raise
                 raise DataError(f"notebook parameters: {k} expects {declared[k].__name__} (JSON), got {v!r}") from None
         if not _type_ok(v, declared[k]):
             raise DataError(f"notebook parameters: {k} expects {getattr(declared[k], '__name__', declared[k])}, "
                             f"got {v!r}")
         out[k] = float(v) if declared[k] is float else v
     return out
+
+
+def _at_least(lo: int):
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= lo
+
+
+def _positive_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+
+
+def _metric_list(v) -> bool:
+    from .evaluate import METRICS
+
+    return isinstance(v, list) and len(v) > 0 and all(m in METRICS for m in v)
+
+
+# Ranges of notebook parameters by name (a name means the same in every notebook), checked by ``parameters``
+# for every declared value, injected or default, before the notebook does any work. Add a row with a new name.
+PARAMETER_RANGES: dict[str, tuple[Any, str]] = {
+    "segments": (_at_least(1), "an integer >= 1 (segments drawn)"),
+    "n_segments": (_at_least(1), "an integer >= 1 (segments sampled)"),
+    "max_segments": (_at_least(1), "an integer >= 1 (segments whose objects are drawn)"),
+    "max_frames": (_at_least(1), "an integer >= 1 (frames drawn per figure)"),
+    "neighbours": (_at_least(1), "an integer >= 1"),
+    "query_index": (_at_least(0), "an integer >= 0"),
+    "min_count": (_at_least(0), "an integer >= 0"),
+    "seed": (_at_least(0), "an integer >= 0"),
+    "perplexity": (_positive_number, "a finite number > 0 (t-SNE perplexity)"),
+    "split": (lambda v: v in ("training", "validation", "testing"), "one of training, validation, testing"),
+    "metrics": (_metric_list, "a non-empty list of query_macro, query_micro, box_macro, box_micro"),
+}
+
+
+def check_ranges(values: dict[str, Any]) -> None:
+    """Raise ``DataError`` naming the first parameter whose value is outside ``PARAMETER_RANGES``."""
+    for k, v in values.items():
+        check = PARAMETER_RANGES.get(k)
+        if check is not None and not check[0](v):
+            raise DataError(f"notebook parameters: {k} must be {check[1]}, got {v!r}")
 
 
 def _annotated(tree: ast.Module) -> list[str]:
@@ -130,6 +171,7 @@ def parameters(ns: dict[str, Any]) -> Parameters:
     given = {k: ns[k] for k in injected if k in ns}
     ns.update(check_parameters(given, declared))     # the notebook sees the converted values
     values = {k: ns[k] for k in declared if k in ns}
+    check_ranges(values)
     return Parameters(values, declared, [k for k in injected if k in declared])
 
 

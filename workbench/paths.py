@@ -18,6 +18,7 @@ WORK = REPO / "work"
 # --- dataset directory ------------------------------------------------------------------------
 SPLITS = ("training", "validation", "testing")
 DATASET_META = "dataset.json"
+WORLD_TRUTH_FILE = "world_truth.json"      # world v2: per named object of every split: mention type, states
 CLASS_FILE = "class_file.csv"
 SENTENCES_FILE = "seg_sentence_dict.json"
 YOUCOOKII_FILE = "youcookii_annotations.json"

@@ -76,10 +76,26 @@ def load_run(run_dir: str | Path, data: str | None = None, device: str | None = 
 
 
 def predict_boxes(r: LoadedRun, split: str) -> dict[str, np.ndarray]:
-    """{segment key: boxes (K, T, 4)} over all frames of every annotated segment of ``split``."""
-    if split not in r.ws.gt:
-        raise DataError(f"{r.cfg.data}: no annotations / store for split {split}")
-    return predict_split(r.model, r.ws.stores[split], r.ws.text, list(r.ws.gt[split]), r.cfg, r.device)
+    """{segment key: boxes (K, T, 4)} over all frames of every segment of ``split``: the annotated ones, or, for a
+    split whose annotations hold no boxes (a test-server split), every segment of the store with a sentence."""
+    if split in r.ws.gt:
+        keys = list(r.ws.gt[split])
+    elif split in r.ws.stores:
+        store = r.ws.stores[split]
+        keys = [k for k in store.seg_ids if _has_text(r.ws.text, k)]
+        if not keys:
+            raise DataError(f"{store.path}: none of its segments has a sentence in the text cache {r.ws.text.path}")
+    else:
+        raise DataError(f"{r.cfg.data}: no feature store for split {split} (`python -m workbench build-store`)")
+    return predict_split(r.model, r.ws.stores[split], r.ws.text, keys, r.cfg, r.device)
+
+
+def _has_text(text, key: str) -> bool:
+    try:
+        text.index(key)
+        return True
+    except (DataError, KeyError):
+        return False
 
 
 @torch.no_grad()
@@ -140,6 +156,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     r = load_run(args.run, data=args.data)
     boxes = predict_boxes(r, args.split)
-    write_json(args.out, r.ws.format.submission(Path(r.cfg.data), args.split, r.ws.gt[args.split], boxes))
+    gt = r.ws.gt.get(args.split)
+    if gt is None:
+        gt = r.ws.format.ground_truth(Path(r.cfg.data), args.split) or {}
+    write_json(args.out, r.ws.format.submission(Path(r.cfg.data), args.split, gt, boxes))
+    scored = args.split in r.ws.gt and any(b is not None for g in r.ws.gt[args.split].values()
+                                           for o in g.objects for b in o.boxes)
     print(json.dumps({"segments": len(boxes), "out": str(args.out)}))
+    if not scored:
+        print(f"predict: the {args.split} annotations hold no boxes: {args.out} is the submission file for the "
+              "test server (official YouCook2-BB: CodaLab competition 20302; ActivityNet-Entities: its grounding "
+              "evaluation server)")
     return 0

@@ -41,22 +41,24 @@ def prepare(data: str | Path | None = None, preset: str = "smoke", seed: int = 0
     return data
 
 
-def fill_missing(data: str | Path, encoder: str = "minilm", glove: str = "yc2-vocab", log=print) -> list[str]:
+def fill_missing(data: str | Path, encoder: str = "minilm", glove: str | None = None, log=print) -> list[str]:
     """Build what a dataset directory lacks to be trained on, saying so: the feature store of each split
-    whose per-segment features are there, and the text cache (default encoder and GloVe) when there is
-    none. An existing file is never rebuilt here (a stale text cache is refused where it is read).
+    whose per-segment features are there, and the text cache (default encoder; ``glove`` None = the
+    dataset format's own default, e.g. ``minilm-static`` on ActivityNet-Entities) when there is none. An
+    existing file is never rebuilt here (a stale text cache is refused where it is read).
     Returns what was built."""
     from .data.store import build_store
     from .text.cache import build_text_features
 
     from .formats import detect
 
-    detect(data)                                        # a clear DataError for a directory that is no dataset
+    fmt = detect(data)                                  # a clear DataError for a directory that is no dataset
+    glove = glove or fmt.glove
     ds = DatasetDir(data)
     built = []
     for split in ("training", "validation", "testing"):
-        if not ds.store(split).is_file() and (ds.feature_root / split).is_dir():
-            log(f"{ds.store(split)} not found: building the {split} feature store from {ds.feature_root / split} "
+        if not ds.store(split).is_file() and fmt.has_source(Path(data), split):
+            log(f"{ds.store(split)} not found: building the {split} feature store "
                 f"(`python -m workbench build-store`)")
             build_store(data, split, ds.store(split), progress=True)
             built.append(str(ds.store(split)))

@@ -11,7 +11,6 @@ interval (NaN).
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -19,12 +18,78 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from .io import DataError, is_percentage
 from .paper import METRICS, SPLITS
 
 METRIC_COLS = [f"{s}_{m}" for s in SPLITS for m in METRICS]
 # generalization protocol (dataset.json holdout_classes): the same metrics on held-out-class objects only
 HELDOUT_METRICS = ("query_micro", "query_macro", "box_micro")
 HELDOUT_COLS = [f"{s}_heldout_{m}" for s in SPLITS for m in HELDOUT_METRICS]
+
+# --- reading results files: the one validating reader ---------------------------------------------
+# metrics.json of a run: ``run.read_metrics`` (train, predict, grid and world sweeps, figures); a results.csv
+# (grid sweep or world sweep, or their committed copies): ``read_results_csv``. Both refuse a number that is
+# not an accuracy in [0, 100] naming the file and the key / line and column.
+
+STATUSES = ("ok", "failed", "missing", "not implemented", "not run")
+ACCURACY_PREFIXES = ("validation_", "testing_", "paper_validation_", "paper_testing_", "val_", "test_")
+_NUMBER_COLS = {"value": "a finite number", "seed": "an integer >= 0", "selected_epoch": "an integer >= 0",
+                "seconds": "a number >= 0"}
+_TEXT_CHOICES = {"status": STATUSES, "kind": ("run", "oracle")}
+
+
+def _number_ok(col: str, x: float) -> bool:
+    if not math.isfinite(x):
+        return False
+    if col in ("seed", "selected_epoch"):
+        return x >= 0 and float(x).is_integer()
+    return col != "seconds" or x >= 0
+
+
+def read_results_csv(path: str | Path, required: Sequence[str] = ()) -> pd.DataFrame:
+    """Read a results.csv strictly (a hand-edited or cut copy is refused, never drawn): every line has the
+    header's fields, accuracy columns (``<split>_<metric>``, ``paper_*``, ``val_*`` / ``test_*``) are empty or
+    percentages in [0, 100], ``value`` / ``seed`` / ``seconds`` / ``selected_epoch`` numbers in range, ``status``
+    and ``kind`` known words, and the ``required`` columns present. DataError naming the file, line and column."""
+    import csv
+    import io
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        lines = list(csv.reader(io.StringIO(path.read_text()), strict=True))
+    except (csv.Error, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not a readable CSV file ({e})") from None
+    if not lines or not lines[0]:
+        raise DataError(f"{path}: empty; expected a header line and one line per row")
+    head = lines[0]
+    dup = sorted({c for c in head if head.count(c) > 1})
+    missing = [c for c in required if c not in head]
+    if dup or missing:
+        raise DataError(f"{path}: header " + (f"names {dup} twice" if dup else f"lacks the column(s) {missing}"))
+    for n, row in enumerate(lines[1:], 2):
+        if not row:
+            continue                                    # a blank line
+        if len(row) != len(head):
+            raise DataError(f"{path}:{n}: {len(row)} fields, the header has {len(head)} (a cut or edited line?)")
+        for col, v in zip(head, row):
+            if v == "":
+                continue
+            if col.startswith(ACCURACY_PREFIXES) or col in _NUMBER_COLS:
+                try:
+                    x = float(v)
+                except ValueError:
+                    x = math.nan
+                ok = is_percentage(x) if col.startswith(ACCURACY_PREFIXES) else _number_ok(col, x)
+                if not ok:
+                    what = ("a percentage in [0, 100] or empty" if col.startswith(ACCURACY_PREFIXES)
+                            else _NUMBER_COLS[col])
+                    raise DataError(f"{path}:{n}: column {col!r} must be {what}, got {v!r}")
+            elif col in _TEXT_CHOICES and v not in _TEXT_CHOICES[col]:
+                raise DataError(f"{path}:{n}: column {col!r} must be one of {_TEXT_CHOICES[col]}, got {v!r}")
+    return pd.read_csv(path)
+
 
 # --- names ---------------------------------------------------------------------------------------
 
@@ -128,10 +193,10 @@ def paired_differences(df: pd.DataFrame, baseline: str = "stvg", metrics: Iterab
 # --- learning curves -----------------------------------------------------------------------------
 
 def read_log(run_dir: str | Path) -> list[dict]:
-    p = Path(run_dir) / "log.jsonl"
-    if not p.is_file():
-        return []
-    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+    """A run's log.jsonl: ``run.read_log`` (a corrupt line is a DataError naming the file and line)."""
+    from .run import read_log
+
+    return read_log(run_dir)
 
 
 def learning_curves(df: pd.DataFrame, metric: str = "box_micro", by: str = "preset") -> pd.DataFrame:

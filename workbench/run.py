@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import math
 import os
 import pickle
 import platform
@@ -20,7 +19,7 @@ import torch
 
 from . import __version__
 from .config import Config
-from .io import DataError, atomic_path, read_json, write_json
+from .io import DataError, atomic_path, is_percentage, read_json, read_jsonl, write_json
 
 from .paths import CHECKPOINT_BEST as BEST, CHECKPOINT_LAST as LAST  # noqa: F401  (names of RunDir files)
 from .paths import METRICS_FILE, REPO, RUN_CONFIG as CONFIG, RUN_LOG as LOG  # noqa: F401
@@ -36,7 +35,9 @@ class RunLocked(DataError):
 
 def read_metrics(path: str | Path) -> dict:
     """Read a run's metrics.json and check its shape: each split an object whose accuracies are
-    numbers in [0, 100] or null. DataError naming the file and key otherwise."""
+    numbers in [0, 100] or null, and at least one split with a number (``{}`` is no finished run).
+    DataError naming the file and key otherwise. The one reader of metrics files (train, predict, grid
+    sweeps, world sweeps, figures)."""
     from .evaluate import METRICS as METRIC_NAMES  # local: evaluate is heavier than a run directory
 
     m = read_json(path)
@@ -54,12 +55,24 @@ def read_metrics(path: str | Path) -> dict:
                 raise DataError(f"{path}: '{prefix}{split}' must be an object of metrics, got {v!r}")
             for k in METRIC_NAMES:
                 x = v.get(k)
-                ok = x is None or (isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-                                   and 0 <= x <= 100)
-                if not ok:
+                if not (x is None or is_percentage(x)):
                     raise DataError(f"{path}: '{prefix}{split}.{k}' must be a percentage in [0, 100] or null, "
                                     f"got {x!r}")
+    if not any(isinstance(m.get(s), dict) and any(m[s].get(k) is not None for k in METRIC_NAMES) for s in SPLITS):
+        raise DataError(f"{path}: holds no accuracy of 'validation' or 'testing' (expected e.g. "
+                        "{'validation': {'box_micro': ...}}); not the metrics of a finished run")
     return m
+
+
+def read_log(run_dir: str | Path) -> list[dict]:
+    """A run's log.jsonl (one object per epoch with an integer ``epoch``; [] when absent); a bad line
+    raises DataError naming the file and the line. The one reader of run logs (train, sweeps, figures)."""
+    p = Path(run_dir) / LOG
+    rows = read_jsonl(p)
+    for n, r in enumerate(rows, 1):
+        if not isinstance(r, dict) or not isinstance(r.get("epoch"), int) or isinstance(r.get("epoch"), bool):
+            raise DataError(f"{p}: entry {n} is not an epoch record (expected an object with an integer 'epoch')")
+    return rows
 
 
 def git_info(cwd: str | Path | None = None) -> dict[str, Any]:
@@ -108,17 +121,7 @@ class RunDir:
                                        **(extra or {})}, indent=2)
 
     def read_log(self) -> list[dict]:
-        p = self.file(LOG)
-        if not p.is_file():
-            return []
-        rows = []
-        for n, line in enumerate(p.read_text().splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError:
-                    raise DataError(f"{p}:{n}: not a JSON line") from None
-        return rows
+        return read_log(self.path)
 
     def write_log(self, rows: list[dict]) -> None:
         """Rewrite the whole log atomically (a resumed run drops epochs after its checkpoint)."""

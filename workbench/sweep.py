@@ -18,6 +18,7 @@ Sweeps written before seeds existed (SWEEP_DIR/<preset>/{params.json,run/}) are 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import os
@@ -300,6 +301,9 @@ def sweep(presets: list[str], data: str | Path, out: str | Path, overrides: dict
     overrides = dict(overrides or {})
     if seeds < 1:
         raise DataError(f"sweep: seeds must be >= 1, got {seeds}")
+    twice = sorted({p for p in presets if list(presets).count(p) > 1})
+    if twice:
+        raise DataError(f"sweep: presets {twice} named twice (one run directory per preset and seed); name each once")
     base = int(overrides.pop("seed", 0))
     seed_list = [base + i for i in range(seeds)]
     units = [(p, s) for p in presets for s in seed_list]
@@ -309,6 +313,9 @@ def sweep(presets: list[str], data: str | Path, out: str | Path, overrides: dict
         from .prepare import fill_missing
 
         fill_missing(data, log=lambda m: log(f"sweep: {m}"))
+    from .check import require_ready
+
+    require_ready(data, overrides.get("text_features") or None, log=log, who="sweep")   # check-dataset's checks
     out.mkdir(parents=True, exist_ok=True)
     meta_path = out / "sweep.json"
     old = read_json(meta_path) if meta_path.is_file() else {}
@@ -343,6 +350,8 @@ def sweep(presets: list[str], data: str | Path, out: str | Path, overrides: dict
             specs.append(JobSpec(f"{p}/seed-{s}", str(unit_dir(out, p, s)), run_one,
                                  dict(preset=p, data=data, sweep_dir=out, overrides=overrides, notebook=notebook,
                                       seed=s)))
+    if options is not None and "device" in overrides:     # Slurm asks for a GPU per run when it trains on CUDA
+        options = dataclasses.replace(options, device=str(overrides["device"]))
     runner = make_executor(executor, out / "submitit", jobs, options, log)
     unit_of = {f"{p}/seed-{s}": (p, s) for p, s in units}
     with Progress({sp.name: Path(sp.dir) / RUN for sp in specs}, log, progress_s) as progress:
@@ -385,8 +394,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d = ClusterOptions()
     g = p.add_argument_group("submitit (local / slurm)")
     g.add_argument("--partition", default=d.partition, help="Slurm partition (default: the cluster's default)")
-    g.add_argument("--gpus-per-run", type=int, default=d.gpus, help="GPUs per run (Slurm; local: 1 when the "
-                   "machine has GPUs, 0 = CPU)")
+    g.add_argument("--gpus-per-run", type=int, default=d.gpus, help="GPUs per run (Slurm; default: 1 when --set "
+                   "device=cuda or the partition has GPUs, else 0, so CPU partitions work as is; local: 0 = CPU, "
+                   "default: one GPU each when the machine has GPUs)")
     g.add_argument("--cpus-per-run", type=int, default=d.cpus, help="CPUs per run (Slurm)")
     g.add_argument("--time-limit", type=int, default=d.time_min, metavar="MINUTES",
                    help="time limit per run; on Slurm a run past it is requeued and resumes from its checkpoint")
@@ -402,7 +412,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def cluster_options(args: argparse.Namespace) -> ClusterOptions:
     for k in ("gpus_per_run", "cpus_per_run", "time_limit", "array_parallelism", "requeues"):
-        if getattr(args, k) < (1 if k in ("time_limit", "array_parallelism", "cpus_per_run") else 0):
+        if getattr(args, k) is not None and getattr(args, k) < (1 if k in ("time_limit", "array_parallelism",
+                                                                            "cpus_per_run") else 0):
             raise DataError(f"--{k.replace('_', '-')}: {getattr(args, k)} is out of range")
     return ClusterOptions(partition=args.partition, gpus=args.gpus_per_run, cpus=args.cpus_per_run,
                           time_min=args.time_limit, array_parallelism=args.array_parallelism, mem=args.mem,
@@ -417,6 +428,9 @@ def parse_presets(text: str) -> list[str]:
     unknown = [p for p in presets if p not in PRESETS and p not in ("random", "upper-bound")]
     if unknown:
         raise DataError(f"--presets: unknown preset(s) {unknown}")
+    twice = sorted({p for p in presets if presets.count(p) > 1})
+    if twice:
+        raise DataError(f"--presets: {twice} named twice (one run directory per preset and seed); name each once")
     return presets
 
 

@@ -161,7 +161,7 @@ def _train(cfg: Config, run: RunDir, preset_name: str, on_epoch, on_step, ws: Wo
     batches = ResidentBatches if cfg.resident_features else TrainBatches
     extra = (device,) if cfg.resident_features else ()
     data = batches(ws.stores["training"], ws.text, cfg.batch_size, cfg.num_frames, cfg.seed, *extra,
-                   max_segments=cfg.max_train_segments)
+                   max_segments=cfg.max_train_segments, teacher=cfg.data if cfg.teacher == "oracle" else None)
     if data.skipped:
         print(f"train: {data.skipped} training segments name no queried object and are left out")
     if len(data) == 0:
@@ -275,9 +275,26 @@ def run_baseline(name: str, cfg: Config, out: str | Path, ws: Workspace | None =
     """The Random / Upper Bound rows: predictions from the proposals alone, evaluated like a run."""
     run = RunDir(out)
     with run.lock():
+        _check_baseline_target(run, name, cfg)
         ws = ws or Workspace(cfg)
         run.write_config(name, cfg)
         return _baseline(name, cfg, run, ws)
+
+
+def _check_baseline_target(run: RunDir, name: str, cfg: Config) -> None:
+    """A baseline row writes config.json and metrics.json: never over a trained run (checkpoints) nor over the
+    finished run of another preset or config (a re-run of the same row recomputes it)."""
+    ck = [n for n in (LAST, BEST) if run.file(n).is_file()]
+    if ck:
+        raise DataError(f"{run.path}: holds a trained run ({', '.join(ck)}); the {name} row would overwrite its "
+                        "config.json and metrics.json: choose another --out")
+    if run.file(METRICS_FILE).is_file() and run.file(CONFIG).is_file():
+        old_preset, old = run.read_config()
+        diff = sorted(k for k, v in cfg.to_dict().items() if old.to_dict()[k] != v and k not in _RESUMABLE)
+        if old_preset != name or diff:
+            raise DataError(f"{run.path}: holds the finished run of preset {old_preset!r}"
+                            + (f" with another config ({diff})" if old_preset == name else "")
+                            + f"; the {name} row would overwrite its metrics: choose another --out")
 
 
 def _baseline(name: str, cfg: Config, run: RunDir, ws: Workspace) -> dict:
@@ -342,21 +359,46 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     sets = parse_sets(args.set)
+    if "data" in sets and Path(sets["data"]).resolve() != Path(args.data).resolve():
+        raise DataError(f"--set data={sets['data']} contradicts --data {args.data}; give the dataset once (--data)")
     sets.setdefault("data", args.data)
     cfg = config_for(args.preset, **sets)
     if not cfg.text_features:                           # the default cache: built when missing, as are stores
         from .prepare import fill_missing
 
         fill_missing(cfg.data, log=lambda m: print(f"train: {m}", flush=True))
+    from .check import require_ready
+
+    require_ready(cfg.data, cfg.text_features or None)   # what check-dataset checks, before the first step
     print(dumps(cfg))
 
     def on_epoch(row):
         val = row.get("val", {})
         print(json.dumps({"epoch": row["epoch"], "loss": round(row["losses"]["total"], 4),
-                          **{k: round(v, 2) for k, v in val.items() if k.endswith(("macro", "micro"))},
+                          **{k: None if v is None else round(v, 2) for k, v in val.items()
+                             if k.endswith(("macro", "micro"))},        # null: a metric the eval_rule does not report
                           "seconds": row["seconds"]}), flush=True)
 
     metrics = run_preset(args.preset, cfg, args.out, on_epoch=on_epoch)
-    print(json.dumps({s: {k: round(v, 2) for k, v in metrics[s].items() if k.endswith(("macro", "micro"))}
-                      for s in ("validation", "testing") if s in metrics}))
+    print(summary_line(metrics, args.out))
     return 0
+
+
+def summary_line(metrics: dict, out) -> str:
+    """The last lines ``train`` prints: the four metrics per split (null where a split's annotations hold no
+    box, e.g. the official public test file), and what to do for such a split."""
+    from .evaluate import METRICS
+
+    table, boxless = {}, []
+    for s in ("validation", "testing"):
+        m = metrics.get(s)
+        if not isinstance(m, dict):
+            continue
+        table[s] = {k: (None if m.get(k) is None else round(float(m[k]), 2)) for k in METRICS if k in m}
+        if not m.get("boxes") and all(table[s].get(k) is None for k in METRICS):
+            boxless.append(s)
+    lines = [json.dumps(table)]
+    for s in boxless:
+        lines.append(f"train: the {s} annotations hold no boxes (a test-server split): its metrics are null; write "
+                     f"the submission with `python -m workbench predict --run {out} --split {s} --out PRED.json`")
+    return "\n".join(lines)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .config import Config
 from .data.layout import DatasetDir
-from .data.store import FeatureStore
+from .data.store import FeatureStore, check_box_space
 from .data.yc2 import check_class_count
 from .formats import detect
 from .io import DataError, expect
@@ -57,6 +57,7 @@ class Workspace:
                 if gt is not None:
                     where = self.ds.annotations(s) if self.ds.has_annotations(s) else f"{self.format.name} {s} ground truth"
                     check_labels(gt, self.vocab, where)
+                    check_box_space(self.stores[s], where, root)   # boxes read in the annotations' pixel frame
                     check_gt_against_store(gt, self.stores[s], self.text, where)
                     self.gt[s] = gt
         self.dims = {"visual": self.stores["training"].feature_dim, "glove": self.text.glove_dim,

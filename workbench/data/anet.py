@@ -108,17 +108,26 @@ def proposal_h5(root: Path) -> Path:
 def proposal_index(root: Path) -> list[str]:
     """Row order of the GVD proposal h5: the segments of ``dic_anet.json['videos']``, in order.
 
-    Each entry must name its video (``vid``/``video_id``) and segment (``seg``/``seg_id``).
+    Each entry names its segment as GVD writes it (``id`` = ``<vid>_segment_<NN>``, which GVD's loader splits;
+    ``vid_id``/``seg_id`` beside it), or by ``vid``/``video_id`` and ``seg``/``seg_id``.
     """
     path = Path(root) / GVD_INDEX
     info = read_json(path)
     videos = info.get("videos") if isinstance(info, dict) else None
-    expect(isinstance(videos, list), str(path), "expected {'videos': [{vid, seg}, ...]} in proposal-row order")
+    expect(isinstance(videos, list), str(path), "expected {'videos': [{id, vid_id, seg_id, ...}, ...]} in proposal-row order")
     keys = []
     for i, v in enumerate(videos):
-        vid = v.get("vid", v.get("video_id")) if isinstance(v, dict) else None
-        seg = v.get("seg", v.get("seg_id")) if isinstance(v, dict) else None
-        expect(vid is not None and seg is not None, f"{path}: videos[{i}]", "needs 'vid' and 'seg'")
+        where = f"{path}: videos[{i}]"
+        expect(isinstance(v, dict), where, "expected an object")
+        sid = v.get("id")
+        if isinstance(sid, str) and "_segment_" in sid:
+            vid, _, seg = sid.rpartition("_segment_")
+            expect(seg.isdigit(), where, f"id {sid!r}: expected '<vid>_segment_<NN>'")
+        else:
+            vid = v.get("vid", v.get("video_id", v.get("vid_id")))
+            seg = v.get("seg", v.get("seg_id"))
+            expect(vid is not None and seg is not None, where,
+                   "needs 'id' ('<vid>_segment_<NN>', as GVD writes it) or 'vid' and 'seg'")
         keys.append(anet_key(vid, seg))
     return keys
 

@@ -54,7 +54,7 @@ class TrainBatches:
     (seed, epoch), so a resumed run sees exactly the batches an uninterrupted run sees."""
 
     def __init__(self, store: FeatureStore, text, batch_size: int, num_frames: int, seed: int,
-                 max_segments: int = 0):
+                 max_segments: int = 0, teacher: str | None = None):
         self.store, self.text = store, text
         ids = list(store.seg_ids)
         missing = [k for k in ids if k not in text]
@@ -64,6 +64,29 @@ class TrainBatches:
         self.skipped = len(ids) - len(keep)  # segments whose sentence names no queried object
         self.indices = np.asarray(keep[:max_segments] if max_segments else keep)
         self.batch_size, self.num_frames, self.seed = batch_size, num_frames, seed
+        # teacher: a world v2 dataset directory -> each batch carries the oracle teacher's truth (cfg.teacher)
+        self.teacher = self._teacher_truth(teacher) if teacher else None
+
+    def _teacher_truth(self, path: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        from ..world.oracles import teacher_looks
+
+        keys = [self.store.seg_ids[i] for i in self.indices]
+        table = teacher_looks(path, keys)
+        for k in keys:
+            look, _ = table[k]
+            if len(look) != len(self.text[k].obj_class) or look.shape[1] != self.store.feature_dim:
+                raise DataError(f"{path}: the world truth of segment {k} has {look.shape} looks, its text "
+                                f"{len(self.text[k].obj_class)} objects and the store D={self.store.feature_dim}")
+        return table
+
+    def _with_teacher(self, batch: dict, segs: np.ndarray) -> dict:
+        """Add the oracle teacher's truth: teacher_look (B, K, Dv) float32, teacher_cued (B, K) bool."""
+        if self.teacher is not None:
+            K = batch["obj_mask"].shape[1]
+            rows = [self.teacher[self.store.seg_ids[i]] for i in segs]
+            batch["teacher_look"] = torch.from_numpy(_pad([r[0] for r in rows], K))          # (B, K, Dv)
+            batch["teacher_cued"] = torch.from_numpy(_pad([r[1] for r in rows], K, False))   # (B, K)
+        return batch
 
     def __len__(self) -> int:
         return len(self.indices) // self.batch_size  # drop the last partial batch (negatives need a full batch)
@@ -76,7 +99,7 @@ class TrainBatches:
         batch = collate_text([self.text[self.store.seg_ids[i]] for i in segs])
         batch["regions"] = torch.from_numpy(regions)                                    # (B, T, N, Dv) float16
         batch["frame_mask"] = torch.ones(len(segs), T, dtype=torch.bool)                # (B, T)
-        return batch
+        return self._with_teacher(batch, segs)
 
     def epoch(self, epoch: int, prefetch: int = 2) -> Iterator[dict[str, torch.Tensor]]:
         """Batches of ``epoch``, read by a background thread while the model computes."""
@@ -147,8 +170,8 @@ class ResidentBatches(TrainBatches):
     instead of reading frames from disk. Memory: the store's feature bytes on the device."""
 
     def __init__(self, store: FeatureStore, text, batch_size: int, num_frames: int, seed: int,
-                 device: torch.device, max_segments: int = 0, chunk_frames: int = 4096):
-        super().__init__(store, text, batch_size, num_frames, seed, max_segments)
+                 device: torch.device, max_segments: int = 0, chunk_frames: int = 4096, teacher: str | None = None):
+        super().__init__(store, text, batch_size, num_frames, seed, max_segments, teacher)
         self.device = torch.device(device)
         F = int(store.frame_offset[-1] + store.frame_count[-1]) if len(store.frame_count) else 0
         feats = torch.empty((F, store.num_proposals, store.feature_dim), dtype=torch.float16, device=self.device)
@@ -164,4 +187,4 @@ class ResidentBatches(TrainBatches):
         batch = collate_text([self.text[self.store.seg_ids[i]] for i in segs])
         batch["regions"] = self.features[torch.from_numpy(rows).to(self.device)]         # (B, T, N, Dv) float16
         batch["frame_mask"] = torch.ones(len(segs), T, dtype=torch.bool)                # (B, T)
-        return batch
+        return self._with_teacher(batch, segs)

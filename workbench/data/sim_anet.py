@@ -30,7 +30,7 @@ from ..boxes import iou_matrix
 from ..boxes import jitter_boxes as _jitter
 from ..io import DataError, atomic_path, expect, read_json, write_json
 from ..paths import DATASET_META, REPO, SPLITS
-from .simbase import write_replacing
+from .simbase import parse_max_segments, write_replacing
 from .anet import (CLEANED_PREFIX, FRAMES_PER_SEGMENT, GVD_FEATURES, GVD_INDEX, PROPOSAL_H5, SPLIT_IDS,
                    anet_key, load_anet_annotations, load_vg_vocab)
 
@@ -444,15 +444,65 @@ def calibration_stats(preset: str = "demo", seed: int = 0, knobs: AnetKnobs | No
 
 # --- CLI (dispatched from `simulate --dataset anet`) ------------------------------------------
 
+_SHARES = ("min_visible_frac", "object_share", "max_object_share", "clutter_scene")   # knobs in [0, 1]
+_SIGNED = ("detect_logit", "detect_freq_slope")                                      # any finite number
+
+
+def parse_anet_knobs(items: list[str] | None, base: AnetKnobs | None = None, where: str = "--set") -> AnetKnobs:
+    """``KNOB=VALUE`` strings applied to ``base``: every scalar knob of ``AnetKnobs`` (the ranges tuples are
+    set in code); an unknown knob, a bad value or a knob given twice raises DataError naming it."""
+    import math
+
+    base = base or AnetKnobs()
+    types = {f.name: type(f.default) for f in dataclasses.fields(AnetKnobs) if not isinstance(f.default, tuple)}
+    values: dict = {}
+    for item in items or []:
+        if "=" not in item:
+            raise DataError(f"{where} {item!r}: expected KNOB=VALUE")
+        k, v = (x.strip() for x in item.split("=", 1))
+        if k not in types:
+            raise DataError(f"{where}: unknown knob {k!r} of the ActivityNet-Entities world; knobs: {sorted(types)}")
+        if k in values:
+            raise DataError(f"{where}: knob {k} given twice")
+        try:
+            x = types[k](v) if types[k] is float else int(v)
+        except ValueError:
+            raise DataError(f"{where}: knob {k} expects {types[k].__name__}, got {v!r}") from None
+        ok = (math.isfinite(x) and (k in _SIGNED or (0 <= x <= 1 if k in _SHARES else x >= 0))
+              and not (k in ("num_proposals", "good_proposals") and x < 1))
+        if not ok:
+            want = ("finite" if k in _SIGNED else "in [0, 1]" if k in _SHARES
+                    else ">= 1" if k in ("num_proposals", "good_proposals") else ">= 0")
+            raise DataError(f"{where}: knob {k} must be {want}, got {v!r}")
+        values[k] = x
+    return dataclasses.replace(base, **values)
+
+
 def run(args) -> int:
     out = Path(args.out)
     if getattr(args, "holdout", 0):
         raise DataError("--holdout: the open-vocabulary protocol is defined on the YouCook2 world (--dataset yc2)")
+    if getattr(args, "output", None) is not None:
+        raise DataError("--output: the ActivityNet-Entities world writes GVD's layout (per-segment .npy files and "
+                        "the proposal HDF5); build its stores with `prepare` / `build-store`")
+    if getattr(args, "world", "v2") == "v1":
+        raise DataError("--world v1 is a YouCook2 world; the ActivityNet-Entities world has one generator")
     t0 = time.time()
-    knobs = AnetKnobs(context_strength=args.context_strength) if args.context_strength is not None else AnetKnobs()
+    sets = list(getattr(args, "set", None) or [])
+    if args.context_strength is not None:
+        if any(s.split("=", 1)[0].strip() == "context_strength" for s in sets):
+            raise DataError("--context-strength and --set context_strength=: give the knob once")
+        sets.append(f"context_strength={args.context_strength}")
+    knobs = parse_anet_knobs(sets)
+    caps = parse_max_segments(getattr(args, "max_segments", None) or [])
+    limits = None
+    if caps:                                            # a prefix of the preset's segments, as in the YouCook2 world
+        preset_caps = PRESETS.get(args.preset, {}).get("max_segments", {})
+        limits = {s: min(n, preset_caps[s]) if preset_caps.get(s) else n for s, n in caps.items()}
+        limits = {**{s: n for s, n in preset_caps.items() if s not in limits}, **limits}
     write_replacing(out, args.force, lambda target: simulate_anet(target, preset=args.preset, seed=args.seed,
                                                                    feature_dim=args.feature_dim, knobs=knobs,
-                                                                   progress=True))
+                                                                   progress=True, max_segments=limits))
     meta = read_json(out / DATASET_META)
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(json.dumps({"out": str(out), "dataset": meta["dataset"], "preset": args.preset, "seed": args.seed,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from ..boxes import clip_boxes, iou, jitter_boxes
 from ..io import DataError, read_json
-from ..paths import DATASET_META
+from ..paths import DATASET_META, SPLITS, STORE_DIR, TEXT_FEATURES_FILE
 
 PRONOUNS = (63, 64, 65, 66)                  # it, them, that, they
 FRAME = 224.0                                # proposals live in the 224x224 resized frame
@@ -117,10 +118,36 @@ def proposals_around(rng: np.random.Generator, source: np.ndarray, detected: np.
 
 # --- writing a dataset directory --------------------------------------------------------------
 
-def write_replacing(out: Path, force: bool, write) -> None:
+def parse_max_segments(items: list[str] | None) -> dict[str, int]:
+    """``--max-segments SPLIT=N`` (repeatable) -> {split: N}; the same for every world."""
+    caps: dict[str, int] = {}
+    for item in items or []:
+        split, _, n = item.partition("=")
+        if split not in SPLITS or not n.isdigit() or int(n) < 1:
+            raise DataError(f"--max-segments {item!r}: expected SPLIT=N with SPLIT in {SPLITS} and N >= 1 "
+                            "(every split gets at least one segment; leave a split out to keep all of it)")
+        if split in caps:
+            raise DataError(f"--max-segments: split {split} given twice ({caps[split]} and {n})")
+        caps[split] = int(n)
+    return caps
+
+
+# What other commands write into a dataset directory for that dataset (replaced with the simulator's own files
+# by `simulate --force`: they describe the old world): feature stores, the default text cache, world statistics.
+DERIVED = (STORE_DIR, TEXT_FEATURES_FILE, "world_stats.json")
+
+
+def _workbench_temp(name: str) -> bool:
+    """A temporary file of an atomic write (``.<name>.<pid>.<random>.tmp<ext>``) or of a simulation."""
+    return name.startswith(".") and ".tmp" in name
+
+
+def write_replacing(out: Path, force: bool, write, log=None) -> list[str]:
     """Build a simulated dataset at ``out`` with ``write(target)``. An existing ``out`` is replaced only
     with ``force`` and only when it is a simulated dataset (or empty); the new one is built beside it
-    first and swapped in, so a failed write loses nothing."""
+    first and swapped in, so a failed write loses nothing. ``--force`` replaces only what the workbench
+    wrote for the dataset (the simulator's files and ``DERIVED``): anything else in ``out`` (a training
+    run, notes) is moved into the new dataset untouched and named. Returns the names kept."""
     out = Path(out)
     if out.exists():
         meta = out / DATASET_META
@@ -132,8 +159,17 @@ def write_replacing(out: Path, force: bool, write) -> None:
     if target.exists():
         shutil.rmtree(target)
     write(target)
+    kept: list[str] = []
     if target != out:
+        ours = {p.name for p in target.iterdir()} | set(DERIVED)
+        kept = sorted(p.name for p in out.iterdir() if p.name not in ours and not _workbench_temp(p.name))
         old = out.with_name(f".{out.name}.old")
         out.rename(old)
         target.rename(out)
+        for name in kept:                               # never deleted: moved into the new dataset
+            (old / name).rename(out / name)
         shutil.rmtree(old)
+        if kept:
+            (log or (lambda m: print(m, file=sys.stderr)))(f"simulate: kept {kept} in {out}: not written by the workbench for the dataset (--force replaces "
+                "only the dataset's own files)")
+    return kept

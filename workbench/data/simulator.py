@@ -19,10 +19,10 @@ import numpy as np
 
 from ..boxes import iou_matrix
 from ..io import DataError, atomic_path, read_json, write_json
-from ..paths import (ANNOTATION_NAMES, BOX_DIR, CLASS_FILE, DATASET_META, FEATURE_DIR, SENTENCES_FILE, TRAINING_VID_FILE,
+from ..paths import (WORLD_TRUTH_FILE, ANNOTATION_NAMES, BOX_DIR, CLASS_FILE, DATASET_META, FEATURE_DIR, SENTENCES_FILE, TRAINING_VID_FILE,
                      YC2_DATA, YOUCOOKII_FILE)
 from .layout import DatasetDir
-from .simbase import UnitVectors, proposals_around, write_replacing
+from .simbase import UnitVectors, parse_max_segments, proposals_around, write_replacing
 from .simbase import (FRAME, PRONOUNS, SegmentPlan, SegmentSim, _clip, _hash_int, _jitter, _rng,  # noqa: F401
                       _unit)
 from .yc2 import (SPLIT_DICT_NAMES, SPLITS, GTObject, GTSegment, SegmentInfo, SplitEntry, Box, load_class_file,
@@ -293,7 +293,6 @@ OUTPUTS = ("npy", "store", "both")
 WORLDS = ("v1", "v2")
 DEFAULT_WORLD = "v2"
 WORLD_STATS_FILE = "world_stats.json"       # v2: oracle headroom per split (`simulate --stats`)
-WORLD_TRUTH_FILE = "world_truth.json"       # v2: per annotated object of val/test: mention type, states
 
 
 def default_output(preset: str) -> str:
@@ -354,7 +353,7 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
     v2 = world == "v2"
     if v2:
         from ..world.knobs import SOURCES, WorldKnobs
-        from ..world.oracles import HeadroomAccumulator, Queries
+        from ..world.oracles import HeadroomAccumulator, Queries, TrainingBags
         from ..world.v2 import GENERATOR_VERSION_V2
         knobs = knobs or WorldKnobs()
         if not isinstance(knobs, WorldKnobs):
@@ -373,6 +372,7 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
         plans, holdout_meta = apply_holdout(plans, holdout, seed, load_class_file(data_dir / CLASS_FILE).names)
     gen = make_world(world, seed, dim, knobs, data_dir)
     queries = Queries(gen, plans["training"]) if v2 else None
+    bags = TrainingBags(queries) if v2 else None      # the training-time oracles' bags (fitted after training)
     version = GENERATOR_VERSION_V2 if v2 else GENERATOR_VERSION
     out.parent.mkdir(parents=True, exist_ok=True)
     resumable = output != "npy"
@@ -405,7 +405,13 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
             start = min(starts, default=0)
             annotated = split in ANNOTATION_FILES
             acc = HeadroomAccumulator(queries) if v2 and annotated else None
+            learn = bags is not None and split == "training"
             gts = []
+            if learn and start:  # v2 resume: regenerate the done training segments' bags and truth (no writes)
+                for pl in todo[:start]:
+                    sim, truth = segment_arrays(gen, pl)
+                    bags.add(pl, sim, truth)
+                    truth_out[pl.key] = _truth_rows(truth, sim)
             if annotated and start and not v2:
                 gts = _partial_gts(tmp, split, todo, start)
             elif annotated and start:  # v2 resume: regenerate the done segments' truth (no writes)
@@ -426,6 +432,9 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
                 if acc is not None:
                     acc.add(pl, sim, truth)
                     truth_out[pl.key] = _truth_rows(truth, sim)
+                if learn:
+                    bags.add(pl, sim, truth)
+                    truth_out[pl.key] = _truth_rows(truth, sim)
                 if bar is not None:
                     bar.update(1)
                 elif progress and (i + 1) % 1000 == 0:
@@ -441,8 +450,10 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
             if annotated:
                 write_official_annotations(tmp / ANNOTATION_FILES[split], gts)
                 (tmp / (ANNOTATION_FILES[split] + ".partial")).unlink(missing_ok=True)
+            if learn:
+                bags.fit()
             if acc is not None:
-                headroom[split] = acc.result()
+                headroom[split] = {**acc.result(), "learned_from": bags.info()}
             for sink in sinks:
                 sink.end_split(split)
             stats[split] = {"segments": len(todo), "frames": sum(pl.num_frames for pl in todo)}
@@ -500,14 +511,15 @@ def _partial_gts(tmp: Path, split: str, plans: list[SegmentPlan], start: int) ->
 
 
 def _truth_rows(truth, sim: SegmentSim) -> list[dict]:
-    """world_truth.json rows of a segment's annotated objects."""
+    """world_truth.json rows of a segment's named objects (its split dict's class ids, in order): mention type,
+    appearance class ``cls``, what the sentence states ``lang``, first / last state, switch frame, twin frames."""
     rows = []
     for n, o in enumerate(truth.objects[:truth.num_named]):
         twin = np.zeros(sim.outside.shape[1], bool)
         for j, tw in enumerate(truth.objects):
             if tw.role == "twin" and tw.of == n:
                 twin |= ~sim.outside[j]
-        rows.append({"mention": o.mention, "lang": o.lang, "start": o.states[0], "end": o.states[-1],
+        rows.append({"mention": o.mention, "cls": o.cls, "lang": o.lang, "start": o.states[0], "end": o.states[-1],
                      "switch": o.switch, "enters": o.enters, "nested": o.nest_in >= 0,
                      "twin_frames": np.flatnonzero(twin).tolist()})
     return rows
@@ -647,13 +659,7 @@ def run(args) -> int:
         if args.context_strength is not None:
             raise DataError("--context-strength is world v1's knob; world v2 takes --set context=VALUE")
         knobs = parse_world_sets(args.set)
-    caps = {}
-    for item in args.max_segments:
-        split, _, n = item.partition("=")
-        if split not in SPLITS or not n.isdigit() or int(n) < 1:
-            raise DataError(f"--max-segments {item!r}: expected SPLIT=N with SPLIT in {SPLITS} and N >= 1 "
-                            "(every split gets at least one segment; leave a split out to keep all of it)")
-        caps[split] = int(n)
+    caps = parse_max_segments(args.max_segments)
     t0 = time.time()
     write_replacing(out, args.force, lambda target: simulate(
         target, preset=args.preset, seed=args.seed, feature_dim=args.feature_dim, knobs=knobs, progress=True,

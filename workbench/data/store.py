@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import __version__
 from ..formats import detect
-from ..formats.base import SourceSegment
+from ..formats.base import BOX_CONVENTION, BOX_SPACE_224, BOX_SPACE_ANNOTATION, SourceSegment
 from ..io import DataError, SegmentIndex, atomic_path, expect
 from .layout import check_split
 
@@ -59,7 +59,7 @@ def _validate(seg: SourceSegment, feats: np.ndarray, boxes: np.ndarray, num_prop
 
 
 def build_store(root: str | Path, split: str, out: str | Path, num_proposals: int = 20,
-                feature_dtype: str = "float16", progress: bool = True) -> dict:
+                feature_dtype: str = "float16", progress: bool = True, source=None) -> dict:
     """Convert the split's region features under ``root`` into one HDF5 store at ``out``.
 
     Validates every segment while converting and raises DataError naming the first bad one.
@@ -71,7 +71,7 @@ def build_store(root: str | Path, split: str, out: str | Path, num_proposals: in
     root, split = Path(root), check_split(split)
     if isinstance(num_proposals, bool) or not isinstance(num_proposals, (int, np.integer)) or num_proposals < 1:
         raise DataError(f"build-store: --num-proposals must be an integer >= 1, got {num_proposals!r}")
-    src = detect(root).source(root, split)
+    src = detect(root).source(root, split) if source is None else source   # importers pass a release's own Source
     if src.notes and progress:
         print(f"build-store: {src.notes}", file=sys.stderr)
     # Pass 1: shapes only (memory-mapped headers), to size the datasets.
@@ -118,9 +118,54 @@ def build_store(root: str | Path, split: str, out: str | Path, num_proposals: in
             f.attrs.update(format_version=FORMAT_VERSION, split=split, source_layout=src.layout,
                            source_root=str(src.root.resolve()), feature_dim=dim, num_proposals=N,
                            feature_dtype=feature_dtype, workbench_version=__version__,
-                           created=time.strftime("%Y-%m-%dT%H:%M:%S"), notes=src.notes)
+                           created=time.strftime("%Y-%m-%dT%H:%M:%S"), notes=src.notes,
+                           box_space=src.box_space, box_convention=BOX_CONVENTION, box_source=src.box_source,
+                           source_release=_release_of(root))
     return dict(split=split, segments=len(counts), frames=F, feature_dim=int(dim), num_proposals=N,
-                bytes=Path(out).stat().st_size, seconds=round(time.time() - t0, 2), out=str(out))
+                box_space=src.box_space, bytes=Path(out).stat().st_size, seconds=round(time.time() - t0, 2),
+                out=str(out))
+
+
+def _release_of(root: Path) -> str:
+    """The public release a dataset directory was imported from (dataset.json ``release``), else ""."""
+    from ..io import read_json
+    from ..paths import DATASET_META
+
+    meta = root / DATASET_META
+    try:
+        raw = read_json(meta) if meta.is_file() else {}
+    except DataError:
+        return ""
+    rel = raw.get("release") if isinstance(raw, dict) else None
+    return str(rel.get("name", "")) if isinstance(rel, dict) else str(rel or "")
+
+
+def box_space_of(attrs: dict) -> str:
+    """The box space a store was stamped with; stores built before the stamp: the 224x224 frame when their
+    build-store note said so (the old silent fallback), else annotation pixels (what build-store wrote)."""
+    space = attrs.get("box_space")
+    if space is not None:
+        return space.decode() if isinstance(space, bytes) else str(space)
+    notes = attrs.get("notes", "")
+    notes = notes.decode() if isinstance(notes, bytes) else str(notes)
+    return BOX_SPACE_224 if "224x224" in notes else BOX_SPACE_ANNOTATION
+
+
+def check_box_space(store: "FeatureStore", annotations, root=None) -> None:
+    """Refuse a store whose proposal boxes are not in the annotations' pixel frame (a score on it would be
+    computed on misread boxes); the message says how to rebuild it."""
+    space = box_space_of(store.attrs)
+    if space == BOX_SPACE_ANNOTATION:
+        return
+    split = store.attrs.get("split", "SPLIT")
+    split = split.decode() if isinstance(split, bytes) else split
+    src = store.attrs.get("box_source") or store.attrs.get("notes") or ""
+    src = src.decode() if isinstance(src, bytes) else src
+    root = root if root is not None else "DIR"
+    raise DataError(f"{store.path}: its proposal boxes are in the {space} frame{f' ({src})' if src else ''}, but "
+                    f"{annotations} gives boxes in each video's annotation pixel frame; a score would be computed on "
+                    f"misread boxes. Rebuild it from the dataset directory that holds the annotations: "
+                    f"`python -m workbench build-store --root {root} --split {split} --out {store.path}`")
 
 
 def index_digest(seg_ids, offsets, counts, crc) -> str:
@@ -339,7 +384,9 @@ class FeatureStore(SegmentIndex):
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--root", required=True, help="dataset directory (or a feature root in the CI/NAFAE/GVD layout)")
+    p.add_argument("--root", required=True, help="dataset directory (a bare CI feature root without annotations keeps "
+                   "its boxes in the 224x224 frame: the store is stamped so and refused against annotations; "
+                   "public releases: `python -m workbench import`)")
     p.add_argument("--split", required=True, choices=("training", "validation", "testing"))
     p.add_argument("--out", required=True, help="output HDF5 file")
     p.add_argument("--num-proposals", type=int, default=20, help="N: proposals kept per frame (the first N)")
@@ -351,4 +398,8 @@ def run(args: argparse.Namespace) -> int:
 
     summary = build_store(args.root, args.split, args.out, args.num_proposals, args.dtype)
     print(json.dumps(summary))
+    if summary["box_space"] not in (BOX_SPACE_ANNOTATION, "absent"):
+        print(f"build-store: {args.out} holds boxes in the {summary['box_space']} frame, not in annotation pixels: "
+              "it cannot be evaluated against box annotations (rebuild from a dataset directory that holds "
+              "them, or use `python -m workbench import ci`)", file=sys.stderr)
     return 0

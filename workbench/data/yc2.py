@@ -51,9 +51,12 @@ class ClassVocab:
 
 
 def load_class_file(path: str | os.PathLike) -> ClassVocab:
-    """Read ``class_file.csv``: rows ``id,singular,alternative,plural`` (empty fields allowed)."""
+    """Read ``class_file.csv``: rows ``id,singular,alternative,plural`` (empty fields allowed); a ``.txt``
+    file is NAFAE's ``youcook_cls.txt`` (``load_lemma_class_list``)."""
     path = Path(path)
     expect(path.is_file(), str(path), "file not found")
+    if path.suffix == ".txt":
+        return load_lemma_class_list(path)
     names: list[str] = []
     forms: dict[str, int] = {}
     with open(path, newline="") as f:
@@ -98,6 +101,45 @@ def check_class_count(vocab: ClassVocab) -> ClassVocab:
 
 
 _REF: list[ClassVocab] = []
+
+
+def _noun_forms(lemma: str) -> list[str]:
+    """The lemma and its regular English plurals (NAFAE lemmatizes 'leaves' to 'leaf')."""
+    out = [lemma, lemma + "s", lemma + "es"]
+    if lemma.endswith("f"):
+        out.append(lemma[:-1] + "ves")
+    if lemma.endswith("fe"):
+        out.append(lemma[:-2] + "ves")
+    if lemma.endswith("y"):
+        out.append(lemma[:-1] + "ies")
+    return out
+
+
+def load_lemma_class_list(path: str | os.PathLike) -> ClassVocab:
+    """NAFAE's ``youcook_cls.txt`` (one lemmatized class name per line, sorted alphabetically) as a class file.
+
+    Each lemma must name exactly one YouCook2-BB class (by one of its forms or a regular plural); the result is
+    the YouCook2-BB vocabulary in class_file.csv order (so class ids and macro averages are the same as with
+    class_file.csv), with each lemma added as a form of its class. DataError naming the line otherwise.
+    """
+    path = Path(path)
+    lemmas = [(i, ln.strip().lower()) for i, ln in enumerate(path.read_text().splitlines(), 1) if ln.strip()]
+    expect(bool(lemmas), str(path), "no class names")
+    expect(all("," not in w for _, w in lemmas), str(path), "expected one class name per line (a .txt class list); "
+           "a class_file.csv must be named *.csv")
+    ref = _load_ref_vocab()
+    forms = dict(ref.forms)
+    seen: dict[int, int] = {}
+    for lineno, lemma in lemmas:
+        ids = {ref.forms[f] for f in _noun_forms(lemma) if f in ref.forms}
+        expect(len(ids) == 1, f"{path}:{lineno}", f"class name {lemma!r} names {'no' if not ids else 'more than one'} "
+               f"YouCook2-BB class of {_YC2_CLASS_FILE.name}")
+        cid = ids.pop()
+        expect(cid not in seen, f"{path}:{lineno}", f"{lemma!r} names the same class as line {seen.get(cid)}")
+        seen[cid] = lineno
+        forms.setdefault(lemma, cid)
+    expect(len(seen) == len(ref), str(path), f"{len(seen)} classes, YouCook2-BB has {len(ref)}")
+    return ClassVocab(list(ref.names), forms, str(path))
 
 
 def _load_ref_vocab() -> ClassVocab:
@@ -315,6 +357,8 @@ def load_official_annotations(path: str | os.PathLike, vocab: ClassVocab | None 
     """
     raw = read_json(path)
     expect(isinstance(raw, dict) and isinstance(raw.get("database"), dict), str(path), "expected {'database': {vid: ...}}")
+    if box_format(raw, path) == CI_BOX_FORMAT:
+        return load_ci_annotations(path, vocab, raw=raw)
     out: dict[str, GTSegment] = {}
     for vid, video in raw["database"].items():
         where = f"{path}: video {vid}"
@@ -343,6 +387,100 @@ def load_official_annotations(path: str | os.PathLike, vocab: ClassVocab | None 
             expect(key not in out, w, "segment appears twice")
             out[key] = GTSegment(key, vid, int(seg), str(video.get("recipe_type", "")), rwidth, rheight, objects)
     return out
+
+
+# --- CI/NAFAE box annotations ---------------------------------------------------------------------
+# The restructured val/test box files of jshi31/NAFAE (data/YouCookII/annotations/yc2_bb_{val,test}_annotations.json),
+# mirrored byte for byte by ppj567/WSVOG_Causal_Intervention (the same blobs): per video ``width``/``height`` and
+# ``annotations[seg][obj] = {"label", "boxes": {frame: box}}``, segments / objects / frames keyed by their decimal
+# index as strings. NAFAE's youcook_eval.parse_gt and CI's YC2_test_data read them this way (docs/DATASETS.md).
+
+OFFICIAL_BOX_FORMAT = "official"      # MichiganCOG pack: database[vid].rwidth/rheight/segments[seg].objects[]
+CI_BOX_FORMAT = "ci-nafae"            # NAFAE / CI: database[vid].width/height/annotations[seg][obj].boxes[frame]
+
+
+def box_format(raw: Any, path: str | os.PathLike = "annotations") -> str:
+    """Which YouCook2-BB box-annotation format ``raw`` (a parsed JSON) is in; DataError naming what the file
+    looks like when it is neither (e.g. youcookii_annotations.json, whose 'annotations' is a list)."""
+    expect(isinstance(raw, dict) and isinstance(raw.get("database"), dict), str(path), "expected {'database': {vid: ...}}")
+    for vid, video in raw["database"].items():
+        if isinstance(video, dict) and isinstance(video.get("segments"), dict):
+            return OFFICIAL_BOX_FORMAT
+        if isinstance(video, dict) and isinstance(video.get("annotations"), dict) and "width" in video:
+            return CI_BOX_FORMAT
+        if isinstance(video, dict) and isinstance(video.get("annotations"), list):
+            raise DataError(f"{path}: video {vid}: this is a YouCook2 segment file (youcookii_annotations.json: "
+                            "'annotations' is a list of segments), not box annotations; expected the official "
+                            "format ('rwidth', 'rheight', 'segments') or the CI/NAFAE one ('width', 'height', "
+                            "'annotations': {seg: {obj: {label, boxes}}})")
+        raise DataError(f"{path}: video {vid}: expected a 'segments' object (official YouCook2-BB format) or "
+                        "'width'/'height'/'annotations' (CI/NAFAE format)")
+    return OFFICIAL_BOX_FORMAT   # empty database
+
+
+def _indexed(d: Any, where: str, what: str) -> list:
+    """A dict keyed by "0", "1", ... (or a list) -> its values in index order; the keys must be 0..n-1."""
+    if isinstance(d, list):
+        return d
+    expect(isinstance(d, dict), where, f"expected an object of {what} keyed by index")
+    expect(all(str(k).isdigit() for k in d), where, f"{what} keys must be indices, got {sorted(d)[:5]}")
+    idx = sorted(int(k) for k in d)
+    expect(idx == list(range(len(idx))), where, f"{what} indices must be 0..{len(idx) - 1}, got {idx[:10]}")
+    return [d[str(i)] if str(i) in d else d[i] for i in idx]
+
+
+def load_ci_annotations(path: str | os.PathLike, vocab: ClassVocab | None = None, raw: Any = None
+                        ) -> dict[str, GTSegment]:
+    """Read a CI/NAFAE box-annotation JSON (val/test) into the same ``GTSegment``s as the official reader.
+
+    ``database[vid] = {"width", "height", "annotations": {seg: {obj: {"label", "boxes": {frame: box}}}}}``;
+    a box has the official keys (xtl, ytl, xbr, ybr, occluded, outside) in the width x height frame, or is ``{}``.
+    """
+    raw = read_json(path) if raw is None else raw
+    expect(box_format(raw, path) == CI_BOX_FORMAT, str(path), "expected the CI/NAFAE box format")
+    out: dict[str, GTSegment] = {}
+    for vid, video in raw["database"].items():
+        where = f"{path}: video {vid}"
+        expect(isinstance(video, dict) and isinstance(video.get("annotations"), dict), where,
+               "expected 'annotations': {seg: {obj: {label, boxes}}} (CI/NAFAE format)")
+        w, h = video.get("width"), video.get("height")
+        ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer() and v > 0
+                 for v in (w, h))
+        expect(ok, where, f"'width'/'height' must be positive integers, got {w!r}/{h!r}")
+        w, h = int(w), int(h)
+        for seg, objs in video["annotations"].items():
+            wseg = f"{path}: video {vid} segment {seg}"
+            expect(str(seg).isdigit(), wseg, f"segment id {seg!r} is not a number")
+            key = seg_key(vid, int(seg))
+            ws = f"{path}: segment {key}"
+            objs = _indexed(objs, ws, "objects")
+            expect(len(objs) > 0, ws, "no objects (every segment grounds at least one object)")
+            objects = []
+            for j, o in enumerate(objs):
+                wo = f"{ws} object {j}"
+                expect(isinstance(o, dict) and isinstance(o.get("label"), str) and "boxes" in o, wo,
+                       "expected {'label': str, 'boxes': {frame: box}}")
+                if vocab is not None:
+                    vocab.id_of(o["label"], where=wo)
+                frames = _indexed(o["boxes"], wo, "frames")
+                objects.append(GTObject(o["label"], [parse_box(b, lambda wo=wo, t=t: f"{wo} frame {t}", (w, h))
+                                                     for t, b in enumerate(frames)]))
+            counts = {len(o.boxes) for o in objects}
+            expect(len(counts) <= 1, ws, f"objects have different frame counts {sorted(counts)}")
+            expect(key not in out, ws, "segment appears twice")
+            out[key] = GTSegment(key, vid, int(seg), "", w, h, objects)
+    return out
+
+
+def write_ci_annotations(path: str | os.PathLike, segments: Iterable[GTSegment]) -> None:
+    """Write segments in the CI/NAFAE box format (tests, converters), atomically."""
+    db: dict[str, dict] = {}
+    for s in segments:
+        video = db.setdefault(s.vid, {"width": s.rwidth, "height": s.rheight, "annotations": {}})
+        video["annotations"][str(s.seg)] = {
+            str(j): {"label": o.label, "boxes": {str(t): ({} if b is None else b.to_json()) for t, b in enumerate(o.boxes)}}
+            for j, o in enumerate(s.objects)}
+    write_json(path, {"database": db})
 
 
 def write_official_annotations(path: str | os.PathLike, segments: Iterable[GTSegment]) -> None:

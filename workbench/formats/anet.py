@@ -30,21 +30,18 @@ def gvd_source(root: Path, split: str) -> Source:
     expect(len(keys) > 0, str(root), f"no segments of split {split} in {GVD_INDEX}")
     h5 = proposal_h5(root)
 
-    def load_boxes(k: str) -> np.ndarray:
+    def load_dets(k: str) -> np.ndarray:
         with h5py.File(h5, "r") as f:
             expect("dets_labels" in f and "dets_num" in f, str(h5), "expected datasets dets_labels and dets_num")
             n = int(f["dets_num"][rows[k]])
-            d = f["dets_labels"][rows[k], :n]                      # (n, 7)
-        frames = d[:, 4].astype(int)
-        per = [d[frames == t, :4] for t in range(FRAMES_PER_SEGMENT)]
-        P = min(len(p) for p in per)
-        return np.stack([p[:P] for p in per]).astype(np.float32)  # (10, P, 4)
+            return f["dets_labels"][rows[k], :n]                   # (n, 7)
 
     def load(k: str):
         fp = root / GVD_FEATURES / f"{k}.npy"
         if not fp.is_file():
             raise DataError(f"segment {k}: missing feature file {fp}")
-        return np.load(fp, allow_pickle=False), load_boxes(k)
+        feats = np.load(fp, allow_pickle=False)                    # (10, P, D)
+        return ranked(k, feats, load_dets(k))
 
     def shapes(k: str):
         fp = root / GVD_FEATURES / f"{k}.npy"
@@ -55,7 +52,30 @@ def gvd_source(root: Path, split: str) -> Source:
     big = 1e5  # GVD boxes are in the resized 720-wide frame; heights vary per video
     segs = [SourceSegment(k, (lambda k=k: load(k)), (lambda k=k: shapes(k)), FRAMES_PER_SEGMENT, (1.0, 1.0),
                           (big, big)) for k in keys]
-    return Source("anet-gvd", root, segs)
+    return Source("anet-gvd", root, segs, box_source=f"{h5.name} dets_labels x1,y1,x2,y2 (720-wide frame), per frame "
+                  "by descending confidence")
+
+
+def ranked(key: str, feats: np.ndarray, dets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Features (T, P, D) and GVD detections (T*P, 7) -> both reordered per frame by descending confidence
+    (column 6; stable, so equal confidences keep the file order): the store keeps the first N of each frame,
+    i.e. the N proposals GVD trusts most (docs/DECISIONS.md). GVD pairs detection row r with feature row r of
+    the (T*P, D) reshape, frame-major; a file that is not so is refused."""
+    where = f"segment {key}"
+    expect(feats.ndim == 3, where, f"features must be (10, P, D), got {feats.shape}")
+    T, P, _ = feats.shape
+    expect(dets.ndim == 2 and dets.shape[1] >= 7, where, f"dets_labels rows must have 7 columns, got {dets.shape}")
+    expect(dets.shape[0] == T * P, where, f"dets_num is {dets.shape[0]} but the features hold {T} x {P} regions "
+           "(GVD pairs detection row r with feature row r)")
+    frame = dets[:, 4].astype(np.int64).reshape(T, P)
+    bad = np.argwhere(frame != np.arange(T)[:, None])
+    expect(bad.size == 0, where, f"detection row {int(bad[0][0]) * P + int(bad[0][1]) if bad.size else 0} has frame "
+           f"{frame[tuple(bad[0])] if bad.size else 0}, expected the frame-major order of the features (row // {P})")
+    conf = dets[:, 6].reshape(T, P)
+    order = np.argsort(-conf, axis=1, kind="stable")                                   # (T, P)
+    boxes = dets[:, :4].reshape(T, P, 4)
+    t = np.arange(T)[:, None]
+    return feats[t, order], boxes[t, order].astype(np.float32)
 
 
 def anet_text_inputs(data_dir: str | Path) -> TextInputs:

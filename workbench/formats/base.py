@@ -38,12 +38,22 @@ class SourceSegment:
     frame_size: tuple[float, float]                    # (width, height) of the source box space
 
 
+# The box space a store is stamped with (store attrs ``box_space``, ``box_convention``, ``box_source``). Every
+# metric compares proposals with annotation boxes, so a store read against annotations must be in BOX_SPACE_ANNOTATION.
+BOX_SPACE_ANNOTATION = "annotation-pixels"   # each video's annotation frame (YouCook2-BB rwidth x rheight, 720 wide)
+BOX_SPACE_224 = "resized-224x224"            # CI's rpn_box frame, kept when no frame size was known
+BOX_SPACE_ABSENT = "absent"                  # no proposal boxes were read (training split; zeros in /boxes)
+BOX_CONVENTION = "x1,y1,x2,y2 0-based pixels"
+
+
 @dataclass
 class Source:
     layout: str
     root: Path
     segments: list[SourceSegment]
     notes: str = ""
+    box_space: str = BOX_SPACE_ANNOTATION
+    box_source: str = ""      # where the boxes came from and how they were converted (recorded in the store)
 
 
 def npy_shape(path: Path, key: str, what: str) -> tuple:
@@ -98,6 +108,9 @@ class DatasetFormat:
         """{key: boxes (K, T, 4) per query} -> the submission JSON ``evaluate`` reads (official YouCook2-BB)."""
         from ..evaluate import to_submission
 
+        if not gt:
+            raise DataError(f"{root}: no {split} annotation file to shape the submission with (its labels and frame "
+                            "counts; YouCook2-BB testing: yc2_bb_public_test_annotations.json of the official pack)")
         return to_submission(gt, boxes)
 
     def __repr__(self) -> str:

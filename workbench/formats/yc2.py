@@ -1,6 +1,7 @@
-"""YouCook2-BB (the default format): STVG/CI split dicts, official box annotations, and the
-per-segment ``.npy`` region features shared by the CI and NAFAE releases
-(``<root>[/region_features]/<split>/<key>.npy`` + ``rpn_box/<split>/<key>.npy``, boxes in 224x224)."""
+"""YouCook2-BB (the default format): STVG/CI split dicts, box annotations (official or CI/NAFAE format), and
+the per-segment ``.npy`` region features of the CI release (ppj567/WSVOG_Causal_Intervention, ``datasets/yc2_cvpr``:
+``<root>[/region_features]/<split>/<key>.npy`` + ``rpn_box/<split>/<key>.npy``, boxes in 224x224; training
+needs no boxes). Other releases are converted into this layout by ``python -m workbench import``."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,13 +12,14 @@ from ..data.yc2 import (ClassVocab, GTSegment, load_class_file, load_official_an
 from ..io import expect, read_json
 from ..paths import BOX_DIR, SPLIT_DICT_NAMES, SPLITS, TRAINING_VID_FILE, YOUCOOKII_FILE
 from ..text.objects import TextInputs, objects_for_segment
-from .base import DatasetFormat, Source, SourceSegment, npy_load, npy_shape
+from .base import (BOX_SPACE_224, BOX_SPACE_ABSENT, BOX_SPACE_ANNOTATION, DatasetFormat, Source, SourceSegment,
+                   npy_load, npy_shape)
 
-RESIZED = 224.0  # CI/NAFAE proposal boxes live in the 224x224 resized frame
+RESIZED = 224.0  # CI proposal boxes (rpn_box) live in the 224x224 resized frame
 
 
 def yc2_source(root: Path, split: str) -> Source:
-    """CI/NAFAE per-segment layout: <froot>/<split>/<key>.npy and <froot>/rpn_box/<split>/<key>.npy."""
+    """CI per-segment layout: <froot>/<split>/<key>.npy and <froot>/rpn_box/<split>/<key>.npy (not for training)."""
     ds = DatasetDir(root)
     froot = ds.feature_root
     fdir, bdir = froot / split, froot / BOX_DIR / split
@@ -48,21 +50,41 @@ def yc2_source(root: Path, split: str) -> Source:
                 vid = k.rpartition("_")[0]
                 expect(vid in db, str(vids_file), f"video {vid} (segment {k}) has no rwidth/rheight")
                 dims[k] = (int(db[vid]["rwidth"]), int(db[vid]["rheight"]))
-        else:
-            notes = f"no annotations or {TRAINING_VID_FILE} for {split}: boxes kept in the 224x224 frame"
+        elif split != "training" or bdir.is_dir():
+            notes = (f"no box annotations or {TRAINING_VID_FILE} for {split} under {root}: boxes kept in the "
+                     "224x224 frame (stamped so; refused wherever annotations are read)")
+    # Training never reads proposal boxes (the public loaders do not): without rpn_box/training they are absent.
+    no_boxes = split == "training" and not bdir.is_dir()
+    if no_boxes:
+        space, how = BOX_SPACE_ABSENT, f"no {BOX_DIR}/{split} folder: boxes absent (zeros), never read by training"
+    elif dims:
+        space = BOX_SPACE_ANNOTATION
+        frame_src = ds.annotations(split).name if ds.has_annotations(split) else TRAINING_VID_FILE
+        how = f"{bdir} (224x224 frame) scaled to each video's frame size from {frame_src}"
+    else:
+        space, how = BOX_SPACE_224, f"{bdir} (224x224 frame), not scaled: no frame size known"
     segs = []
     for k in keys:
         fp, bp = fdir / f"{k}.npy", bdir / f"{k}.npy"
         w, h = dims.get(k, (RESIZED, RESIZED))
         segs.append(SourceSegment(
             key=k,
-            load=lambda fp=fp, bp=bp, k=k: (npy_load(fp, k, "feature"), npy_load(bp, k, "rpn_box")),
-            shapes=lambda fp=fp, bp=bp, k=k: (npy_shape(fp, k, "feature"), npy_shape(bp, k, "rpn_box")),
+            load=(lambda fp=fp, k=k: _with_zero_boxes(npy_load(fp, k, "feature"))) if no_boxes else
+                 (lambda fp=fp, bp=bp, k=k: (npy_load(fp, k, "feature"), npy_load(bp, k, "rpn_box"))),
+            shapes=(lambda fp=fp, k=k: (npy_shape(fp, k, "feature"), None)) if no_boxes else
+                   (lambda fp=fp, bp=bp, k=k: (npy_shape(fp, k, "feature"), npy_shape(bp, k, "rpn_box"))),
             expected_frames=expected.get(k),
             scale=(w / RESIZED, h / RESIZED),
             frame_size=(RESIZED, RESIZED),
         ))
-    return Source("yc2-per-segment-npy", froot, segs, notes)
+    return Source("yc2-per-segment-npy", froot, segs, notes, box_space=space, box_source=how)
+
+
+def _with_zero_boxes(feats):
+    """(features, zero boxes (T, P, 4)) for a split whose proposal boxes are absent (training)."""
+    import numpy as np
+
+    return feats, np.zeros((*feats.shape[:2], 4), np.float32)
 
 
 def yc2_text_inputs(root: Path) -> TextInputs:

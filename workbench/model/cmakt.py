@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .mil import fp32, log_loss, masked_softmax
+from .mil import fp32, log_loss, masked_softmax, normalize
 
 
 class ContextSelector(nn.Module):
@@ -27,13 +27,36 @@ def negative_context(ec_obj: torch.Tensor, ec_sent: torch.Tensor | None, obj_mas
     the unmatched sentence j, a deterministic cycle over j's real objects. ``ec_sent=None``
     (selector off) gives E_c(o_k') alone. (B, K, d) -> (B, K, d).
     """
-    B, K, _ = ec_obj.shape
-    count = obj_mask.sum(1).clamp_min(1)[neg_sentence]  # (B,) objects in sentence j
-    slot = torch.arange(K, device=ec_obj.device)[None, :] % count[:, None]  # (B, K)
-    out = ec_obj[neg_sentence[:, None], slot]  # (B, K, d)
+    out = ec_obj[neg_sentence[:, None], negative_slots(obj_mask, neg_sentence)]  # (B, K, d)
     if ec_sent is not None:
         out = out + ec_sent[neg_sentence][:, None, :]
     return out
+
+
+def negative_slots(obj_mask: torch.Tensor, neg_sentence: torch.Tensor) -> torch.Tensor:
+    """(B, K): the object o_k' of the unmatched sentence j = neg_sentence[i] that slot k of segment i
+    takes, k mod K_j (K_j: j's real objects)."""
+    count = obj_mask.sum(1).clamp_min(1)[neg_sentence]  # (B,) objects in sentence j
+    return torch.arange(obj_mask.shape[1], device=obj_mask.device)[None, :] % count[:, None]
+
+
+def oracle_teacher(regions: torch.Tensor, look: torch.Tensor, cued: torch.Tensor, obj_mask: torch.Tensor,
+                   neg_sentence: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The positive control's teacher (cfg.teacher = "oracle"): the world's stated-state relevance in
+    place of U's alignments, frozen (computed without gradient from the inputs).
+
+    ``regions`` (B, T, N, Dv) raw region features; ``look`` (B, K, Dv) the world's look of each object in the
+    state its sentence states (world v2 truth, ``world.oracles.teacher_looks``); ``cued`` (B, K) the objects
+    whose sentence states one. M^c = cos(r_tn, look_k) (B, K, T, N); the Q^c logits = max_n M^c (B, K, T) (how
+    well frame t shows the stated look); the negative (U-'s place): the look of the unmatched sentence's
+    object in slot k (``negative_slots``). ``mask`` (B, K): the transfer runs on cued real objects only."""
+    with torch.no_grad(), fp32(regions):
+        r = normalize(regions)                                                     # (B, T, N, Dv)
+        lk = normalize(look)                                                       # (B, K, Dv); 0 stays 0
+        m = torch.einsum("bkd,btnd->bktn", lk, r)                                  # (B, K, T, N)
+        ln = lk[neg_sentence[:, None], negative_slots(obj_mask, neg_sentence)]     # (B, K, Dv)
+        mn = torch.einsum("bkd,btnd->bktn", ln, r)
+        return {"m_c": m, "lg_c": m.amax(-1), "m_cneg": mn, "lg_cneg": mn.amax(-1), "mask": cued & obj_mask}
 
 
 def alignment_gap(pf: torch.Tensor, pc: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,9 @@ terms can sit at l(0)-like values and move nothing. These numbers show it direct
   M~ = softmax_n(M / tau) of the E_f branch (the U branch) over real (object, frame) pairs;
   ``uniform_top`` = 1/N and ``uniform_entropy`` = log N are what a uniform softmax gives.
 - ``qf_top``/``qf_entropy`` (``qc_*``): the same for Q~ = softmax_t(logits / tau) over valid frames.
-- ``a_pos_s``/``a_neg_s``, ``a_pos_t``/``a_neg_t``: A+ and A- of the spatial and temporal transfer.
+- ``a_pos_s``/``a_neg_s``, ``a_pos_t``/``a_neg_t``: A+ and A- of the spatial and temporal transfer (with
+  cfg.teacher = "oracle": against the world's relevance, over the cued objects, whose share of the batch's
+  objects is ``teacher_objects``).
 - ``d_pos``/``d_neg``: CAOS's mean d+ and d- over the batch's objects.
 - ``grad_norm``/``grad_share``/``grad_cos``: for each weighted loss term w_k L_k, the L2 norm of its
   gradient on the parameters of E_f and of E_v, its share of the sum of the terms' norms, and the
@@ -56,6 +58,13 @@ def transfer_diagnostics(model, batch: dict, neg, weights: dict[str, float], aut
         tau = model.transfer_tau()
         tau_f = float(tau.detach()) if torch.is_tensor(tau) else float(tau)
         out: dict = {"tau": tau_f}
+        tau_t = tau_f                  # the temporal transfer's temperature (cfg.tau_temporal where set)
+        if hasattr(model, "transfer_taus"):
+            ts, tt = model.transfer_taus()
+            tau_f = float(ts.detach()) if torch.is_tensor(ts) else float(ts)
+            tau_t = float(tt.detach()) if torch.is_tensor(tt) else float(tt)
+            if tau_t != out["tau"] or tau_f != out["tau"]:
+                out["tau_spatial"], out["tau_temporal"] = tau_f, tau_t
         N = internals["m_f"].shape[-1]
         pair = om[:, :, None] & fm[:, None, :]                                   # (B, K, T)
         with torch.no_grad():
@@ -64,19 +73,29 @@ def transfer_diagnostics(model, batch: dict, neg, weights: dict[str, float], aut
             out["mf_top"], out["mf_entropy"] = _stats(masked_softmax(internals["m_f"], n_all, tau_f), pair)
             valid = om.any(1)
             if model.temporal is not None:
-                q = masked_softmax(internals["lg_f"], fm[:, None, :].expand_as(internals["lg_f"]), tau_f)
+                q = masked_softmax(internals["lg_f"], fm[:, None, :].expand_as(internals["lg_f"]), tau_t)
                 out["qf_top"], out["qf_entropy"] = _stats(q, om)
             if "m_c" in internals:
                 out["mc_top"], out["mc_entropy"] = _stats(masked_softmax(internals["m_c"], n_all, tau_f), pair)
                 if model.temporal is not None:
-                    q = masked_softmax(internals["lg_c"], fm[:, None, :].expand_as(internals["lg_c"]), tau_f)
+                    q = masked_softmax(internals["lg_c"], fm[:, None, :].expand_as(internals["lg_c"]), tau_t)
                     out["qc_top"], out["qc_entropy"] = _stats(q, om)
-            if "m_cneg" in internals:
+            if "teacher" in internals:   # cfg.teacher = "oracle": A+ / A- against the world's relevance, cued objects
+                th = internals["teacher"]
+                tv = th["mask"].any(1)
+                out["teacher_objects"] = float(th["mask"].sum() / om.sum().clamp_min(1))
+                if bool(tv.any()):
+                    s = spatial_transfer_terms(internals["m_f"], th["m_c"], th["m_cneg"], th["mask"], fm, tau_f)
+                    out["a_pos_s"], out["a_neg_s"] = float(s["a_pos"][tv].mean()), float(s["a_neg"][tv].mean())
+                    if model.temporal is not None:
+                        t = temporal_transfer_terms(internals["lg_f"], th["lg_c"], th["lg_cneg"], th["mask"], fm, tau_t)
+                        out["a_pos_t"], out["a_neg_t"] = float(t["a_pos"][tv].mean()), float(t["a_neg"][tv].mean())
+            elif "m_cneg" in internals:
                 s = spatial_transfer_terms(internals["m_f"], internals["m_c"], internals["m_cneg"], om, fm, tau_f)
                 out["a_pos_s"], out["a_neg_s"] = float(s["a_pos"][valid].mean()), float(s["a_neg"][valid].mean())
                 if model.temporal is not None:
                     t = temporal_transfer_terms(internals["lg_f"], internals["lg_c"], internals["lg_cneg"], om, fm,
-                                                tau_f)
+                                                tau_t)
                     out["a_pos_t"], out["a_neg_t"] = (float(t["a_pos"][valid].mean()),
                                                       float(t["a_neg"][valid].mean()))
             if "concept" in internals and "ef" in internals["texts"]:

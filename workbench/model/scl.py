@@ -9,7 +9,7 @@ from torch import nn
 from ..config import Config
 from ..io import DataError
 from .caos import caos_loss, extract_concept
-from .cmakt import ContextSelector, negative_context, spatial_transfer_loss, temporal_transfer_loss
+from .cmakt import ContextSelector, negative_context, oracle_teacher, spatial_transfer_loss, temporal_transfer_loss
 from .mil import (build_temporal, mil_loss, normalize, pool_frames, similarity, temporal_logits, temporal_weights,
                   video_sentence_score)
 from .base import GroundingModel
@@ -48,6 +48,9 @@ def _check(cfg: Config) -> None:
                         "query='fusion' needs fusion in add|mul|concat|ensemble and vice versa")
     if cfg.context_branch and cfg.query != "glove":
         raise DataError(f"config: context_branch (SCL) expects query='glove', got {cfg.query!r}")
+    if cfg.teacher == "oracle" and not (cfg.context_branch and cfg.lambda_transfer > 0):
+        raise DataError(f"config: teacher='oracle' replaces the transfer's teacher: it needs an SCL preset with the "
+                        f"transfer on (got context_branch={cfg.context_branch}, lambda_transfer={cfg.lambda_transfer})")
     uses_u = cfg.context_branch or cfg.query == "selector"
     if cfg.infer != "f" and not uses_u:
         raise DataError(f"config: infer={cfg.infer!r} needs U(o): set context_branch=true or query='selector'")
@@ -58,7 +61,9 @@ class SCL(GroundingModel):
 
     Design choices where SPEC leaves one: the E_f branch and the U branch share E_v and the
     temporal MLP (the transfer compares two texts' alignments with the same regions);
-    gradients of the transfer and CAOS losses flow into both sides (no detach). The
+    gradients of the transfer and CAOS losses flow into both sides (no detach). With
+    cfg.teacher = "oracle" the transfer's teacher side is the world's stated-state relevance
+    (``cmakt.oracle_teacher``, no gradient), on cued mentions only; U still trains on L^c_MIL. The
     fusion-ensemble preset wraps two of these (model/ensemble.py).
     """
 
@@ -135,6 +140,32 @@ class SCL(GroundingModel):
             return self.cfg.tau
         return torch.exp(-self.log_inv_tau.float().clamp(0.0, math.log(100.0)))
 
+    def transfer_taus(self):
+        """(spatial, temporal) temperatures: cfg.tau_spatial / cfg.tau_temporal where set (> 0), else transfer_tau()."""
+        tau = self.transfer_tau()
+        return self.cfg.tau_spatial or tau, self.cfg.tau_temporal or tau
+
+    def _replay(self, key: str, fn):
+        """cfg.shared_dropout in training: run ``fn`` with the global RNG where it was at the first call of
+        ``key`` in this step (so its dropout mask is that call's), then continue the RNG where it was.
+        Otherwise just ``fn()``."""
+        if not (self.cfg.shared_dropout and self.training and self.temporal is not None):
+            return fn()
+        dev = next(self.parameters()).device
+        cuda = dev.type == "cuda"
+        get = (lambda: torch.cuda.get_rng_state(dev)) if cuda else torch.get_rng_state  # noqa: E731
+        put = (lambda st: torch.cuda.set_rng_state(st, dev)) if cuda else torch.set_rng_state  # noqa: E731
+        states = self._rng_states
+        if key not in states:
+            states[key] = get()
+            return fn()
+        now = get()
+        put(states[key])
+        try:
+            return fn()
+        finally:
+            put(now)
+
     # --- training ----------------------------------------------------------------------------
     def losses(self, batch: dict, neg: Negatives, internals: dict | None = None) -> dict[str, torch.Tensor]:
         """Unweighted loss terms, the keys of ``loss_weights(cfg)``; combine as sum(w[k] * L[k]).
@@ -146,16 +177,20 @@ class SCL(GroundingModel):
         t = self._texts(batch)
         vis, frames = self._embed(self.visual, batch["regions"], self.temporal)
 
-        def branches(texts, masks, vis, frames, temporal, video_idx=None):
+        self._rng_states = {}
+
+        def branches(texts, masks, vis, frames, temporal, video_idx=None, shared=()):
             """M and frame logits of several texts (with their object masks) against one set of videos.
 
             Each text is scored on its own (the STVG temporal form pools the sentence's objects, so
-            texts are not concatenated along K for it); M of all texts is one matmul."""
+            texts are not concatenated along K for it); M of all texts is one matmul. ``shared``: the
+            indices of texts whose temporal call uses the step's shared dropout mask (cfg.shared_dropout)."""
             if video_idx is not None:
                 vis, frames = vis[video_idx], frames[video_idx]
             cat = torch.cat(texts, 1)  # (B, len(texts) * K, d)
             K = texts[0].shape[1]
-            logits = [temporal_logits(temporal, frames, x, mk) for x, mk in zip(texts, masks)]
+            logits = [self._replay("pos", lambda x=x, mk=mk: temporal_logits(temporal, frames, x, mk)) if i in shared
+                      else temporal_logits(temporal, frames, x, mk) for i, (x, mk) in enumerate(zip(texts, masks))]
             return zip(similarity(cat, vis).split(K, 1), logits)
 
         def h(m, lg, obj_mask, frame_mask):
@@ -173,7 +208,9 @@ class SCL(GroundingModel):
         def mil(text, vis, frames, temporal, extra=()):
             """L_MIL of one text branch: pairs (S, V), (S', V), (S, V') reuse the batch's embeddings."""
             masks = [om, om[neg.sentence], *[om] * len(extra)]
-            (m, lg), (m_s, lg_s), *more = branches([text, text[neg.sentence], *extra], masks, vis, frames, temporal)
+            shared = (0, *range(2, 2 + len(extra)))        # (S, V) of this text and of U-: the transfer's pairs
+            (m, lg), (m_s, lg_s), *more = branches([text, text[neg.sentence], *extra], masks, vis, frames, temporal,
+                                                   shared=shared)
             ((m_v, lg_v),) = branches([text], [om], *negative_videos(vis, frames), temporal)
             loss = mil_loss(h(m, lg, om, fm), h(m_s, lg_s, om[neg.sentence], fm),
                             h(m_v, lg_v, om, fm[neg.video]), cfg.eta)
@@ -185,7 +222,11 @@ class SCL(GroundingModel):
         keep.update(texts=t, m_f=m_f, lg_f=lg_f)
         if cfg.context_branch:
             extra = ()
-            if "stran" in weights or "ttran" in weights:
+            oracle = cfg.teacher == "oracle"
+            if oracle and ("teacher_look" not in batch or "teacher_cued" not in batch):
+                raise DataError("teacher='oracle' needs the world's truth in the batch (teacher_look, teacher_cued): "
+                                "train on a world v2 dataset through workbench.train")
+            if ("stran" in weights or "ttran" in weights) and not oracle:
                 # U-: the unmatched sentence's (E_c(o_k'), E_c(S_k')) with o_k's own selector.
                 pair = negative_context(t["ec_o"], t["ec_s"], om, neg.sentence)
                 alone = negative_context(t["ec_o"], None, om, neg.sentence)
@@ -194,11 +235,20 @@ class SCL(GroundingModel):
             keep.update(m_c=m_c, lg_c=lg_c)
             if more:
                 keep.update(m_cneg=more[0][0], lg_cneg=more[0][1])
-            tau = self.transfer_tau()
+            tau_s, tau_t = self.transfer_taus()
+            if oracle:   # the positive control: the world's stated-state relevance as M^c, Q^c (frozen)
+                teach = oracle_teacher(batch["regions"], batch["teacher_look"], batch["teacher_cued"], om,
+                                       neg.sentence)
+                keep["teacher"] = teach
+                t_m, t_lg, t_mn, t_lgn, t_om = (teach[k] for k in ("m_c", "lg_c", "m_cneg", "lg_cneg", "mask"))
+            elif "stran" in weights or "ttran" in weights:
+                t_m, t_lg, t_mn, t_lgn, t_om = m_c, lg_c, more[0][0], more[0][1], om
+                if cfg.teacher_grad == "stop":   # the transfer moves E_f's side only
+                    t_m, t_lg, t_mn, t_lgn = (x.detach() for x in (t_m, t_lg, t_mn, t_lgn))
             if "stran" in weights:
-                out["stran"] = spatial_transfer_loss(m_f, m_c, more[0][0], om, fm, tau, cfg.eta)
+                out["stran"] = spatial_transfer_loss(m_f, t_m, t_mn, t_om, fm, tau_s, cfg.eta)
             if "ttran" in weights:
-                out["ttran"] = temporal_transfer_loss(lg_f, lg_c, more[0][1], om, fm, tau, cfg.eta)
+                out["ttran"] = temporal_transfer_loss(lg_f, t_lg, t_lgn, t_om, fm, tau_t, cfg.eta)
             concept = extract_concept(t["ec_o"], t["ec_s"], cfg.concept_extraction)
             keep["concept"] = concept
             if "clust" in weights:

@@ -98,6 +98,8 @@ def build_text_features(data_dir: str | Path, encoder: str = "minilm", glove: st
 
     expect(oov in OOV_POLICIES and token_oov in OOV_POLICIES, "text-features",
            f"OOV policies must be in {OOV_POLICIES}, got {oov!r}, {token_oov!r}")
+    expect(isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size >= 1,
+           "text-features: --batch-size", f"must be an integer >= 1 (sentences per encoder batch), got {batch_size!r}")
     d = DatasetDir(data_dir)
     if not glove:       # the format's default source (yc2-vocab; minilm-static for ActivityNet-Entities)
         from ..formats import detect
