@@ -108,18 +108,23 @@ def _features(s: Seg, P: int, D: int, rng) -> np.ndarray:
     return rng.standard_normal((s.T, P, D)).astype(np.float32)
 
 
+def _write_language(d: Path, segs: list[Seg]) -> None:
+    """The files of the STVG/CI annotation folder both layouts share: class file, sentences, split dicts, times."""
+    shutil.copy(YC2 / "class_file.csv", d / "class_file.csv")
+    sentences = json.loads((YC2 / "seg_sentence_dict.json").read_text())
+    _dump(d / "seg_sentence_dict.json", {s.key: sentences[s.key] for s in segs})
+    for split, name in (("training", "train_dict.json"), ("validation", "val_dict.json"), ("testing", "test_dict.json")):
+        _dump(d / name, _dicts(segs)[split])
+    _dump(d / "youcookii_annotations.json", _times(segs))
+
+
 def write_ci_release(src: Path, segs: list[Seg], D: int = 16, seed: int = 1) -> Path:
     """The CI release (ppj567/WSVOG_Causal_Intervention, dataset_name="cvpr") rooted at ``src``."""
     rng = np.random.default_rng(seed)
     ann = src / CI_ANN
     ann.mkdir(parents=True, exist_ok=True)
-    shutil.copy(YC2 / "class_file.csv", ann / "class_file.csv")
+    _write_language(ann, segs)
     shutil.copy(YC2 / "youcook_cls.txt", ann / "youcook_cls.txt")
-    sentences = json.loads((YC2 / "seg_sentence_dict.json").read_text())
-    _dump(ann / "seg_sentence_dict.json", {s.key: sentences[s.key] for s in segs})
-    for split, name in (("training", "train_dict.json"), ("validation", "val_dict.json"), ("testing", "test_dict.json")):
-        _dump(ann / name, _dicts(segs)[split])
-    _dump(ann / "youcookii_annotations.json", _times(segs))
     _dump(ann / "yc2_training_vid.json", {"database": {s.vid: {"rwidth": s.size[0], "rheight": s.size[1], "segments": {}}
                                                        for s in segs}})
     _dump(ann / "yc2_bb_val_annotations.json", ci_gt([s for s in segs if s.split == "validation"]))
@@ -148,12 +153,7 @@ def write_workbench_dir(root: Path, segs: list[Seg], D: int = 16, public_test: b
     pixels are written through the 224x224 rpn_box frame as the layout wants."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
-    shutil.copy(YC2 / "class_file.csv", root / "class_file.csv")
-    sentences = json.loads((YC2 / "seg_sentence_dict.json").read_text())
-    _dump(root / "seg_sentence_dict.json", {s.key: sentences[s.key] for s in segs})
-    for split, name in (("training", "train_dict.json"), ("validation", "val_dict.json"), ("testing", "test_dict.json")):
-        _dump(root / name, _dicts(segs)[split])
-    _dump(root / "youcookii_annotations.json", _times(segs))
+    _write_language(root, segs)
     for s in segs:
         if s.split == "training":
             continue
