@@ -727,7 +727,13 @@ def _(capsys, tmp_path, monkeypatch, **_):
         main([str(a) for a in argv])
 
 
-@pytest.mark.parametrize("c", CASES, ids=[c.name for c in CASES])
+def pytest_generate_tests(metafunc):
+    """test_fault runs every case of CASES, registered anywhere in this module (sections of later issues
+    append theirs below): parametrized at collection, after the whole module has run."""
+    if metafunc.function.__name__ == "test_fault":
+        metafunc.parametrize("c", CASES, ids=[c.name for c in CASES])
+
+
 def test_fault(c: Case, request):
     """One fault of the catalogue (docs/RELIABILITY.md)."""
     import inspect
@@ -749,7 +755,6 @@ def test_catalogue_is_documented():
 # ==== issue 24 (inputs, ranges, readers): duplicate JSON keys, CLI ranges, outputs never on inputs, =========
 # ==== the one validating results reader. Registered in CASES (documented with the rest) and run below. =====
 
-_ISSUE24_INPUTS = len(CASES)
 
 
 def tiny_grid_sweep(root: Path, metrics: object, log: str | None = None) -> tuple[Path, Path]:
@@ -1069,19 +1074,299 @@ def _(**_):
         check_parameters({"overrides": '{"epochs": 1, "epochs": 50}'}, {"overrides": dict})
 
 
-# test_fault's parameters were fixed when it was defined: this section's cases leave CASES for their own list
-ISSUE24_INPUTS = CASES[_ISSUE24_INPUTS:]
-del CASES[_ISSUE24_INPUTS:]
 
 
-@pytest.mark.parametrize("c", ISSUE24_INPUTS, ids=[c.name for c in ISSUE24_INPUTS])
-def test_fault_issue24_inputs(c: Case, request):
-    """One fault of issue 24's inputs / ranges / readers section of the catalogue (docs/RELIABILITY.md)."""
-    test_fault(c, request)
+# ==== issue 24: runs, checkpoints and text caches (the provenance chain) ====
+# A run's identity (run.run_identity: its config less paths and device settings, the stores' index digests, the
+# text cache's inputs hash) is recorded in config.json, in every checkpoint and in metrics.json; train (resume,
+# skip as finished), predict and read_metrics compare it. Own list, as the section above.
 
 
-def test_issue24_inputs_are_documented():
-    """Every case of this section has its row in docs/RELIABILITY.md."""
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "RELIABILITY.md").read_text()
-    missing = sorted({c.name.split(" [")[0] for c in ISSUE24_INPUTS if c.name.split(" [")[0] not in doc})
-    assert not missing, missing
+@pytest.fixture(scope="module")
+def other_world(tmp_path_factory) -> Path:
+    """A second smoke world (seed 1: other segments and features, the same dimensions)."""
+    from workbench.prepare import prepare
+
+    return prepare(tmp_path_factory.mktemp("other") / "data", preset="smoke", seed=1)
+
+
+def predict_args(run: Path, out: Path) -> list:
+    return ["predict", "--run", run, "--split", "validation", "--out", out]
+
+
+def run_data(run: Path) -> str:
+    return json.loads((run / "config.json").read_text())["config"]["data"]
+
+
+@case("a checkpoint of another run dropped into a run folder", "silent")
+def _(capsys, run_copy, other_world, tmp_path, **_):
+    other = tmp_path / "other_run"                       # same dimensions, another world and epochs
+    succeeds(capsys, train_args(other_world, other, epochs=2))
+    before = (run_copy / "metrics.json").read_text()
+    for name in ("checkpoint_best.pt", "checkpoint_last.pt"):
+        shutil.copy(other / name, run_copy / name)
+    fails(capsys, predict_args(run_copy, tmp_path / "p.json"), run_copy / "checkpoint_best.pt", "another run",
+          "epochs: 2 there, 1 here", "store training")
+    assert not (tmp_path / "p.json").exists()
+    fails(capsys, train_args(run_data(run_copy), run_copy), run_copy / "checkpoint_last.pt", "another run", "epochs")
+    assert (run_copy / "metrics.json").read_text() == before
+
+
+@case("config.json edited by hand, then the same command", "silent")
+def _(capsys, run_copy, tmp_path, **_):
+    from workbench.io import DataError
+    from workbench.run import read_metrics
+
+    edit_json(run_copy / "config.json", lambda d: d["config"].__setitem__("max_eval_segments", 0))
+    before = (run_copy / "metrics.json").read_text()
+    fails(capsys, train_args(run_data(run_copy), run_copy, max_eval_segments=0), run_copy / "checkpoint_last.pt",
+          "max_eval_segments: 4 there, 0 here")
+    fails(capsys, predict_args(run_copy, tmp_path / "p.json"), run_copy / "checkpoint_best.pt", "max_eval_segments")
+    with pytest.raises(DataError, match="max_eval_segments: 4 there, 0 here"):   # the reader of every table
+        read_metrics(run_copy / "metrics.json")
+    assert (run_copy / "metrics.json").read_text() == before
+    assert json.loads((run_copy / "config.json").read_text())["config"]["max_eval_segments"] == 0   # not rewritten
+
+
+@case("a symlinked dataset repointed to another world after training (predict)", "silent")
+def _(capsys, run_copy, smoke_data, other_world, tmp_path, **_):
+    link = tmp_path / "data"
+    link.symlink_to(smoke_data)
+    edit_json(run_copy / "config.json", lambda d: d["config"].__setitem__("data", str(link)))
+    succeeds(capsys, predict_args(run_copy, tmp_path / "p.json"))      # the run's world by another path: fine
+    link.unlink()
+    link.symlink_to(other_world)
+    recorded = json.loads((run_copy / "config.json").read_text())["stores"]["training"]
+    with h5py.File(other_world / "store" / "training.h5", "r") as f:
+        here = f.attrs["index_sha256"]
+    fails(capsys, predict_args(run_copy, tmp_path / "q.json"), link, "'training'", recorded[:12], here[:12])
+    assert not (tmp_path / "q.json").exists()
+
+
+@case("the text cache rebuilt with another GloVe source, then predict on a finished run", "silent")
+def _(capsys, world, run_copy, tmp_path, **_):
+    from workbench.text.glove import YC2_VOCAB
+
+    edit_json(run_copy / "config.json", lambda d: d["config"].__setitem__("data", str(world)))
+    succeeds(capsys, predict_args(run_copy, tmp_path / "p.json"))      # a copy of the run's world: fine
+    glove = tmp_path / "glove.json"                                      # another 300-d source
+    glove.write_text(json.dumps({w: [2 * x for x in v] for w, v in json.loads(YC2_VOCAB.read_text()).items()}))
+    succeeds(capsys, ["text-features", "--data", world, "--glove", glove])
+    fails(capsys, predict_args(run_copy, tmp_path / "q.json"), world / "text_features.h5", "GloVe yc2-vocab",
+          f"GloVe {glove}")
+    assert not (tmp_path / "q.json").exists()
+
+
+@case("the text cache rebuilt in bf16 (same sentences), then the finished run re-run", "silent")
+def _(capsys, world, run_copy, tmp_path, **_):
+    edit_json(run_copy / "config.json", lambda d: d["config"].__setitem__("data", str(world)))
+    before = (run_copy / "metrics.json").read_text()
+    # the encoder batch size changes no content (padding: float rounding, < 1e-5): the cache is reused
+    assert "reusing" in succeeds(capsys, ["text-features", "--data", world, "--batch-size", "3"])
+    assert "changed: bf16" in succeeds(capsys, ["text-features", "--data", world, "--bf16"])
+    fails(capsys, train_args(world, run_copy), run_copy, "text cache differs", "inputs hash")
+    assert (run_copy / "metrics.json").read_text() == before
+
+
+@case("a run folder written before identities were recorded (resume, predict)", "extra")
+def _(capsys, run_copy, tmp_path, **_):
+    import torch
+
+    for name in ("checkpoint_best.pt", "checkpoint_last.pt"):
+        ck = torch.load(run_copy / name, weights_only=True)
+        ck.pop("identity", None)
+        torch.save(ck, run_copy / name)
+    edit_json(run_copy / "config.json", lambda d: [d.pop(k, None) for k in ("identity", "text_cache")])
+    edit_json(run_copy / "metrics.json", lambda d: d.pop("identity", None))
+    before = (run_copy / "metrics.json").read_text()
+    for argv in (predict_args(run_copy, tmp_path / "p.json"), train_args(run_data(run_copy), run_copy)):
+        assert main([str(a) for a in argv]) == 0
+        assert "records no run identity" in capsys.readouterr().err
+    assert (run_copy / "metrics.json").read_text() == before
+
+
+@case("the validation store of another world with the same segment keys", "silent")
+def _(capsys, world, tmp_path, **_):
+    other = tmp_path / "other"                           # same seed: the same segments and frame counts
+    succeeds(capsys, ["simulate", "--out", other, "--set", "context=0.9", "--max-segments", "training=4",
+                      "--max-segments", "testing=2"])
+    succeeds(capsys, ["build-store", "--root", other, "--split", "validation", "--out", tmp_path / "val.h5"])
+    with h5py.File(tmp_path / "val.h5", "r") as a, h5py.File(world / "store" / "validation.h5", "r") as b:
+        assert list(a["seg_ids"][:]) == list(b["seg_ids"][:])          # the case: only the world differs
+    shutil.copy(tmp_path / "val.h5", world / "store" / "validation.h5")
+    out = tmp_path / "run"
+    fails(capsys, train_args(world, out), world / "store" / "validation.h5", "another world",
+          "knob context: 0.9 there, 0.5 here")
+    no_run_written(out)
+
+
+
+
+# ==== issue 24 (sweeps): every finished run a table reuses or reads is its row's: preset, config, stores; =====
+# ==== one writer per sweep folder. Registered in CASES (documented with the rest) and run below. ============
+
+
+
+@pytest.fixture
+def fake_trainer(monkeypatch) -> list[tuple[str, int]]:
+    """Sweeps run through all their machinery, but each run "trains" in milliseconds: it writes what the
+    training notebook writes (params.json, run/config.json of ``config_for`` with the stores' digests for a
+    trained preset, run/metrics.json). Returns the (preset, seed) of every run started."""
+    from workbench import sweep as sw
+    from workbench.run import RunDir
+    from workbench.train import BASELINES, config_for
+
+    started: list[tuple[str, int]] = []
+
+    def run_one(preset, data, sweep_dir, overrides, gpu=None, notebook=None, seed=None):
+        started.append((preset, seed))
+        d = sw.unit_dir(sweep_dir, preset, seed)
+        params = sw.run_params(preset, data, sweep_dir, overrides, seed)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / sw.PARAMS).write_text(json.dumps(params))
+        cfg = config_for(preset, **params["overrides"], data=params["data"])
+        stores = {}
+        for split in ("training", "validation", "testing"):
+            if (Path(data) / "store" / f"{split}.h5").is_file():
+                with h5py.File(Path(data) / "store" / f"{split}.h5", "r") as f:
+                    stores[split] = str(f.attrs["index_sha256"])
+        run = RunDir(d / sw.RUN)
+        run.path.mkdir(parents=True, exist_ok=True)
+        run.write_config(preset, cfg, extra={} if preset in BASELINES else {"stores": stores})
+        acc = 10.0 + 3 * len(started) + cfg.epochs            # each run its own numbers
+        (run.path / "metrics.json").write_text(json.dumps({"selected_epoch": 0, "validation": {
+            "box_micro": acc, "box_macro": acc, "query_micro": acc, "query_macro": acc}}))
+        return {"preset": preset, "status": "ok", "seconds": 0.0}
+
+    monkeypatch.setattr(sw, "run_one", run_one)
+    return started
+
+
+def sweep_args(world, out, presets="stvg", *extra) -> list:
+    return ["sweep", "--grid", "main", "--data", world, "--out", out, "--presets", presets, "--seeds", "1", *extra]
+
+
+# ---- silent (exit 0 with a wrong or misleading number before) ----
+
+@case("a sweep re-run with other --set values after some runs finished", "silent")
+def _(capsys, world, tmp_path, fake_trainer, **_):
+    out = tmp_path / "sw"
+    succeeds(capsys, sweep_args(world, out, "stvg", "--set", "epochs=1"))
+    meta = (out / "sweep.json").read_text()
+    fails(capsys, sweep_args(world, out, "dvsa", "--set", "epochs=2"), out / "stvg" / "seed-0" / "run",
+          "epochs=1 there, 2 now", "--out", "--set")
+    assert fake_trainer == [("stvg", 0)] and (out / "sweep.json").read_text() == meta   # no dvsa at epochs=2 beside it
+    fails(capsys, sweep_args(world, out, "dvsa"), "epochs=1 there")          # nor at the default epochs
+    succeeds(capsys, sweep_args(world, out, "dvsa", "--set", "epochs=1"))    # the same --set extends the sweep
+    assert fake_trainer == [("stvg", 0), ("dvsa", 0)]
+
+
+@case("a run folder of another preset copied into a sweep folder", "silent")
+def _(capsys, world, tmp_path, fake_trainer, **_):
+    from workbench.io import DataError
+    from workbench.sweep import write_results
+
+    out = tmp_path / "sw"
+    succeeds(capsys, sweep_args(world, out, "stvg,dvsa"))
+    shutil.rmtree(out / "stvg" / "seed-0" / "run")
+    shutil.copytree(out / "dvsa" / "seed-0" / "run", out / "stvg" / "seed-0" / "run")   # dvsa's numbers in stvg's row
+    with pytest.raises(DataError, match=r"stvg/seed-0/run: holds a finished run of preset 'dvsa'.*row 'stvg'"):
+        write_results(out)                                                 # the results reader (figures, notebook 05)
+    fails(capsys, sweep_args(world, out, "stvg,dvsa"), out / "stvg" / "seed-0" / "run", "'dvsa'", "'stvg'")
+    assert fake_trainer == [("stvg", 0), ("dvsa", 0)]                     # skip-as-finished refused, nothing rerun
+
+
+@case("two sweeps into one folder at once", "silent")
+def _(capsys, world, tmp_path, fake_trainer, **_):
+    import socket
+
+    from workbench.run import RunDir
+
+    out = tmp_path / "sw"
+    succeeds(capsys, sweep_args(world, out, "stvg"))
+    before = {p: p.read_bytes() for p in (out / "sweep.json", out / "results.csv")}
+    with RunDir(out).lock():                            # the first sweep holds SWEEP/.lock for its whole run
+        fails(capsys, sweep_args(world, out, "dvsa"), out, "another sweep", f"pid {os.getpid()}", socket.gethostname())
+    assert {p: p.read_bytes() for p in before} == before and fake_trainer == [("stvg", 0)]
+    succeeds(capsys, sweep_args(world, out, "dvsa"))   # once it ended: both in one table
+    assert json.loads((out / "sweep.json").read_text())["presets"] == ["stvg", "dvsa"]
+
+
+@case("the dataset re-simulated in place and the sweep re-run", "silent", {"trained run": "stvg", "baseline row": "random"})
+def _(capsys, world, tmp_path, fake_trainer, param, **_):
+    out = tmp_path / "sw"
+    succeeds(capsys, sweep_args(world, out, param))
+    other = {"training": "0" * 64, "validation": "1" * 64, "testing": "2" * 64}   # another world's store digests
+    if param == "random":                               # a baseline row records none: the sweep's record stands
+        edit_json(out / "sweep.json", lambda m: m.__setitem__("stores", other))
+    else:
+        edit_json(out / param / "seed-0" / "run" / "config.json", lambda c: c.__setitem__("stores", other))
+    fails(capsys, sweep_args(world, out, param), out / param / "seed-0" / "run", "other feature stores",
+          "re-simulated", str(world))
+    assert fake_trainer == [(param, 0)]
+
+
+@case("--grid generalization on a world without held-out classes", "silent")
+def _(capsys, world, tmp_path, fake_trainer, **_):
+    out = tmp_path / "sw"
+    fails(capsys, ["sweep", "--grid", "generalization", "--data", world, "--out", out, "--seeds", "1"],
+          "--grid generalization", world, "holdout_classes", "--holdout")
+    assert not out.exists() and fake_trainer == []
+
+
+@case("a world sweep given --world-set and --axis of one knob", "silent")
+def _(capsys, tmp_path, monkeypatch, **_):
+    from workbench import curve
+
+    def no_world(*a, **k):
+        raise AssertionError("a world was made")
+    monkeypatch.setattr(curve, "ensure_world", no_world)
+    fails(capsys, ["sweep", "--grid", "context", "--axis", "context=0,0.5", "--world-set", "context=0.3",
+                   "--data-root", tmp_path / "worlds", "--out", tmp_path / "ws", "--presets", "random", "--seeds", "1",
+                   "--world-preset", "smoke"], "--world-set context=0.3", "--axis context")
+    assert not (tmp_path / "worlds").exists() and not (tmp_path / "ws").exists()
+
+
+# ---- unclear (failed, but without saying what is wrong) ----
+
+@case("a moved sweep folder is extended (paths are not identity)", "unclear")
+def _(capsys, world, tmp_path, fake_trainer, **_):
+    first = tmp_path / "a" / "sw"
+    succeeds(capsys, sweep_args(world, first, "stvg"))
+    moved = tmp_path / "b" / "sw"
+    moved.parent.mkdir()
+    shutil.move(first, moved)
+    log = succeeds(capsys, sweep_args(world, moved, "stvg,dvsa"))
+    assert "stvg/seed-0: skipped (finished)" in log and fake_trainer == [("stvg", 0), ("dvsa", 0)]
+    import pandas as pd
+
+    runs = [r for r in pd.read_csv(moved / "results.csv")["run"].dropna().tolist() if r]
+    assert runs and all(r.startswith(str(moved)) for r in runs)
+
+
+@case("sweep --set data=B beside --data A", "unclear")
+def _(capsys, world, tmp_path, fake_trainer, **_):
+    other = tmp_path / "other_world"
+    other.mkdir()
+    out = tmp_path / "sw"
+    fails(capsys, sweep_args(world, out, "stvg", "--set", f"data={other}"), "--set data=", str(other), str(world))
+    fails(capsys, ["sweep", "--grid", "context", "--axis", "context=0", "--data-root", tmp_path / "worlds", "--out",
+                   tmp_path / "ws", "--presets", "random", "--set", f"data={other}"], "--set data=", "--data-root")
+    assert not out.exists() and not (tmp_path / "ws").exists() and fake_trainer == []
+    succeeds(capsys, sweep_args(world, out, "stvg", "--set", f"data={world}"))   # the same dataset twice is fine
+
+
+# ---- found since (extra) ----
+
+@case("a world sweep's run folder of another preset or seed (context curve)", "extra",
+      {"preset": ("dvsa", 0), "seed": ("stvg", 1)})
+def _(capsys, tmp_path, param, **_):
+    from workbench.config import Config
+    from workbench.run import RunDir
+
+    preset, seed = param
+    sw, m = tiny_world_sweep(tmp_path, 40.0)             # the stvg seed-0 row of value 0.5
+    RunDir(m.parent).write_config(preset, Config().replace(seed=seed))
+    figures_fail(capsys, sw, tmp_path / "fig", m.parent, repr(preset) if preset != "stvg" else "seed=1 there, 0 now")
+
+

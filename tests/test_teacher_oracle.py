@@ -104,6 +104,13 @@ def test_train_with_the_oracle_teacher_end_to_end(smoke_data, tmp_path):
     assert log[0]["losses"]["stran"] > 0 and 0 < log[0]["diagnostics"]["teacher_objects"] <= 1
 
     ws = Workspace(preset("scl", data=str(smoke_data), teacher="oracle"))
+    # issue 21 item 4: the CAOS self-positive fraction of the probe batch and of the epoch's batches, logged
+    from workbench.model.diagnostics import epoch_self_positive
+    cfg = json.loads((out / "config.json").read_text())["config"]
+    trained = TrainBatches(ws.stores["training"], ws.text, cfg["batch_size"], cfg["num_frames"], cfg["seed"],
+                           max_segments=cfg["max_train_segments"])
+    assert 0 <= log[0]["diagnostics"]["caos_self_positive"] <= 1
+    assert log[0]["diagnostics"]["caos_self_positive_epoch"] == epoch_self_positive(trained, 0)
     data = TrainBatches(ws.stores["training"], ws.text, 4, 2, 0, teacher=str(smoke_data))
     segs = data.indices[:4]
     b = data.make(segs, np.random.default_rng(0))
@@ -160,3 +167,26 @@ def test_shared_dropout_mask_of_the_transfer_pairs(shared):
     same = [torch.equal(masks[0], masks[k]) for k in (3, 5)]
     assert all(same) if shared else not any(same)
     assert not torch.equal(masks[0], masks[1])   # the other calls keep their own masks
+
+
+def test_breakdown_of_the_contextual_branch_alone(smoke_data, tmp_path):
+    """Issue 21 item 3: U's own grounding, from a trained run's checkpoint with no retraining
+    (``curve.run_breakdown(..., infer="u")``); infer="f" is the run's own breakdown; a preset without U is refused."""
+    from conftest import TINY
+    from workbench.__main__ import main
+    from workbench.curve import run_breakdown
+
+    sets = [x for k, v in {**TINY, "epochs": 1, "max_eval_segments": 5}.items() for x in ("--set", f"{k}={v}")]
+    runs = {}
+    for name in ("scl", "stvg"):
+        runs[name] = tmp_path / name
+        assert main(["train", "--data", str(smoke_data), "--preset", name, "--out", str(runs[name]), *sets]) == 0
+    own = run_breakdown(runs["scl"], smoke_data)
+    assert run_breakdown(runs["scl"], smoke_data, infer="f") == own
+    u = run_breakdown(runs["scl"], smoke_data, infer="u")
+    assert (runs["scl"] / "breakdown-infer-u.json").is_file() and (runs["scl"] / "breakdown.json").is_file()
+    assert u["all"]["boxes"] == own["all"]["boxes"] and u != own
+    with pytest.raises(DataError, match="no contextual branch U"):
+        run_breakdown(runs["stvg"], smoke_data, infer="u")
+    with pytest.raises(DataError, match="expected 'f', 'u' or 'both'"):
+        run_breakdown(runs["scl"], smoke_data, infer="x")

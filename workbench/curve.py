@@ -15,7 +15,6 @@ Every step is skipped when its output is there (worlds, runs, breakdowns): a swe
 """
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from pathlib import Path
@@ -26,11 +25,16 @@ import pandas as pd
 
 from .executor import recorded_error
 from .io import DataError, atomic_path, read_json, write_json, write_text
+from .sweep_identity import check_run_identity, claimed_config, folder_lock, store_digests, wanted_config
 
 AXES = {"context": ("context", (0.0, 0.25, 0.5, 0.75, 0.9))}
 CURVE_PRESETS = ("dvsa", "stvg", "stvg-bert", "fusion-ensemble", "scl", "scl-infer-u", "scl-infer-both")
 DEFAULT_SEEDS = 3
-ORACLES = ("random", "upper_bound", "oracle_class", "oracle_language", "oracle_state")
+ORACLES = ("random", "upper_bound", "oracle_class", "oracle_language", "oracle_state",
+           "oracle_class_em", "oracle_teacher_em", "oracle_class_box")
+# The training-time oracles (issue 21; SIMULATOR.md "Which oracle bounds which method"): a world simulated
+# before them has none in its world_stats.json; the table shows them as absent, the figure leaves them out.
+TRAINING_ORACLES = ("oracle_class_em", "oracle_teacher_em", "oracle_class_box")
 BREAKDOWN = "breakdown.json"
 
 
@@ -103,17 +107,27 @@ def _units_of_truth(gt: dict, truth: dict):
     return tags
 
 
-def run_breakdown(run_dir: Path, data: Path) -> dict:
+def run_breakdown(run_dir: Path, data: Path, infer: str = "") -> dict:
     """Validation box accuracy of a trained run by mention type, twin / no-twin frames and state phase
-    (STVG rule; needs the world's world_truth.json). Written to run_dir/breakdown.json once."""
+    (STVG rule; needs the world's world_truth.json). Written to run_dir/breakdown.json once.
+
+    ``infer`` ("f", "u" or "both"; cfg.infer) grounds with that branch of the trained model instead of the
+    run's own: ``infer="u"`` is the contextual branch U alone (issue 21 item 3: the teacher's own accuracy),
+    written to run_dir/breakdown-infer-u.json. Same checkpoint, no retraining."""
     from .evaluate import RULES, _flatten_predictions, gt_units, iou
     from .predict import load_run, predict_boxes
 
-    out = run_dir / BREAKDOWN
+    out = run_dir / (f"breakdown-infer-{infer}.json" if infer else BREAKDOWN)
     if out.is_file():
         return read_json(out)
     truth = read_json(data / "world_truth.json")
     r = load_run(run_dir)
+    if infer:
+        if infer not in ("f", "u", "both"):
+            raise DataError(f"infer={infer!r}: expected 'f', 'u' or 'both'")
+        if infer != "f" and not getattr(r.model, "uses_u", False):
+            raise DataError(f"{run_dir}: preset {r.preset!r} has no contextual branch U to ground with (infer={infer!r})")
+        r.model.cfg = r.model.cfg.replace(infer=infer)   # the inference branch only; parameters unchanged
     gt = r.ws.gt["validation"]
     boxes = predict_boxes(r, "validation")
     units = gt_units(gt, r.ws.vocab)
@@ -170,10 +184,23 @@ def world_sweep(knob: str, values: tuple[float, ...], presets: list[str], data_r
     if "seed" in overrides:
         raise DataError("a world sweep sets the Config seed per run (--seeds); do not --set seed")
     check_axis_values(knob, values)
+    if knob in world_sets:                              # the axis sets the knob per world: one of them would lose
+        raise DataError(f"--world-set {knob}={world_sets[knob]} and --axis {knob}=...: the axis sets {knob} for each "
+                        f"world; drop {knob} from --world-set (a knob is either held fixed or varied)")
+    if "data" in overrides:
+        raise DataError(f"--set data={overrides['data']}: a world sweep trains on each world of --data-root; "
+                        "do not --set data")
     if len(set(presets)) != len(presets):
         raise DataError(f"presets {list(presets)}: {sorted({p for p in presets if list(presets).count(p) > 1})} "
                         "named twice; name each preset once")
-    out.mkdir(parents=True, exist_ok=True)
+
+    with folder_lock(out):                              # one writer per sweep folder, for the whole sweep
+        return _world_sweep_locked(knob, values, presets, data_root, out, seeds, world_preset, world_seed,
+                                   world_sets, overrides, breakdown, log, sweep, git_info)
+
+
+def _world_sweep_locked(knob, values, presets, data_root, out, seeds, world_preset, world_seed, world_sets,
+                        overrides, breakdown, log, sweep, git_info) -> pd.DataFrame:
     meta_path = out / "sweep.json"
     meta = {"grid": "world", "axis": knob, "values": list(values), "presets": list(presets),
             "seeds": list(range(seeds)), "data_root": str(data_root), "world_preset": world_preset,
@@ -196,6 +223,11 @@ def world_sweep(knob: str, values: tuple[float, ...], presets: list[str], data_r
         t0 = time.time()
         vd = out / value_name(knob, v)
         if all(_finished(vd / p / f"seed-{s}", breakdown) for p in presets for s in range(seeds)):
+
+            stores = store_digests(d)                   # skipped only when each run is its row's, on this world
+            for p in presets:
+                for s in range(seeds):
+                    check_run_identity(vd / p / f"seed-{s}", p, wanted_config(p, d, overrides, s), stores, None, d)
             log(f"world sweep: {value_name(knob, v)}: finished, skipped")
             continue
         sweep(list(presets), d, vd, dict(overrides), grid=f"{knob}={v:g}", log=log, seeds=seeds)
@@ -235,6 +267,7 @@ def results_frame(out: str | Path) -> pd.DataFrame:
                 if error is not None:
                     row.update(status="failed", error=error)
                 elif (run / "metrics.json").is_file():
+                    check_run_identity(ud, p, claimed_config(meta.get("overrides") or {}, s))   # the row's run?
                     m = read_metrics(run / "metrics.json")      # the one validating reader of metrics files
                     row["status"] = "ok"
                     row["row"] = _row_name(p, run)
@@ -251,13 +284,15 @@ def results_frame(out: str | Path) -> pd.DataFrame:
         if stats.is_file():
             st = read_json(stats)
             for o in ORACLES:
+                if o in TRAINING_ORACLES and not any(o in (st.get(sp) or {}) for sp in ("validation", "testing")):
+                    continue                                     # a world simulated before the oracle existed
                 row = {"value": v, "preset": o, "seed": None, "kind": "oracle", "status": "ok"}
                 for split, short in (("validation", "val"), ("testing", "test")):
                     for k in ("box_micro", "box_macro"):
                         row[f"{short}_{k}"] = (st.get(split, {}).get(o) or {}).get(k)
                 for group in ("by_mention", "by_twin", "by_phase"):
                     for name, a in st.get("validation", {}).get(group, {}).items():
-                        row[f"val_{name}"] = a[o]["box_micro"]
+                        row[f"val_{name}"] = (a.get(o) or {}).get("box_micro")
                 rows.append(row)
     return pd.DataFrame(rows)
 
@@ -355,11 +390,17 @@ def results_markdown(out: Path, df: pd.DataFrame) -> str:
                 cells.append(_gain(r) if r["preset"] != "stvg" else "")
                 cells += [_pm(r.get(f"{c}_mean"), r.get(f"{c}_std")) for c in mention_cols]
                 lines.append("| " + " | ".join(cells) + " |")
-        for _, r in oracles[oracles["value"] == v].iterrows():
+        here = oracles[oracles["value"] == v]
+        for _, r in here.iterrows():
             cells = [f"*{r['preset']}*", "-"] + [_pm(r.get(c), None) for c in ("val_box_micro", "val_box_macro",
                                                                                  "test_box_micro")] + [""]
             cells += [_pm(r.get(c), None) for c in mention_cols]
             lines.append("| " + " | ".join(cells) + " |")
+        if len(here):                                            # the world has stats, but from before these oracles
+            for o in TRAINING_ORACLES:
+                if o not in set(here["preset"]):
+                    lines.append("| " + " | ".join([f"*{o}*", "-", "absent (world simulated before this oracle; "
+                                                    "re-run `simulate --stats`)"] + [""] * (len(head) - 3)) + " |")
         lines.append("")
     failed = df[df["status"] == "failed"]
     if len(failed):
@@ -444,6 +485,19 @@ def predictions(df: pd.DataFrame, values: list[float]) -> list[str]:
         if leaks and "val_uncued" in runs:
             out[-1] += (f" The trained rows' leak test, gain over stvg on uncued mentions at ρ = {top:g} (a gain "
                         "there is not the stated-state mechanism): " + "; ".join(leaks) + ".")
+
+    # the training-time headroom (issue 21): SCL infers with E_f alone, so this, not P1's, is its yardstick
+    def em_head(v):
+        try:
+            return float(orc.loc[(v, "oracle_teacher_em"), "val_box_micro"]
+                         - orc.loc[(v, "oracle_class_em"), "val_box_micro"])
+        except KeyError:
+            return np.nan
+    he = [em_head(v) for v in vals]
+    if not all(np.isnan(he)):
+        out.append("- **Training-time headroom** (oracle_teacher_em − oracle_class_em, val box micro; SCL's yardstick, "
+                   "it infers with E_f alone): " + " / ".join("absent" if np.isnan(x) else f"{x:+.2f}" for x in he)
+                   + f" (ρ = {' / '.join(f'{v:g}' for v in vals)}).")
 
     # P2: context-using rows gain more as ρ grows; where stvg-bert overtakes stvg
     parts = []
@@ -534,7 +588,8 @@ def write_results(out: str | Path) -> pd.DataFrame:
 
 def curve_figure(out: str | Path, presets: tuple[str, ...] | None = None):
     """Accuracy (left) and gain over stvg (right) vs the axis value, mean ± std over seeds; the oracle
-    headroom (oracle_class .. oracle_language, and .. oracle_state) as bands."""
+    headroom (oracle_class .. oracle_language, and .. oracle_state) as bands, the training-time headroom
+    (oracle_class_em .. oracle_teacher_em) as a band and oracle_class_box as a line where the worlds have them."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -555,6 +610,22 @@ def curve_figure(out: str | Path, presets: tuple[str, ...] | None = None):
                 fig.add_trace(go.Scatter(x=x + x[::-1], y=list(orc[hi] - orc["oracle_class"]) + [0] * len(x),
                                          fill="toself", fillcolor=color, mode="lines", line=dict(width=0), name=name,
                                          legendgroup=hi, showlegend=False), 1, 2)
+        # the training-time headroom (issue 21), at the values whose world has the EM oracles
+        if {"oracle_class_em", "oracle_teacher_em"} <= set(orc.columns):
+            em = orc[["oracle_class_em", "oracle_teacher_em"]].dropna()
+            xe, lo, hi_ = list(em.index), list(em["oracle_class_em"]), list(em["oracle_teacher_em"])
+            if xe:
+                name, color = "training-time headroom (oracle_class_em .. oracle_teacher_em)", "rgba(200,120,30,0.25)"
+                fig.add_trace(go.Scatter(x=xe + xe[::-1], y=hi_ + lo[::-1], fill="toself", fillcolor=color,
+                                         mode="lines", line=dict(width=0), name=name, legendgroup="em"), 1, 1)
+                fig.add_trace(go.Scatter(x=xe + xe[::-1], y=[h - l for h, l in zip(hi_, lo)] + [0] * len(xe),
+                                         fill="toself", fillcolor=color, mode="lines", line=dict(width=0), name=name,
+                                         legendgroup="em", showlegend=False), 1, 2)
+        if "oracle_class_box" in orc.columns:
+            box = orc["oracle_class_box"].dropna()
+            if len(box):
+                fig.add_trace(go.Scatter(x=list(box.index), y=list(box), mode="lines", name="oracle_class_box "
+                                         "(box-supervised class ceiling)", line=dict(color="gray", dash="dot")), 1, 1)
     palette = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
     for i, p in enumerate(presets or meta["presets"]):
         r = summ[summ["preset"] == p].sort_values("value")

@@ -15,7 +15,8 @@ from .config import Config
 from .engine import autocast, predict_split, resolve_device, to_device
 from .io import DataError, read_json, write_json
 from .paths import METRICS_FILE
-from .run import BEST, CONFIG, RunDir, read_metrics
+from .run import (BEST, CONFIG, RunDir, check_checkpoint_identity, note, read_metrics, run_identity, store_digests,
+                  text_cache_identity, text_cache_name)
 from .workspace import Workspace
 
 
@@ -55,10 +56,12 @@ def load_run(run_dir: str | Path, data: str | None = None, device: str | None = 
     if diff:
         raise DataError(f"{cfg.data}: feature dimensions {ws.dims} differ from those run {run.path} was trained on "
                         f"({trained}; trained vs. here: {diff}); predict on data with the run's feature dimensions")
+    ident = check_provenance(run, cfg, ws)
     model = build_model(cfg, ws.dims).to(dev)
     ck = run.load_checkpoint(BEST, map_location=dev)
     if ck is None:
         raise DataError(f"{run.file(BEST)}: no checkpoint (train the run first)")
+    check_checkpoint_identity(run.file(BEST), ck, ident, what=f"run {run.path}")
     want = model.state_dict()
     bad = [k for k, v in ck["model"].items() if k in want and tuple(v.shape) != tuple(want[k].shape)]
     if bad:
@@ -71,8 +74,39 @@ def load_run(run_dir: str | Path, data: str | None = None, device: str | None = 
         raise DataError(f"{run.file(BEST)}: does not fit the model of {run.file(CONFIG)} "
                         f"({str(e).splitlines()[0][:200]})") from None
     model.eval()
-    model.restore_fitted(read_metrics(run.file(METRICS_FILE)) if run.file(METRICS_FILE).is_file() else {})
+    model.restore_fitted(read_metrics(run.file(METRICS_FILE), expected=ident) if run.file(METRICS_FILE).is_file() else {})
     return LoadedRun(run.path, preset_name, cfg, model, ws, dev)
+
+
+def check_provenance(run: RunDir, cfg: Config, ws: Workspace) -> dict:
+    """The data a trained run is applied to must be the data it was trained on: the feature stores' index
+    digests and the text cache's inputs hash recorded in its config.json (a dataset link repointed to another
+    world, a text cache rebuilt from another GloVe source are refused, naming both). Paths are not compared
+    (a moved dataset is fine). Returns the run's identity (``run.run_identity``) for its checkpoint and metrics."""
+    raw = read_json(run.file(CONFIG)) or {}
+    here = store_digests(ws.stores)
+    stores = raw.get("stores")
+    if isinstance(stores, dict):
+        changed = sorted((s for s in set(stores) & set(here) if stores[s] != here[s]), key=lambda s: (s != "training", s))
+        if changed:
+            s = changed[0]
+            raise DataError(f"{cfg.data}: the feature store(s) {changed} are not those run {run.path} was trained on "
+                            f"({s}: index digest {str(stores[s])[:12]} recorded in {run.file(CONFIG)}, "
+                            f"{here[s][:12]} in {ws.stores[s].path}); predict on the run's dataset, or retrain")
+        stores = dict(stores)                        # a store built after training is not part of the run
+    else:
+        note(f"{run.file(CONFIG)}: records no store digests (written before they were recorded); stores not checked")
+        stores = here
+    text = text_cache_identity(ws.text)
+    old = raw.get("text_cache")
+    if isinstance(old, dict):
+        if old.get("inputs_hash") != text["inputs_hash"]:
+            raise DataError(f"{ws.text.path}: not the text cache run {run.path} was trained on ({text_cache_name(old)} "
+                            f"recorded in {run.file(CONFIG)}; {text_cache_name(text)} here); rebuild the run's cache "
+                            "(`text-features` with its encoder and GloVe source) or retrain")
+    else:
+        note(f"{run.file(CONFIG)}: records no text cache identity (written before it was recorded); not checked")
+    return run_identity(cfg, stores, text)
 
 
 def predict_boxes(r: LoadedRun, split: str) -> dict[str, np.ndarray]:

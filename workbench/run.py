@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import pickle
 import platform
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,16 +35,22 @@ class RunLocked(DataError):
     """Another process holds the run directory."""
 
 
-def read_metrics(path: str | Path) -> dict:
+def read_metrics(path: str | Path, expected: dict | None = None) -> dict:
     """Read a run's metrics.json and check its shape: each split an object whose accuracies are
     numbers in [0, 100] or null, and at least one split with a number (``{}`` is no finished run).
     DataError naming the file and key otherwise. The one reader of metrics files (train, predict, grid
-    sweeps, world sweeps, figures)."""
+    sweeps, world sweeps, figures).
+
+    Provenance: metrics.json records the identity of the run it was computed from (``run_identity``). It must
+    match ``expected`` (a run identity) when given, else the config.json beside it (a hand-edited config
+    would label the numbers with values they were not computed under). Metrics written before identities
+    were recorded are read unchecked."""
     from .evaluate import METRICS as METRIC_NAMES  # local: evaluate is heavier than a run directory
 
     m = read_json(path)
     if not isinstance(m, dict):
         raise DataError(f"{path}: expected a JSON object with 'validation' / 'testing' metrics, got {type(m).__name__}")
+    _check_metrics_identity(Path(path), m.get("identity"), expected)
     held = m.get("heldout")                      # held-out-class-only metrics (generalization protocol)
     if held is not None and not isinstance(held, dict):
         raise DataError(f"{path}: 'heldout' must be an object {{classes, validation, testing}}, got {held!r}")
@@ -62,6 +70,33 @@ def read_metrics(path: str | Path) -> dict:
         raise DataError(f"{path}: holds no accuracy of 'validation' or 'testing' (expected e.g. "
                         "{'validation': {'box_micro': ...}}); not the metrics of a finished run")
     return m
+
+
+def _check_metrics_identity(path: Path, got: Any, expected: dict | None) -> None:
+    if got is None:
+        return                                       # written before identities were recorded
+    if not isinstance(got, dict) or not isinstance(got.get("run"), str) or not isinstance(got.get("config_digest"), str):
+        raise DataError(f"{path}: 'identity' must be an object {{run, config_digest}} (the run the metrics were "
+                        f"computed from), got {got!r}")
+    if expected is not None:
+        if expected.get("run") != got["run"]:
+            raise DataError(f"{path}: computed by another run (run identity {got['run'][:12]}), not by this run "
+                            f"({str(expected.get('run'))[:12]}); rerun it into a new --out")
+        return
+    cfg_file = path.parent / CONFIG
+    if not cfg_file.is_file():
+        return
+    raw = read_json(cfg_file)
+    if not isinstance(raw, dict) or not isinstance(raw.get("config"), dict):
+        return                                       # config.json's own reader names that fault
+    here = config_digest(Config.from_dict(raw["config"], where=str(cfg_file)))
+    if here != got["config_digest"]:
+        rec = raw.get("identity", {}).get("config") if isinstance(raw.get("identity"), dict) else None
+        diff = (f" ({describe_difference({'config': rec}, {'config': config_identity(Config.from_dict(raw['config']))})})"
+                if isinstance(rec, dict) else "")
+        raise DataError(f"{path}: computed under another config than {cfg_file} holds now (config digest "
+                        f"{got['config_digest'][:12]} there, {here[:12]} in config.json{diff}); config.json was edited "
+                        "after the run: restore it, or rerun into a new --out")
 
 
 def read_log(run_dir: str | Path) -> list[dict]:
@@ -98,6 +133,83 @@ def provenance() -> dict[str, Any]:
             "torch": torch.__version__, "numpy": numpy.__version__, "h5py": h5py.__version__,
             "transformers": transformers.__version__, "host": platform.node(),
             "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+
+# --- the run's identity (issue 24: every number knows where it came from) ----------------------------
+# A run is identified by what its numbers depend on, never by paths: its config (less the paths and the
+# settings that do not change results), the index digests of the feature stores it read (they cover every
+# frame's feature and box bytes through their checksums) and the text cache's inputs hash (segments,
+# sentences, objects, encoder revision, GloVe source and fingerprint, OOV policies, bf16). Checkpoints and
+# metrics.json record it; resume, skip-as-finished, predict and read_metrics compare it.
+NOT_IDENTITY = {"data", "text_features", "device", "threads", "resident_features"}
+
+
+def config_identity(cfg: Config) -> dict[str, Any]:
+    """The config values a run's numbers depend on (no paths, no device / thread settings)."""
+    return {k: v for k, v in cfg.to_dict().items() if k not in NOT_IDENTITY}
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def config_digest(cfg: Config) -> str:
+    return _digest(config_identity(cfg))
+
+
+def text_cache_identity(text) -> dict[str, Any]:
+    """What identifies a text cache (``TextFeatures``): its inputs hash, with the GloVe source and encoder named."""
+    a = text.attrs
+    return {"inputs_hash": str(a.get("inputs_hash", "")), "glove_source": str(a.get("glove_source", "")),
+            "encoder": str(a.get("encoder", "")), "encoder_revision": str(a.get("encoder_revision", ""))}
+
+
+def text_cache_name(t: dict) -> str:
+    """A text cache identity in words (for messages naming two caches)."""
+    return (f"encoder {t.get('encoder')} {str(t.get('encoder_revision'))[:12]}, GloVe {t.get('glove_source')}, "
+            f"inputs hash {str(t.get('inputs_hash'))[:12]}")
+
+
+def store_digests(stores: dict) -> dict[str, str]:
+    """{split: index_sha256} of a workspace's feature stores."""
+    return {s: str(st.attrs.get("index_sha256", "")) for s, st in stores.items()}
+
+
+def run_identity(cfg: Config, stores: dict[str, str], text: dict[str, Any]) -> dict[str, Any]:
+    """{"run": digest, "config": the config identity, "config_digest", "stores", "text_cache"} of a run."""
+    body = {"config": config_identity(cfg), "stores": dict(stores), "text_cache": str(text.get("inputs_hash", ""))}
+    return {"run": _digest(body), "config_digest": _digest(body["config"]), **body}
+
+
+def describe_difference(there: dict, here: dict) -> str:
+    """The parts of two run identities that differ, e.g. ``config epochs: 2 there, 1 here``."""
+    out = []
+    a, b = there.get("config") or {}, here.get("config") or {}
+    out += [f"config {k}: {a.get(k)!r} there, {b.get(k)!r} here" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    a, b = there.get("stores") or {}, here.get("stores") or {}
+    out += [f"store {s}: {str(a.get(s))[:12]} there, {str(b.get(s))[:12]} here"
+            for s in sorted(set(a) | set(b)) if a.get(s) != b.get(s)]
+    if there.get("text_cache") != here.get("text_cache"):
+        out.append(f"text cache: {str(there.get('text_cache'))[:12]} there, {str(here.get('text_cache'))[:12]} here")
+    return "; ".join(out[:6]) or f"run {str(there.get('run'))[:12]} there, {str(here.get('run'))[:12]} here"
+
+
+def check_checkpoint_identity(path: Path, ck: dict, want: dict, what: str = "this run") -> None:
+    """A checkpoint belongs to the run whose identity it records; one of another run is refused, naming
+    both. A checkpoint written before identities were recorded is accepted with a note."""
+    got = ck.get("identity") if isinstance(ck, dict) else None
+    if not isinstance(got, dict) or "run" not in got:
+        note(f"{path}: records no run identity (written before identities were recorded); not checked")
+        return
+    if got["run"] != want["run"]:
+        raise DataError(f"{path}: belongs to another run (run identity {str(got['run'])[:12]}), not {what} "
+                        f"({want['run'][:12]}): {describe_difference(got, want)}; a checkpoint copied from another run, "
+                        f"or {CONFIG} / the data changed since it was written: restore them, or use a new --out")
+
+
+def note(msg: str) -> None:
+    """A one-line note on stderr (stdout may carry a command's JSON)."""
+    print(f"note: {msg}", file=sys.stderr)
 
 
 @dataclass

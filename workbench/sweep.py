@@ -2,7 +2,9 @@
 a grid, keep every output notebook and run directory, and tabulate the results beside the paper's numbers.
 Runs execute inline, on this machine through submitit, or on a Slurm cluster (``workbench.executor``).
 
-SWEEP_DIR/sweep.json                         the grid, seeds, dataset, overrides and provenance of the sweep
+SWEEP_DIR/sweep.json                         the grid, seeds, dataset (and its stores' digests), overrides and
+                                             provenance of the sweep
+SWEEP_DIR/.lock                              held (flock) by the one sweep writing the folder
 SWEEP_DIR/<preset>/seed-<s>/params.json      the notebook parameters of that run (overrides carry the seed)
 SWEEP_DIR/<preset>/seed-<s>/02_train.ipynb   papermill's output notebook
 SWEEP_DIR/<preset>/seed-<s>/run/             the run directory (as `python -m workbench train` writes it)
@@ -38,6 +40,8 @@ from .io import DataError, atomic_path, read_json, write_json, write_text
 from .evaluate import HELDOUT, METRICS
 from .paper import GRID_TABLES, SPLITS, TABLES, paper_numbers
 from .results import HELDOUT_METRICS
+from .sweep_identity import (check_run_identity, claimed_config, folder_lock,  # noqa: F401
+                             store_digests, wanted_config)
 from .paths import CLASS_FILE, DATASET_META, NOTEBOOKS, REPO
 
 NOTEBOOK = NOTEBOOKS / "02_train.ipynb"
@@ -81,25 +85,34 @@ def run_params(preset: str, data: Path, sweep_dir: Path, overrides: dict[str, An
 
 
 def _normal(params: dict) -> dict:
-    """Parameters with their overrides typed as Config types ("2" and 2 are the same epochs)."""
+    """The identity of a run's parameters: preset and overrides typed as Config types ("2" and 2 are the
+    same epochs). Paths are not identity: the run folder (``out``) moves with a moved sweep folder, and the
+    data is identified by its stores' digests (``store_digests``), not by where it lies."""
     from .config import Config
 
+    ident = {"preset": params.get("preset"), "overrides": params.get("overrides", {})}
     try:
-        cfg = Config().replace(**params.get("overrides", {}))
-        return {**params, "overrides": {k: getattr(cfg, k) for k in params.get("overrides", {})}}
-    except DataError:
-        return params
+        cfg = Config().replace(**ident["overrides"])
+        return {**ident, "overrides": {k: getattr(cfg, k) for k in ident["overrides"]}}
+    except (DataError, TypeError):
+        return ident
 
 
-def is_finished(d: Path, params: dict) -> bool:
-    """True when ``d`` holds a finished run of exactly ``params``; DataError when it holds another one."""
+def is_finished(d: Path, params: dict, stores: dict | None = None, recorded_stores: dict | None = None) -> bool:
+    """True when ``d`` holds a finished run of exactly ``params``; DataError when it holds a finished run of
+    another preset, config or data (``check_run_identity``; ``stores``: the dataset's digests now)."""
+    done = (d / RUN / "metrics.json").is_file()
+    if done:
+        check_run_identity(d, params["preset"], wanted_config(params["preset"], params["data"],
+                                                              params.get("overrides", {}), None),
+                           stores, recorded_stores, params["data"])
     if not (d / PARAMS).is_file():
         return False
     old = read_json(d / PARAMS)
-    done = (d / RUN / "metrics.json").is_file()
     if _normal(old) != _normal(params):
         if done:
-            raise DataError(f"{d}: holds a finished run with other parameters ({old}); use another --out")
+            raise DataError(f"{d}: holds a finished run with other parameters ({_normal(old)}, not "
+                            f"{_normal(params)}); use another --out, or the same --set as that run")
         return False
     return done and recorded_error(d) is None
 
@@ -220,6 +233,8 @@ def results_frame(sweep_dir: str | Path, presets: list[str] | None = None) -> pd
             if error is not None:
                 row.update(status="failed", error=error)
             elif (d / RUN / "metrics.json").is_file():
+                check_run_identity(d, p, claimed_config(meta.get("overrides") or {}, row["seed"]),
+                                   meta.get("stores"), None, meta.get("data", ""))
                 m = read_metrics(d / RUN / "metrics.json")
                 enc = encoder_label(d / RUN) if p not in ("random", "upper-bound") else ""
                 row.update(status="ok", selected_epoch=m.get("selected_epoch"), label=f"{p} [{enc}]" if enc else p)
@@ -288,10 +303,11 @@ def sweep(presets: list[str], data: str | Path, out: str | Path, overrides: dict
     ``executor`` (see ``workbench.executor``): inline (this process; with ``jobs`` > 1 and several GPUs,
     one run per GPU at once), local (submitit, one process per run, ``jobs`` at once) or slurm (submitit,
     one job array with ``options``). Finished runs are skipped, so re-running submits only what is missing
-    (failed, cancelled or never run). While runs train, their epoch, step and loss are logged.
+    (failed, cancelled or never run); a finished run is reused only when its preset, config and feature
+    stores are what its row asks for (``check_run_identity``), else the sweep is refused before any run.
+    One sweep writes a sweep folder at a time (``folder_lock``). While runs train, their epoch, step and
+    loss are logged.
     """
-    from .run import git_info
-
     data, out = Path(data).resolve(), Path(out)
     if not (data / CLASS_FILE).is_file() and not (data / DATASET_META).is_file():
         raise DataError(f"{data}: not a dataset directory (no class_file.csv or dataset.json); run `simulate` / "
@@ -304,6 +320,16 @@ def sweep(presets: list[str], data: str | Path, out: str | Path, overrides: dict
     twice = sorted({p for p in presets if list(presets).count(p) > 1})
     if twice:
         raise DataError(f"sweep: presets {twice} named twice (one run directory per preset and seed); name each once")
+    if "data" in overrides:
+        raise DataError(f"sweep: overrides name 'data' ({overrides['data']}); the sweep's dataset is {data} (--data): "
+                        "give it once")
+    if grid == "generalization":                        # Table 4's protocol scores held-out classes
+        from .data.holdout import holdout_classes
+
+        if not holdout_classes(data):
+            raise DataError(f"--grid generalization: {data} has no held-out classes (dataset.json "
+                            "'holdout_classes'); Table 4's protocol needs a world simulated with `simulate --holdout K` "
+                            "(or use --grid main for Table 1)")
     base = int(overrides.pop("seed", 0))
     seed_list = [base + i for i in range(seeds)]
     units = [(p, s) for p in presets for s in seed_list]
@@ -316,16 +342,35 @@ def sweep(presets: list[str], data: str | Path, out: str | Path, overrides: dict
     from .check import require_ready
 
     require_ready(data, overrides.get("text_features") or None, log=log, who="sweep")   # check-dataset's checks
-    out.mkdir(parents=True, exist_ok=True)
+    stores = store_digests(data)                        # the data's identity, compared with every finished run's
+    with folder_lock(out):                              # one writer per sweep folder, for the whole sweep
+        return _sweep_locked(presets, data, out, overrides, jobs, grid, notebook, log, seed_list, units, stores,
+                             executor, options, progress_s)
+
+
+def _sweep_locked(presets, data, out, overrides, jobs, grid, notebook, log, seed_list, units, stores, executor,
+                  options, progress_s) -> pd.DataFrame:
+    from .run import git_info
+
     meta_path = out / "sweep.json"
     old = read_json(meta_path) if meta_path.is_file() else {}
     seconds = dict(old.get("seconds", {}))
-    same = old.get("data") == str(data)
+    same = old.get("data") == str(data) or (bool(stores) and old.get("stores") == stores)
+    recorded = old.get("stores") if same and isinstance(old.get("stores"), dict) else None
     meta = {"grid": grid, "data": str(data), "dataset": _dataset_name(data), "overrides": overrides,
             "seeds": sorted(set(old.get("seeds") or []) | set(seed_list)) if same else seed_list,
             "presets": list(dict.fromkeys([*old.get("presets", []), *presets])) if same
             else list(presets), "notebook": str(notebook), "git": git_info(), "seconds": seconds,
-            "executor": executor}
+            "executor": executor, "stores": stores}
+    # Every finished run of the table, also of presets and seeds an earlier sweep into this folder ran: its
+    # preset, config and stores must be what its row now claims (one table, one config, one dataset).
+    for p in meta["presets"]:
+        for s in meta["seeds"]:
+            d = unit_dir(out, p, s)
+            if (p, s) in units:
+                is_finished(d, run_params(p, data, out, overrides, s), stores, recorded)
+            elif (d / RUN / "metrics.json").is_file():
+                check_run_identity(d, p, wanted_config(p, data, overrides, s), stores, recorded, data)
     write_json(meta_path, meta, indent=2)
     lock = threading.Lock()
 
@@ -344,7 +389,7 @@ def sweep(presets: list[str], data: str | Path, out: str | Path, overrides: dict
 
     specs = []
     for p, s in units:
-        if is_finished(unit_dir(out, p, s), run_params(p, data, out, overrides, s)):
+        if is_finished(unit_dir(out, p, s), run_params(p, data, out, overrides, s), stores, recorded):
             record({"preset": p, "seed": s, "status": "ok", "skipped": True})
         else:
             specs.append(JobSpec(f"{p}/seed-{s}", str(unit_dir(out, p, s)), run_one,
@@ -439,6 +484,13 @@ def run(args: argparse.Namespace) -> int:
     from .curve import AXES, CURVE_PRESETS, parse_axis, world_sweep
 
     sets = {**GRID_SETS.get(args.grid, {}), **parse_sets(args.set)}
+    if "data" in sets:                                  # as train: the dataset is given once
+        world = args.grid in AXES or args.axis
+        if world or not args.data or Path(sets["data"]).resolve() != Path(args.data).resolve():
+            raise DataError(f"--set data={sets['data']} contradicts " + ("--data-root (a world sweep trains on each "
+                            "world of it)" if world else f"--data {args.data}") + "; give the dataset once"
+                            + ("" if world else " (--data)"))
+        del sets["data"]                                # the same dataset: it is the sweep's --data
     cfg = Config().replace(**sets)                      # unknown keys / bad values fail before any run
     overrides = {k: getattr(cfg, k) for k in sets}      # typed, as the notebook parameters record them
     if args.grid in AXES or args.axis:

@@ -19,7 +19,8 @@ from .engine import evaluate_split, fit_on_validation, make_optimizer, resolve_d
 from .io import DataError, read_json, write_json
 from .paths import METRICS_FILE, RUN_PROGRESS
 from .precision import Precision, pin as pin_precision, resolve as resolve_precision, scope as precision_scope
-from .run import BEST, CONFIG, LAST, RunDir, read_metrics
+from .run import (BEST, CONFIG, LAST, RunDir, check_checkpoint_identity, note, read_metrics, run_identity,
+                  store_digests, text_cache_identity, text_cache_name)
 from .workspace import Workspace
 
 # config keys that may differ between a run and its resumption (they do not change results on CPU)
@@ -139,6 +140,28 @@ def _check_same_data(run: RunDir, stores: dict[str, str]) -> None:
                         "(rebuilt or replaced since); use a new --out, or restore the stores to resume")
 
 
+def _check_same_text(run: RunDir, text: dict) -> None:
+    """A resumed run must read the text cache its checkpoint was trained on (same inputs hash: segments,
+    sentences, objects, encoder, GloVe source)."""
+    old = read_json(run.file(CONFIG)).get("text_cache")
+    if not isinstance(old, dict):
+        note(f"{run.file(CONFIG)}: records no text cache identity (written before it was recorded); not checked")
+        return
+    if old.get("inputs_hash") != text["inputs_hash"]:
+        raise DataError(f"{run.path}: the text cache differs from the one its checkpoint was trained on "
+                        f"({text_cache_name(old)} there, {text_cache_name(text)} here); use a new --out, or restore the "
+                        "text cache to resume")
+
+
+def identity_of(cfg: Config, ws: Workspace) -> dict:
+    """The identity of a run of ``cfg`` on ``ws`` (``run.run_identity``): config, store digests, text cache."""
+    return run_identity(cfg, store_digests(ws.stores), text_cache_identity(ws.text))
+
+
+def _metrics_identity(ident: dict) -> dict:
+    return {"run": ident["run"], "config_digest": ident["config_digest"]}
+
+
 def _resumed_precision(run: RunDir, cfg: Config, device, now: Precision) -> Precision:
     """A resumed run goes on in the dtype its first start ran in. ``dtype=auto`` is a measurement; taken
     again at the resume (another process, maybe another load) it can come out the other way, and the
@@ -171,8 +194,14 @@ def _train(cfg: Config, run: RunDir, preset_name: str, on_epoch, on_step, ws: Wo
 
     start, best = 0, {"epoch": -1, "score": -np.inf}
     log = run.read_log()
+    stores = store_digests(ws.stores)
+    text = text_cache_identity(ws.text)
+    ident = run_identity(cfg, stores, text)       # what this run's numbers depend on (run.run_identity)
     ck = run.load_checkpoint(LAST, map_location=device, required=("model", "optimizer", "epoch", "best"))
     if ck is not None:
+        _check_same_data(run, stores)
+        _check_same_text(run, text)
+        check_checkpoint_identity(run.file(LAST), ck, ident)      # a checkpoint of another run is refused
         try:
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["optimizer"])
@@ -184,16 +213,17 @@ def _train(cfg: Config, run: RunDir, preset_name: str, on_epoch, on_step, ws: Wo
         print(f"train: resuming {run.path} after epoch {ck['epoch']}")
     else:
         log = []
-    stores = {s: str(st.attrs.get("index_sha256", "")) for s, st in ws.stores.items()}
     if ck is not None:
-        _check_same_data(run, stores)
         precision = _resumed_precision(run, cfg, device, precision)
+    finished = start >= cfg.epochs and run.file(METRICS_FILE).is_file()
+    done = read_metrics(run.file(METRICS_FILE), expected=ident) if finished else None   # checked before config.json
     run.write_config(preset_name, cfg, extra={"dims": ws.dims, "stores": stores,  # the run has really started
-                                              "text_encoder": text_encoder(ws),
+                                              "text_encoder": text_encoder(ws), "text_cache": text,
+                                              "identity": ident,
                                               "precision": precision.to_dict(),
                                               "allocator": allocator_state()})
-    if start >= cfg.epochs and run.file(METRICS_FILE).is_file():
-        return read_metrics(run.file(METRICS_FILE))
+    if done is not None:
+        return done
 
     # Diagnostics of the transfer: SCL-family models only (they expose transfer_tau / losses(internals)).
     probe = probe_batch(data, cfg) if cfg.diagnostics and len(data) and hasattr(model, "transfer_tau") else None
@@ -215,6 +245,8 @@ def _train(cfg: Config, run: RunDir, preset_name: str, on_epoch, on_step, ws: Wo
         row = {"epoch": epoch, "lr": lr, "losses": losses, "train_seconds": round(train_s, 2), "dtype": precision.dtype}
         if probe is not None:
             row["diagnostics"] = diagnose(model, weights, probe, cfg, device)
+            from .model.diagnostics import epoch_self_positive  # issue 21 item 4: CAOS's d+ is the object itself
+            row["diagnostics"]["caos_self_positive_epoch"] = epoch_self_positive(data, epoch)
         if val_keys:
             with model.selection_mode():
                 val = evaluate_split(model, ws.stores["validation"], ws.text, ws.gt["validation"], ws.vocab, cfg,
@@ -223,15 +255,15 @@ def _train(cfg: Config, run: RunDir, preset_name: str, on_epoch, on_step, ws: Wo
             score = val[cfg.select_metric]
             if score > best["score"]:
                 best = {"epoch": epoch, "score": score}
-                run.save_checkpoint(BEST, {"model": model.state_dict(), "epoch": epoch})
+                run.save_checkpoint(BEST, {"model": model.state_dict(), "epoch": epoch, "identity": ident})
         else:
             best = {"epoch": epoch, "score": 0.0}
-            run.save_checkpoint(BEST, {"model": model.state_dict(), "epoch": epoch})
+            run.save_checkpoint(BEST, {"model": model.state_dict(), "epoch": epoch, "identity": ident})
         row["seconds"] = round(time.time() - t0, 2)
         log.append(row)
         run.write_log(log)
         run.save_checkpoint(LAST, {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
-                                   "best": best})
+                                   "best": best, "identity": ident})
         if on_epoch:
             on_epoch(row)
     return finish(cfg, run, ws, model, device, best)
@@ -239,9 +271,12 @@ def _train(cfg: Config, run: RunDir, preset_name: str, on_epoch, on_step, ws: Wo
 
 def finish(cfg: Config, run: RunDir, ws: Workspace, model, device, best: dict) -> dict:
     """Evaluate the checkpoint selected on validation on validation and testing -> metrics.json."""
+    ident = identity_of(cfg, ws)
     ck = run.load_checkpoint(BEST, map_location=device)
+    check_checkpoint_identity(run.file(BEST), ck, ident)
     model.load_state_dict(ck["model"])
-    metrics: dict = {"selected_epoch": int(ck["epoch"]), "select_metric": cfg.select_metric}
+    metrics: dict = {"selected_epoch": int(ck["epoch"]), "select_metric": cfg.select_metric,
+                     "identity": _metrics_identity(ident)}
     if "validation" in ws.gt:
         metrics.update(fit_on_validation(model, ws.stores["validation"], ws.text, ws.gt["validation"], ws.vocab, cfg,
                                          device, ws.eval_keys("validation", cfg), rule=ws.rule))
@@ -301,7 +336,7 @@ def _baseline(name: str, cfg: Config, run: RunDir, ws: Workspace) -> dict:
     from .baselines import random_boxes, upper_bound_boxes
     from .evaluate import HELDOUT, evaluate_boxes, gt_units, heldout_metrics
 
-    metrics: dict = {"selected_epoch": None, "select_metric": None}
+    metrics: dict = {"selected_epoch": None, "select_metric": None, "identity": _metrics_identity(identity_of(cfg, ws))}
     for split in ("validation", "testing"):
         if split in ws.gt:
             keys = ws.eval_keys(split, cfg)

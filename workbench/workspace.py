@@ -50,6 +50,7 @@ class Workspace:
                        for s in SPLITS if self.ds.store(s).is_file()}
         if "training" not in self.stores:
             raise DataError(f"{self.ds.store('training')}: not found; run `build-store` for the training split")
+        check_store_worlds(self.stores, root)
         self.gt = {}
         for s in EVAL_SPLITS:
             if s in self.stores:
@@ -67,6 +68,41 @@ class Workspace:
         """Segments of ``split`` with at least one box (the first cfg.max_eval_segments when set)."""
         keys = [k for k in self.gt[split] if any(b is not None for o in self.gt[split][k].objects for b in o.boxes)]
         return keys[:cfg.max_eval_segments] if cfg.max_eval_segments else keys
+
+
+def check_store_worlds(stores: dict, root: Path) -> None:
+    """Every store was built for the world dataset.json describes (the identity stamped when it was built,
+    ``store.dataset_identity``): a store copied in from another world with the same segment keys is refused.
+    Stores built before the stamp existed are accepted with a note; datasets without a generator are not checked."""
+    import json
+    import sys
+
+    from .data.store import dataset_identity
+
+    here = dataset_identity(root)
+    if here is None:
+        return
+    unstamped = []
+    for split, st in stores.items():
+        stamp = st.attrs.get("dataset_identity")
+        if stamp is None:
+            unstamped.append(split)
+            continue
+        stamp = stamp.decode() if isinstance(stamp, bytes) else str(stamp)
+        if stamp != here:
+            a, b = json.loads(stamp), json.loads(here)
+            diff = [f"{k}: {a.get(k)!r} there, {b.get(k)!r} here" for k in sorted(set(a) | set(b))
+                    if a.get(k) != b.get(k) and k != "knobs"]
+            ka, kb = a.get("knobs") or {}, b.get("knobs") or {}
+            if isinstance(ka, dict) and isinstance(kb, dict):
+                diff += [f"knob {k}: {ka.get(k)!r} there, {kb.get(k)!r} here" for k in sorted(set(ka) | set(kb))
+                         if ka.get(k) != kb.get(k)]
+            raise DataError(f"{st.path}: built for another world than {root / 'dataset.json'} describes "
+                            f"({'; '.join(diff[:4]) or 'identity differs'}); rebuild it with `build-store` "
+                            "from this dataset")
+    if unstamped:
+        print(f"note: {root}: stores {unstamped} record no world identity (built before it was stamped); "
+              "not checked", file=sys.stderr)
 
 
 def check_labels(gt: dict, vocab, where) -> None:

@@ -101,12 +101,17 @@ class TrainBatches:
         batch["frame_mask"] = torch.ones(len(segs), T, dtype=torch.bool)                # (B, T)
         return self._with_teacher(batch, segs)
 
-    def epoch(self, epoch: int, prefetch: int = 2) -> Iterator[dict[str, torch.Tensor]]:
-        """Batches of ``epoch``, read by a background thread while the model computes."""
+    def plan(self, epoch: int) -> tuple[list[np.ndarray], np.ndarray]:
+        """The store indices of each batch of ``epoch`` and each batch's seed (frames, negatives): the one
+        definition of an epoch's order (``epoch`` reads it; diagnostics count over it without reading features)."""
         rng = np.random.default_rng([self.seed, epoch])
         order = rng.permutation(self.indices)
         plans = [order[b * self.batch_size:(b + 1) * self.batch_size] for b in range(len(self))]
-        seeds = rng.integers(0, 2**63 - 1, size=len(plans))
+        return plans, rng.integers(0, 2**63 - 1, size=len(plans))
+
+    def epoch(self, epoch: int, prefetch: int = 2) -> Iterator[dict[str, torch.Tensor]]:
+        """Batches of ``epoch``, read by a background thread while the model computes."""
+        plans, seeds = self.plan(epoch)
         q: queue.Queue = queue.Queue(maxsize=prefetch)
         stop = threading.Event()
 

@@ -29,8 +29,9 @@ from ..boxes import iou as pair_iou
 from ..boxes import iou_matrix
 from ..boxes import jitter_boxes as _jitter
 from ..io import DataError, atomic_path, expect, read_json, write_json
-from ..paths import DATASET_META, REPO, SPLITS
+from ..paths import DATASET_META, REPO, SPLITS, STORE_DIR
 from .simbase import parse_max_segments, write_replacing
+from .store import stamp_world
 from .anet import (CLEANED_PREFIX, FRAMES_PER_SEGMENT, GVD_FEATURES, GVD_INDEX, PROPOSAL_H5, SPLIT_IDS,
                    anet_key, load_anet_annotations, load_vg_vocab)
 
@@ -394,6 +395,7 @@ def simulate_anet(out: str | Path, preset: str = "smoke", seed: int = 0, feature
                      + ", ".join(f"{s} {int(100 * sh)}%" for s, sh in SPLIT_SHARES),
             "splits": stats,
         }
+        stamp_world(tmp / STORE_DIR, meta)                        # stores written directly: the world they hold
         write_json(tmp / DATASET_META, meta, indent=2)           # written last: marks a complete dataset
         tmp.rename(out)
     finally:

@@ -19,9 +19,10 @@ import numpy as np
 
 from ..boxes import iou_matrix
 from ..io import DataError, atomic_path, read_json, write_json
-from ..paths import (WORLD_TRUTH_FILE, ANNOTATION_NAMES, BOX_DIR, CLASS_FILE, DATASET_META, FEATURE_DIR, SENTENCES_FILE, TRAINING_VID_FILE,
+from ..paths import (WORLD_TRUTH_FILE, STORE_DIR, ANNOTATION_NAMES, BOX_DIR, CLASS_FILE, DATASET_META, FEATURE_DIR, SENTENCES_FILE, TRAINING_VID_FILE,
                      YC2_DATA, YOUCOOKII_FILE)
 from .layout import DatasetDir
+from .store import stamp_world
 from .simbase import UnitVectors, parse_max_segments, proposals_around, write_replacing
 from .simbase import (FRAME, PRONOUNS, SegmentPlan, SegmentSim, _clip, _hash_int, _jitter, _rng,  # noqa: F401
                       _unit)
@@ -474,6 +475,7 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
             meta["output"] = output
         if max_segments:
             meta["max_segments"] = dict(max_segments)  # a prefix of the preset's splits
+        stamp_world(tmp / STORE_DIR, meta)                        # stores written directly: the world they hold
         write_json(tmp / DATASET_META, meta, indent=2)           # written last: marks a complete dataset
         tmp.rename(out)
         finished = True

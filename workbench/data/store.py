@@ -121,9 +121,50 @@ def build_store(root: str | Path, split: str, out: str | Path, num_proposals: in
                            created=time.strftime("%Y-%m-%dT%H:%M:%S"), notes=src.notes,
                            box_space=src.box_space, box_convention=BOX_CONVENTION, box_source=src.box_source,
                            source_release=_release_of(root))
+            world = dataset_identity(root)
+            if world is not None:                # the world the store was built for (Workspace compares it)
+                f.attrs["dataset_identity"] = world
     return dict(split=split, segments=len(counts), frames=F, feature_dim=int(dim), num_proposals=N,
                 box_space=src.box_space, bytes=Path(out).stat().st_size, seconds=round(time.time() - t0, 2),
                 out=str(out))
+
+
+# What makes a simulated world: dataset.json's generator, its version, preset, seed and knobs.
+WORLD_KEYS = ("generator", "generator_version", "preset", "seed", "knobs")
+
+
+def dataset_identity(root: str | Path) -> str | None:
+    """The identity of the world a dataset directory was generated as (canonical JSON of dataset.json's
+    WORLD_KEYS), stamped into each store it builds; None for a dataset without a generator (an import)."""
+    import json
+
+    from ..io import read_json
+    from ..paths import DATASET_META
+
+    meta = Path(root) / DATASET_META
+    try:
+        raw = read_json(meta) if meta.is_file() else None
+    except DataError:
+        return None
+    return world_identity(raw)
+
+
+def world_identity(meta) -> str | None:
+    """``dataset_identity`` of a dataset.json's content (None without a generator)."""
+    import json
+
+    if not isinstance(meta, dict) or not meta.get("generator"):
+        return None
+    return json.dumps({k: meta.get(k) for k in WORLD_KEYS}, sort_keys=True, default=str)
+
+
+def stamp_world(store_dir: str | Path, meta: dict) -> None:
+    """Stamp every finished store under ``store_dir`` with the world of ``meta`` (a simulator writing its
+    stores directly, before its dataset.json exists; ``build-store`` stamps as it builds)."""
+    identity = world_identity(meta)
+    for path in sorted(Path(store_dir).glob("*.h5")) if identity else ():
+        with h5py.File(path, "r+") as f:
+            f.attrs["dataset_identity"] = identity
 
 
 def _release_of(root: Path) -> str:

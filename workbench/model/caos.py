@@ -31,6 +31,22 @@ def caos_means(ef: torch.Tensor, concept: torch.Tensor, obj_class: torch.Tensor,
     return d_pos, d_neg, diff.sum(1) > 0
 
 
+def self_positive(obj_class: torch.Tensor, obj_mask: torch.Tensor, other_sentence: bool = False) -> torch.Tensor:
+    """(O,) bool over the batch's real objects: True where d+ of ``caos_means`` is the object's own term
+    alone, i.e. no other object of its class is in the batch (issue 21 item 4: CAOS then only pulls
+    D(o) towards E_f(o)). ``other_sentence=True`` asks instead whether no object of its class is in
+    another sentence of the batch (a repeat of the class in its own sentence does not count).
+    obj_class, obj_mask: (B, K)."""
+    cls = obj_class[obj_mask]                                             # (O,)
+    sent = torch.arange(obj_mask.shape[0], device=obj_mask.device)[:, None].expand_as(obj_mask)[obj_mask]  # (O,)
+    same = cls[:, None] == cls[None, :]                                   # (O, O)
+    if other_sentence:
+        same &= sent[:, None] != sent[None, :]
+    else:
+        same &= ~torch.eye(len(cls), dtype=torch.bool, device=cls.device)
+    return ~same.any(1)
+
+
 def caos_loss(ef, concept, obj_class, obj_mask, form: str = "ratio", temperature: float = 0.1) -> torch.Tensor:
     """L_clust (Eq. 6) averaged over the batch's real objects that have a different-class object.
 

@@ -11,6 +11,10 @@ terms can sit at l(0)-like values and move nothing. These numbers show it direct
   cfg.teacher = "oracle": against the world's relevance, over the cued objects, whose share of the batch's
   objects is ``teacher_objects``).
 - ``d_pos``/``d_neg``: CAOS's mean d+ and d- over the batch's objects.
+- ``caos_self_positive``: the fraction of the probe batch's objects whose d+ is the object itself (no other
+  object of its class in the batch); ``caos_self_positive_epoch``: the same over every batch of the epoch
+  (``epoch_self_positive``; written by train.py beside the probe's diagnostics). Issue 21 item 4: at batch
+  16 CAOS has no positive but the object itself for a large share of the objects.
 - ``grad_norm``/``grad_share``/``grad_cos``: for each weighted loss term w_k L_k, the L2 norm of its
   gradient on the parameters of E_f and of E_v, its share of the sum of the terms' norms, and the
   cosine of its gradient with the gradient of L^f_MIL (``mil_f``).
@@ -21,10 +25,12 @@ parameter; its gradients are taken with ``torch.autograd.grad``, never accumulat
 from __future__ import annotations
 
 import math
+from typing import Iterable, Sequence
 
+import numpy as np
 import torch
 
-from .caos import caos_means
+from .caos import caos_means, self_positive
 from .cmakt import spatial_transfer_terms, temporal_transfer_terms
 from .mil import masked_softmax
 
@@ -103,6 +109,7 @@ def transfer_diagnostics(model, batch: dict, neg, weights: dict[str, float], aut
                                                    batch["obj_class"], om)
                 if bool(has_neg.any()):
                     out["d_pos"], out["d_neg"] = float(d_pos[has_neg].mean()), float(d_neg[has_neg].mean())
+                out["caos_self_positive"] = float(self_positive(batch["obj_class"], om).float().mean())
         grads: dict[str, dict[str, torch.Tensor]] = {}
         for g, params in _groups(model).items():
             grads[g] = {}
@@ -126,3 +133,34 @@ def transfer_diagnostics(model, batch: dict, neg, weights: dict[str, float], aut
         return out
     finally:
         model.train(was_training)
+
+
+def self_positive_fraction(classes: Sequence[Sequence[int]], batches: Iterable[Sequence[int]],
+                           other_sentence: bool = False) -> float:
+    """The fraction of all objects of ``batches`` whose CAOS d+ is themselves (``caos.self_positive``).
+
+    ``classes``: one class list per sentence (its objects); ``batches``: lists of indices into it.
+    Needs no model: the fraction depends only on which sentences share a batch."""
+    hits = total = 0
+    for segs in batches:
+        rows = [list(classes[int(i)]) for i in segs]
+        K = max((len(r) for r in rows), default=0)
+        if K == 0:
+            continue
+        cls = torch.full((len(rows), K), -1, dtype=torch.long)                   # (B, K)
+        for b, r in enumerate(rows):
+            cls[b, :len(r)] = torch.tensor(r, dtype=torch.long)
+        sp = self_positive(cls, cls >= 0, other_sentence)
+        hits, total = hits + int(sp.sum()), total + len(sp)
+    return hits / total if total else 0.0
+
+
+def epoch_batches(data, epoch: int) -> list[np.ndarray]:
+    """The training-store indices of each batch of ``TrainBatches.epoch(epoch)`` (its plan, no features read)."""
+    return data.plan(epoch)[0]
+
+
+def epoch_self_positive(data, epoch: int) -> float:
+    """``self_positive_fraction`` over the batches that epoch ``epoch`` of ``data`` (TrainBatches) trains on."""
+    classes = {int(i): data.text[data.store.seg_ids[int(i)]].obj_class for i in data.indices}
+    return self_positive_fraction(classes, epoch_batches(data, epoch))
