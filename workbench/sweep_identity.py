@@ -12,6 +12,7 @@ from typing import Any
 from .executor import RUN
 from .io import DataError, read_json
 from .paths import RUN_CONFIG as CONFIG
+from .run import RESUMABLE
 
 
 def store_digests(data: str | Path) -> dict[str, str]:
@@ -46,7 +47,7 @@ def check_run_identity(d: Path, preset: str, want: dict | None, stores: dict | N
                        recorded_stores: dict | None = None, data: str | Path = "") -> None:
     """Refuse the finished run of the unit folder ``d`` where it is not what its row says: its config.json
     names another preset, records another config than ``want`` (keys of ``want`` only; the data path and
-    train's ``_RESUMABLE`` keys aside) or was computed on other feature stores than ``stores`` (the run's own record; for a run that
+    ``run.RESUMABLE`` keys aside) or was computed on other feature stores than ``stores`` (the run's own record; for a run that
     records none, e.g. the baseline rows, ``recorded_stores``: the digests the sweep recorded). No config.json
     (a run of a version before it, a hand-made table): nothing to compare."""
     run = d / RUN
@@ -61,9 +62,7 @@ def check_run_identity(d: Path, preset: str, want: dict | None, stores: dict | N
                         f"{preset!r} ({d.name} of {preset}); a run folder copied or moved in? Move it out (or back)")
     if want:
         from .config import Config
-        from .train import _RESUMABLE       # what does not change results (device, threads, ...)
-
-        aside = {"data", *_RESUMABLE}        # and the dataset's path: its identity is the stores' digests
+        aside = {"data", *RESUMABLE}         # and the dataset's path: its identity is the stores' digests
         have = Config.from_dict(raw["config"], where=str(path)).to_dict()
         diff = {k: (have.get(k), v) for k, v in want.items() if k not in aside and have.get(k) != v}
         if diff:

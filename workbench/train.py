@@ -19,12 +19,12 @@ from .engine import evaluate_split, fit_on_validation, make_optimizer, resolve_d
 from .io import DataError, read_json, write_json
 from .paths import METRICS_FILE, RUN_PROGRESS
 from .precision import Precision, pin as pin_precision, resolve as resolve_precision, scope as precision_scope
-from .run import (BEST, CONFIG, LAST, RunDir, check_checkpoint_identity, note, read_metrics, run_identity,
-                  store_digests, text_cache_identity, text_cache_name)
+from .run import (BEST, CONFIG, LAST, RESUMABLE, RunDir, check_checkpoint_identity, note, read_metrics,
+                  run_identity, store_digests, text_cache_identity, text_cache_name)
 from .workspace import Workspace
 
 # config keys that may differ between a run and its resumption (they do not change results on CPU)
-_RESUMABLE = {"device", "threads", "resident_features"}
+_RESUMABLE = RESUMABLE
 
 
 def text_encoder(ws: Workspace) -> str:
@@ -266,12 +266,12 @@ def _train(cfg: Config, run: RunDir, preset_name: str, on_epoch, on_step, ws: Wo
                                    "best": best, "identity": ident})
         if on_epoch:
             on_epoch(row)
-    return finish(cfg, run, ws, model, device, best)
+    return finish(cfg, run, ws, model, device, best, ident)
 
 
-def finish(cfg: Config, run: RunDir, ws: Workspace, model, device, best: dict) -> dict:
-    """Evaluate the checkpoint selected on validation on validation and testing -> metrics.json."""
-    ident = identity_of(cfg, ws)
+def finish(cfg: Config, run: RunDir, ws: Workspace, model, device, best: dict, ident: dict) -> dict:
+    """Evaluate the checkpoint selected on validation (which must be this run's, ``ident``) on validation and
+    testing -> metrics.json."""
     ck = run.load_checkpoint(BEST, map_location=device)
     check_checkpoint_identity(run.file(BEST), ck, ident)
     model.load_state_dict(ck["model"])
