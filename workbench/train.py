@@ -120,13 +120,20 @@ def _check_resumable(run: RunDir, cfg: Config) -> None:
             print(f"train: {run.path} holds no checkpoint; replacing its config.json ({e})")
             return
     old_preset, old = run.read_config()
-    diff = {k for k, v in cfg.to_dict().items() if old.to_dict()[k] != v} - _RESUMABLE
+    diff = _changed_keys(old, cfg)
     if diff and started:
         raise DataError(f"{run.path}: holds a run with a different config ({sorted(diff)}); "
                         "use a new --out or the same settings to resume")
     if diff:
         print(f"train: {run.path} holds no checkpoint; starting it anew with the new config "
               f"(changed: {sorted(diff)})")
+
+
+def _changed_keys(old: Config, cfg: Config) -> set[str]:
+    """The config keys whose values differ between a run folder's config and ``cfg``, less those a run may
+    change and resume (``RESUMABLE``)."""
+    was = old.to_dict()
+    return {k for k, v in cfg.to_dict().items() if was[k] != v} - _RESUMABLE
 
 
 def _check_same_data(run: RunDir, stores: dict[str, str]) -> None:
@@ -325,7 +332,7 @@ def _check_baseline_target(run: RunDir, name: str, cfg: Config) -> None:
                         "config.json and metrics.json: choose another --out")
     if run.file(METRICS_FILE).is_file() and run.file(CONFIG).is_file():
         old_preset, old = run.read_config()
-        diff = sorted(k for k, v in cfg.to_dict().items() if old.to_dict()[k] != v and k not in _RESUMABLE)
+        diff = sorted(_changed_keys(old, cfg))
         if old_preset != name or diff:
             raise DataError(f"{run.path}: holds the finished run of preset {old_preset!r}"
                             + (f" with another config ({diff})" if old_preset == name else "")
