@@ -22,7 +22,7 @@ def anet_dir() -> Path:
 @pytest.fixture(scope="session")
 def vocab(yc2_dir):
     """The 67-class vocabulary of the real class_file.csv."""
-    from workbench.data.yc2 import load_class_file
+    from workbench.datasets.yc2 import load_class_file
 
     return load_class_file(yc2_dir / "class_file.csv")
 

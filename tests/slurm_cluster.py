@@ -7,7 +7,7 @@ spool, logs, pid files), on free ports, so that nothing of a system Slurm is rea
     # every daemon stopped (its whole process tree, jobs included), the folder removed
 
 ``why_not()`` says why no cluster can be started here (not root, a package missing), else None.
-No accounting database: ``sacct`` answers "accounting storage is disabled" (workbench.executor then reads
+No accounting database: ``sacct`` answers "accounting storage is disabled" (workbench.experiments.executor then reads
 job states with squeue).
 """
 from __future__ import annotations

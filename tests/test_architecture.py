@@ -69,7 +69,7 @@ def test_cycle_finder_finds_a_cycle():
 
 def test_no_import_cycle_in_workbench():
     graph = import_graph()
-    assert "workbench.formats.yc2" in graph["workbench.data.store"] or "workbench.formats" in graph["workbench.data.store"]
+    assert "workbench.datasets.yc2" in graph["workbench.features.store"] or "workbench.datasets" in graph["workbench.features.store"]
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
 
 
@@ -136,8 +136,8 @@ def test_unknown_model_is_named():
 
 
 def test_formats_detect(smoke_data, tmp_path):
-    from workbench.formats import FORMATS, detect
-    from workbench.data.robowatch import ANNOTATION_NAME
+    from workbench.datasets import FORMATS, detect
+    from workbench.datasets.robowatch import ANNOTATION_NAME
 
     assert FORMATS[-1].name == "youcook2-bb" and detect(smoke_data).name == "youcook2-bb"
     (tmp_path / ANNOTATION_NAME).write_text("{}")

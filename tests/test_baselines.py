@@ -8,8 +8,9 @@ import pytest
 from workbench.__main__ import main
 from workbench.baselines import random_boxes, upper_bound_boxes
 from workbench.boxes import iou_matrix
-from workbench.data.store import seal
-from workbench.data.yc2 import Box, GTObject, GTSegment, load_class_file, write_official_annotations
+from workbench.features.store import seal
+from workbench.records import Box, GTObject, GTSegment
+from workbench.datasets.yc2 import load_class_file, write_official_annotations
 from workbench.evaluate import DEFAULT_CLASS_FILE, evaluate_boxes
 from workbench.io import DataError
 

@@ -35,7 +35,7 @@ def test_self_positive_is_where_d_plus_is_the_objects_own_cosine():
 
 def test_epoch_batches_are_the_batches_the_epoch_trains_on(smoke_data):
     from workbench.config import preset
-    from workbench.data.batches import TrainBatches
+    from workbench.features.batches import TrainBatches
     from workbench.workspace import Workspace
 
     ws = Workspace(preset("scl", data=str(smoke_data)))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from workbench import curve
+from workbench.experiments import worlds as curve
 from workbench.__main__ import main
 from workbench.io import DataError
 

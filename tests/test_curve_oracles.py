@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from workbench import curve
+from workbench.experiments import worlds as curve
 
 OLD = ("random", "upper_bound", "oracle_class", "oracle_language", "oracle_state")
 

@@ -8,7 +8,8 @@ import pickle
 
 import pytest
 
-from workbench.data import anet, robowatch, yc2
+from workbench import records
+from workbench.datasets import anet, robowatch, yc2
 from workbench.io import DataError, load_builtin_pickle, read_json
 
 # --- real files: every file in data/ is read here -------------------------------------------
@@ -211,7 +212,7 @@ def test_official_annotations_format(tmp_path, vocab):
     assert (s.vid, s.seg, s.recipe, s.rwidth, s.rheight, s.num_frames) == ("abc_DEF-12", 3, "101", 720, 405, 3)
     onion, bowl = s.objects
     assert onion.label == "onions" and vocab.id_of(onion.label) == vocab.names.index("onion")
-    assert onion.boxes[0] == yc2.Box(10, 20.5, 110, 220, 0, 0) and onion.boxes[0].counted
+    assert onion.boxes[0] == records.Box(10, 20.5, 110, 220, 0, 0) and onion.boxes[0].counted
     assert onion.boxes[1].occluded == 1 and not onion.boxes[1].counted
     assert onion.boxes[2].outside == 1 and not onion.boxes[2].counted
     assert bowl.boxes[0].xyxy() == (300, 100, 400, 200) and bowl.boxes[1:] == [None, None]
@@ -225,7 +226,7 @@ def test_split_dict_and_sentences_format(tmp_path):
     text = ('{"abc_DEF-12_03": [["validation", "101", "abc_DEF-12", "03"], [32, 0]],'
             ' "x_y_10": [["training", "7", "x_y", "10"], [66]]}')
     d = yc2.load_split_dict(_write(tmp_path, "val_dict.json", text), 67)
-    assert d["abc_DEF-12_03"] == yc2.SplitEntry("validation", "101", "abc_DEF-12", 3, [32, 0])
+    assert d["abc_DEF-12_03"] == records.SplitEntry("validation", "101", "abc_DEF-12", 3, [32, 0])
     assert d["x_y_10"].key == "x_y_10" and yc2.parse_seg_key("x_y_10") == ("x_y", 10)
     yc2.write_split_dict(tmp_path / "w.json", d.values())
     assert (tmp_path / "w.json").read_text().strip() == text  # byte-exact
@@ -238,7 +239,7 @@ def test_youcookii_format(tmp_path):
                                 "annotations": [{"segment": [3, 9], "id": 0, "sentence": "cut it"},
                                                 {"segment": [10, 11], "id": 1, "sentence": "stir"}]}}}
     y = yc2.load_youcookii(_write(tmp_path, "youcookii_annotations.json", raw))
-    assert y["x_y_00"] == yc2.SegmentInfo("x_y_00", "x_y", 0, 3.0, 9.0, "cut it", "validation", "7")
+    assert y["x_y_00"] == records.SegmentInfo("x_y_00", "x_y", 0, 3.0, 9.0, "cut it", "validation", "7")
     assert y["x_y_00"].num_frames == 6 and y["x_y_00"].frame_time(5) == 8.5 and y["x_y_01"].num_frames == 1
 
 

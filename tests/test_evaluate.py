@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from workbench.__main__ import main
-from workbench.data.yc2 import Box, GTObject, GTSegment, load_class_file, write_official_annotations
-from workbench.evaluate import (DEFAULT_CLASS_FILE, METRIC_KEYS, evaluate, evaluate_anet, evaluate_boxes, gt_units,
-                                to_submission)
+from workbench.records import Box, GTObject, GTSegment
+from workbench.datasets.yc2 import load_class_file, write_official_annotations
+from workbench.datasets.yc2 import to_submission
+from workbench.evaluate import DEFAULT_CLASS_FILE, METRIC_KEYS, evaluate, evaluate_anet, evaluate_boxes, gt_units
 from workbench.io import DataError
 
 VOCAB = load_class_file(DEFAULT_CLASS_FILE)

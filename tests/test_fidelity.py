@@ -173,7 +173,7 @@ def _per_seed():
 def test_summary_and_paired_t_interval():
     from scipy import stats
 
-    from workbench.results import paired_differences, summarize
+    from workbench.report.results import paired_differences, summarize
 
     df = _per_seed()
     summ = summarize(df).set_index("preset")
@@ -192,7 +192,7 @@ def test_summary_and_paired_t_interval():
 
 
 def test_markdown_states_seeds_and_interval():
-    from workbench.results import markdown
+    from workbench.report.results import markdown
 
     df = _per_seed()
     df.loc[df["preset"] == "scl", "label"] = "scl [MiniLM-L6]"
@@ -202,7 +202,7 @@ def test_markdown_states_seeds_and_interval():
 
 
 def test_display_name_tells_the_encoder():
-    from workbench.results import display_name, encoder_name
+    from workbench.report.results import display_name, encoder_name
 
     assert encoder_name({"encoder": "minilm"}) == "MiniLM-L6"
     assert encoder_name({"encoder": "/models/my-bert/"}) == "my-bert"

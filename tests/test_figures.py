@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench import figures, viz
+from workbench.report import figures, viz
 
 
 def _map(rng, K=2, T=4, N=5, W=200.0):
@@ -146,7 +146,7 @@ def test_save_figures_writes_png_pdf_html_and_provenance(tmp_path):
 def test_sweep_figures_from_trained_runs(tmp_path):
     """A small sweep directory (runs trained through the same code path as 02_train) -> every figure."""
     from workbench import notebook as nb
-    from workbench import sweep
+    from workbench.experiments import sweep
     from workbench.io import write_json
     from workbench.prepare import prepare
     from workbench.train import config_for, run_preset

@@ -16,8 +16,8 @@ def holdout_world(tmp_path_factory):
 
 
 def test_holdout_plans_drop_every_training_trace(yc2_dir):
-    from workbench.data.holdout import apply_holdout
-    from workbench.data.simulator import plan_segments
+    from workbench.datasets.yc2 import apply_holdout
+    from workbench.sim.simulate import plan_segments
 
     plans = plan_segments("smoke", 0)
     out, meta = apply_holdout(plans, 4, seed=0)
@@ -35,8 +35,8 @@ def test_holdout_plans_drop_every_training_trace(yc2_dir):
 
 
 def test_holdout_world_records_and_checks_its_classes(holdout_world):
-    from workbench.data.holdout import check_holdout
-    from workbench.data.yc2 import load_split_dict
+    from workbench.datasets.yc2 import check_holdout
+    from workbench.datasets.yc2 import load_split_dict
 
     meta = json.loads((holdout_world / "dataset.json").read_text())
     held = meta["holdout_classes"]
@@ -51,7 +51,7 @@ def test_holdout_world_records_and_checks_its_classes(holdout_world):
 def test_holdout_bad_inputs_name_file_and_key(holdout_world, tmp_path):
     import shutil
 
-    from workbench.data.holdout import check_holdout
+    from workbench.datasets.yc2 import check_holdout
 
     d = tmp_path / "w"
     shutil.copytree(holdout_world, d)
@@ -63,7 +63,7 @@ def test_holdout_bad_inputs_name_file_and_key(holdout_world, tmp_path):
     (d / "train_dict.json").write_text(json.dumps(train))
     with pytest.raises(DataError, match=rf"train_dict.json: segment {key}: held-out class\(es\) \[{held[0]}\].*holdout_classes"):
         check_holdout(d)
-    from workbench.text.cache import collect_inputs
+    from workbench.features.text_cache import collect_inputs
     with pytest.raises(DataError, match="held-out"):
         collect_inputs(d)                                      # text-features refuses it too
     (d / "dataset.json").write_text(json.dumps({**meta, "holdout_classes": [5, 67]}))
@@ -72,8 +72,8 @@ def test_holdout_bad_inputs_name_file_and_key(holdout_world, tmp_path):
 
 
 def test_generalization_grid_compares_with_table4(holdout_world):
-    from workbench.paper import paper_numbers
-    from workbench.sweep import GRIDS, _dataset_name
+    from workbench.report.paper import paper_numbers
+    from workbench.experiments.sweep import GRIDS, _dataset_name
 
     assert {"random", "dvsa", "stvg", "scl-glove-bilstm"} <= set(GRIDS["generalization"])
     assert {"random", "upper-bound", "stvg", "scl-no-caos", "scl-no-cmakt", "scl"} <= set(GRIDS["anet"])

@@ -8,8 +8,7 @@ from workbench.bench import synthetic_batch
 from workbench.config import preset
 from workbench.model import build_model, sample_negatives
 from workbench.model.caos import caos_loss, caos_means, extract_concept
-from workbench.model.cmakt import (ContextSelector, alignment_gap, negative_context, spatial_transfer_loss,
-                                   temporal_transfer_loss)
+from workbench.model.cmakt import ContextSelector, alignment_gap, negative_context, spatial_transfer_loss, temporal_transfer_loss
 from workbench.model.mil import log_loss, masked_softmax, pair_score, temporal_weights, video_sentence_score
 from workbench.model.text import GloveBiLSTM
 

@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 
-from workbench.data import simulator as sim
-from workbench.world.oracles import METHODS, mil_em
+from workbench.sim import simulate as sim
+from workbench.sim.oracles import METHODS, mil_em
 
 
 def _world():

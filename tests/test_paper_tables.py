@@ -2,9 +2,9 @@
 results.md shows the rows a sweep did not produce beside the paper's numbers."""
 import json
 
-from workbench import sweep
+from workbench.experiments import sweep
 from workbench.config import PRESETS
-from workbench.paper import TABLES, paper_numbers
+from workbench.report.paper import TABLES, paper_numbers
 from workbench.train import BASELINES
 
 

@@ -36,7 +36,7 @@ def write_release(name: str, src: Path) -> Path:
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory):
     """{release: (src, dataset directory)}: each fixture release imported once."""
-    from workbench.formats.releases import by_name
+    from workbench.datasets.releases import by_name
 
     base = tmp_path_factory.mktemp("releases")
     out = {}
@@ -99,7 +99,7 @@ def test_proposals_misread_in_the_annotation_frame_are_an_error_not_a_score(tmp_
 
 def test_a_store_stamped_by_an_older_build_store_note_is_refused_too(tmp_path, capsys):
     """Stores built before the stamp: the old 224x224 note is read as that box space."""
-    from workbench.data.store import BOX_SPACE_224, box_space_of
+    from workbench.features.store import BOX_SPACE_224, box_space_of
 
     assert box_space_of({"notes": "no annotations or yc2_training_vid.json for validation: boxes kept in the "
                                   "224x224 frame"}) == BOX_SPACE_224
@@ -108,7 +108,7 @@ def test_a_store_stamped_by_an_older_build_store_note_is_refused_too(tmp_path, c
 
 def test_train_builds_the_anet_text_cache_with_the_formats_glove(tmp_path, monkeypatch):
     """Before: prepare.fill_missing hard-coded GloVe yc2-vocab (11 OOV words on ActivityNet-Entities)."""
-    import workbench.text.cache as cache
+    import workbench.features.text_cache as cache
     from workbench.prepare import fill_missing
 
     src = write_release("gvd", tmp_path / "src")
@@ -132,7 +132,7 @@ def test_baseline_and_predict_work_on_every_format(imported, tmp_path, capsys):
 # --- (b) the CI/NAFAE box format and NAFAE's class list --------------------------------------------------------
 
 def test_ci_nafae_box_format_reads_like_the_official_one(tmp_path, yc2_dir):
-    from workbench.data.yc2 import load_class_file, load_official_annotations
+    from workbench.datasets.yc2 import load_class_file, load_official_annotations
 
     segs = rf.yc2_segments(n_train=0, n_val=3, n_test=0)
     (tmp_path / "ci.json").write_text(json.dumps(rf.ci_gt(segs)))
@@ -147,14 +147,14 @@ def test_ci_nafae_box_format_reads_like_the_official_one(tmp_path, yc2_dir):
 
 
 def test_youcook_cls_is_a_class_file_with_class_file_ids(yc2_dir):
-    from workbench.data.yc2 import load_class_file
+    from workbench.datasets.yc2 import load_class_file
 
     nafae, ref = load_class_file(yc2_dir / "youcook_cls.txt"), load_class_file(yc2_dir / "class_file.csv")
     assert nafae.names == ref.names and nafae.id_of("leaf") == ref.id_of("leaves")
 
 
 def test_a_segment_file_given_as_box_annotations_is_named(tmp_path, yc2_dir):
-    from workbench.data.yc2 import load_official_annotations
+    from workbench.datasets.yc2 import load_official_annotations
     from workbench.io import DataError
 
     with pytest.raises(DataError, match="youcookii_annotations.json"):
@@ -222,7 +222,7 @@ def test_vog_pth_is_read_with_weights_only(tmp_path):
     """A .pth that would run code when unpickled is refused, named, never executed."""
     import torch
 
-    from workbench.formats.releases.vog import load_pth
+    from workbench.datasets.releases.vog import load_pth
     from workbench.io import DataError
 
     torch.save({"f": print}, tmp_path / "x.pth")

@@ -240,7 +240,7 @@ def _(capsys, world, tmp_path, **_):
 @case("num_proposals=10 is used: the store serves the first 10 proposals", "silent")
 def _(world, **_):
     from workbench.config import preset
-    from workbench.data.batches import TrainBatches
+    from workbench.features.batches import TrainBatches
     from workbench.train import Workspace
 
     ws = Workspace(preset("stvg", data=str(world), num_proposals=10))
@@ -514,7 +514,7 @@ def _(capsys, run_copy, tmp_path, param, **_):
 
 @case("predict --data on a dataset with another feature dimension", "unclear")
 def _(capsys, world, run_copy, tmp_path, **_):
-    from workbench.data.store import seal
+    from workbench.features.store import seal
 
     for split in ("training", "validation", "testing"):
         p = world / "store" / f"{split}.h5"
@@ -543,7 +543,7 @@ def _(capsys, tmp_path, **_):
 @case("notebook 01 with n_segments=-5", "unclear")
 def _(**_):
     from workbench.io import DataError
-    from workbench.text.inspect import object_table
+    from workbench.report.text_features import object_table
 
     for bad in (-5, 0):
         with pytest.raises(DataError, match="n_segments"):
@@ -583,7 +583,7 @@ def _(capsys, world, tmp_path, **_):
 
 @case("store: /seg_ids edited and the digest resealed (duplicate ids)", "extra")
 def _(capsys, world, tmp_path, **_):
-    from workbench.data.store import seal
+    from workbench.features.store import seal
 
     store = world / "store" / "training.h5"
     with h5py.File(store, "r+") as f:
@@ -700,7 +700,7 @@ def _(capsys, tmp_path, **_):
 def _(tmp_path, **_):
     import pickle
 
-    from workbench.data.yc2 import load_nafae_entities
+    from workbench.datasets.yc2 import load_nafae_entities
     from workbench.io import DataError
 
     p = tmp_path / "val_entities.pkl"
@@ -980,7 +980,7 @@ def _(capsys, world, tmp_path, **_):
           "--presets", "random", "twice")
     assert not out.exists()
     from workbench.io import DataError
-    from workbench.sweep import sweep
+    from workbench.experiments.sweep import sweep
 
     with pytest.raises(DataError, match="twice"):
         sweep(["random", "random"], world, out)
@@ -1024,7 +1024,7 @@ def _(capsys, tmp_path, **_):
     sw, m = tiny_grid_sweep(tmp_path, {"validation": {"box_micro": 40.0}}, log=log)
     figures_fail(capsys, sw, tmp_path / "fig", m.parent / "log.jsonl:2", "JSON")
     from workbench.io import DataError
-    from workbench.sweep import write_results
+    from workbench.experiments.sweep import write_results
 
     with pytest.raises(DataError, match="log.jsonl:2"):
         write_results(sw)
@@ -1212,7 +1212,7 @@ def fake_trainer(monkeypatch) -> list[tuple[str, int]]:
     """Sweeps run through all their machinery, but each run "trains" in milliseconds: it writes what the
     training notebook writes (params.json, run/config.json of ``config_for`` with the stores' digests for a
     trained preset, run/metrics.json). Returns the (preset, seed) of every run started."""
-    from workbench import sweep as sw
+    from workbench.experiments import sweep as sw
     from workbench.run import RunDir
     from workbench.train import BASELINES, config_for
 
@@ -1264,7 +1264,7 @@ def _(capsys, world, tmp_path, fake_trainer, **_):
 @case("a run folder of another preset copied into a sweep folder", "silent")
 def _(capsys, world, tmp_path, fake_trainer, **_):
     from workbench.io import DataError
-    from workbench.sweep import write_results
+    from workbench.experiments.sweep import write_results
 
     out = tmp_path / "sw"
     succeeds(capsys, sweep_args(world, out, "stvg,dvsa"))
@@ -1316,7 +1316,7 @@ def _(capsys, world, tmp_path, fake_trainer, **_):
 
 @case("a world sweep given --world-set and --axis of one knob", "silent")
 def _(capsys, tmp_path, monkeypatch, **_):
-    from workbench import curve
+    from workbench.experiments import worlds as curve
 
     def no_world(*a, **k):
         raise AssertionError("a world was made")

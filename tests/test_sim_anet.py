@@ -12,8 +12,8 @@ from workbench.io import DataError
 @pytest.fixture(scope="module")
 def anet_world(tmp_path_factory):
     """The smoke ANet world with its three feature stores (no text features)."""
-    from workbench.data.layout import DatasetDir
-    from workbench.data.store import build_store
+    from workbench.datasets.yc2 import DatasetDir
+    from workbench.features.store import build_store
 
     d = tmp_path_factory.mktemp("anet") / "world"
     assert main(["simulate", "--out", str(d), "--dataset", "anet", "--preset", "smoke"]) == 0
@@ -23,9 +23,9 @@ def anet_world(tmp_path_factory):
 
 
 def test_anet_world_layout_language_and_split(anet_world, anet_dir):
-    from workbench.data.anet import load_anet_annotations, load_split_ids
-    from workbench.data.sim_anet import SKELETON, split_of
-    from workbench.formats import detect
+    from workbench.datasets.anet import load_anet_annotations, load_split_ids
+    from workbench.sim.anet import SKELETON, split_of
+    from workbench.datasets import detect
 
     meta = json.loads((anet_world / "dataset.json").read_text())
     assert meta["dataset"] == "activitynet-entities" and meta["simulated"] is True
@@ -49,7 +49,7 @@ def test_anet_world_layout_language_and_split(anet_world, anet_dir):
 
 
 def test_split_of_skeleton_videos_is_about_70_15_15(anet_dir):
-    from workbench.data.sim_anet import SKELETON, split_of
+    from workbench.sim.anet import SKELETON, split_of
 
     vids = list(json.loads((anet_dir / SKELETON).read_text())["annotations"])
     share = {s: sum(split_of(v) == s for v in vids) / len(vids) for s in ("training", "validation", "testing")}
@@ -59,10 +59,10 @@ def test_split_of_skeleton_videos_is_about_70_15_15(anet_dir):
 def test_anet_ground_truth_matches_gvd_evaluation(anet_world):
     """Per-query predictions scored by the workbench (GT objects + query_rows, rule anet) equal the
     same predictions written as GVD's submission and scored by evaluate --rule anet --split."""
-    from workbench.data.store import FeatureStore
+    from workbench.features.store import FeatureStore
     from workbench.evaluate import evaluate_anet, evaluate_boxes, per_object
-    from workbench.formats import detect
-    from workbench.formats.anet import query_order
+    from workbench.datasets import detect
+    from workbench.datasets.anet import query_order
     from workbench.io import read_json
 
     fmt = detect(anet_world)
@@ -105,9 +105,9 @@ def test_anet_baselines_run_through_train(anet_world, tmp_path):
     """Random / Upper Bound rows (train --preset random|upper-bound) need no text features beyond the cache;
     here scored directly with the format's GT and rule."""
     from workbench.baselines import random_boxes, upper_bound_boxes
-    from workbench.data.store import FeatureStore
+    from workbench.features.store import FeatureStore
     from workbench.evaluate import evaluate_boxes
-    from workbench.formats import detect
+    from workbench.datasets import detect
 
     fmt = detect(anet_world)
     gt = fmt.ground_truth(anet_world, "validation")
@@ -118,7 +118,7 @@ def test_anet_baselines_run_through_train(anet_world, tmp_path):
 
 
 def test_anet_bad_inputs_name_file_and_key(tmp_path):
-    from workbench.data.anet import load_anet_annotations
+    from workbench.datasets.anet import load_anet_annotations
 
     seg = {"tokens": ["a", "man"], "frame_ind": [], "process_idx": [[1]], "timestamps": [0, 1],
            "process_bnd_box": [], "crowds": []}
@@ -135,7 +135,7 @@ def test_anet_bad_inputs_name_file_and_key(tmp_path):
 def test_anet_world_trains_predicts_and_evaluates(anet_world, tmp_path):
     """End to end: text features (format default GloVe source), one short stvg run, predict, and
     evaluate --rule anet --split validation reproduce the run's validation metrics."""
-    from workbench.text.cache import ensure_text_features
+    from workbench.features.text_cache import ensure_text_features
 
     ensure_text_features(anet_world)
     run = tmp_path / "run"

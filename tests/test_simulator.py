@@ -10,9 +10,8 @@ import pytest
 
 from workbench.__main__ import main
 from workbench.boxes import iou_matrix
-from workbench.data import simulator as sim
-from workbench.data.yc2 import (load_class_file, load_official_annotations, load_sentences, load_split_dict,
-                                load_youcookii)
+from workbench.sim import simulate as sim
+from workbench.datasets.yc2 import load_class_file, load_official_annotations, load_sentences, load_split_dict, load_youcookii
 from workbench.io import DataError
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "youcook2_bb"

@@ -6,9 +6,9 @@ import h5py
 import numpy as np
 import pytest
 
-from workbench.data import simulator
-from workbench.data.simulator import simulate
-from workbench.data.store import FeatureStore, build_store
+from workbench.sim import simulate as simulator
+from workbench.sim.simulate import simulate
+from workbench.features.store import FeatureStore, build_store
 from workbench.io import DataError
 
 SPLITS = ("training", "validation", "testing")

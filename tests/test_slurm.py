@@ -1,6 +1,6 @@
 """`sweep --executor slurm` against a real one-node Slurm (tests/slurm_cluster.py: munged, slurmctld and
 slurmd started from a temporary folder, no accounting database), and the Slurm helpers of
-workbench.executor with stand-in commands. The `slurm` tests are skipped, with the reason, only where a
+workbench.experiments.executor with stand-in commands. The `slurm` tests are skipped, with the reason, only where a
 cluster cannot be started (not root, the Debian packages missing: tools/bootstrap.sh installs them).
 
 Timeouts below only guard against hangs; no assertion depends on how fast a run is."""
@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from slurm_cluster import SlurmCluster, why_not
-from workbench import executor, sweep
+from workbench.experiments import executor, sweep
 from workbench.paths import CHECKPOINT_LAST
 
 from conftest import TINY

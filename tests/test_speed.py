@@ -173,9 +173,9 @@ def test_cuda_paths_agree_with_cpu():
 
 def test_resident_batches_are_the_streamed_batches(smoke_data):
     """Features held on the device (here the CPU) give exactly the batches read from the store."""
-    from workbench.data.batches import ResidentBatches, TrainBatches
-    from workbench.data.store import FeatureStore
-    from workbench.text.cache import TextFeatures
+    from workbench.features.batches import ResidentBatches, TrainBatches
+    from workbench.features.store import FeatureStore
+    from workbench.features.text_cache import TextFeatures
 
     store = FeatureStore(smoke_data / "store" / "training.h5")
     text = TextFeatures(smoke_data / "text_features.h5")

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from workbench.__main__ import main
-from workbench.data import anet, robowatch, store, yc2
-from workbench.data.store import FeatureStore, build_store
+from workbench import records
+from workbench.datasets import anet, robowatch, yc2
+from workbench.features import store
+from workbench.features.store import FeatureStore, build_store
 from workbench.io import DataError, write_json
 
 N, D, P = 20, 16, 24
@@ -30,9 +32,9 @@ def make_yc2(root, split="validation", frames=FRAMES, p=P, d=D, seed=0):
             (root / "region_features" / sub).mkdir(parents=True, exist_ok=True)
             np.save(root / "region_features" / sub / f"{key}.npy", arr)
         out[key] = (feats, boxes)
-        entries.append(yc2.SplitEntry(split, "101", vid, seg, [0]))
-        gt.append(yc2.GTSegment(key, vid, seg, "101", RW, RH,
-                                [yc2.GTObject("bowl", [yc2.Box(1, 2, 30, 40)] * T)]))
+        entries.append(records.SplitEntry(split, "101", vid, seg, [0]))
+        gt.append(records.GTSegment(key, vid, seg, "101", RW, RH,
+                                [records.GTObject("bowl", [records.Box(1, 2, 30, 40)] * T)]))
     yc2.write_split_dict(root / yc2.SPLIT_DICT_NAMES[split], entries)
     if split != "training":
         yc2.write_official_annotations(root / "yc2_bb_val_annotations.json" if split == "validation"

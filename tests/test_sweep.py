@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench import executor, notebook, sweep
+from workbench.experiments import executor, sweep
+from workbench import notebook
 from workbench.io import DataError
 
 NOTEBOOKS = [Path(__file__).resolve().parents[1] / "notebooks" / f"{n}.ipynb"
@@ -321,7 +322,7 @@ def test_slurm_rerun_waits_for_a_job_still_running(tmp_path, monkeypatch):
 
 
 def test_generalization_results_show_held_out_columns_beside_the_paper(tmp_path):
-    from workbench.paper import TABLES
+    from workbench.report.paper import TABLES
 
     assert "nafae" in sweep.GRIDS["generalization"] and sweep.GRID_SETS["generalization"] == {"object_query": "glove"}
     sw = tmp_path / "sw"

@@ -92,8 +92,8 @@ def test_train_with_the_oracle_teacher_end_to_end(smoke_data, tmp_path):
 
     from conftest import TINY
     from workbench.__main__ import main
-    from workbench.data.batches import TrainBatches
-    from workbench.world.oracles import teacher_looks
+    from workbench.features.batches import TrainBatches
+    from workbench.sim.oracles import teacher_looks
     from workbench.workspace import Workspace
 
     sets = [x for k, v in {**TINY, "epochs": 1, "max_eval_segments": 5, "teacher": "oracle"}.items()
@@ -174,7 +174,7 @@ def test_breakdown_of_the_contextual_branch_alone(smoke_data, tmp_path):
     (``curve.run_breakdown(..., infer="u")``); infer="f" is the run's own breakdown; a preset without U is refused."""
     from conftest import TINY
     from workbench.__main__ import main
-    from workbench.curve import run_breakdown
+    from workbench.experiments.worlds import run_breakdown
 
     sets = [x for k, v in {**TINY, "epochs": 1, "max_eval_segments": 5}.items() for x in ("--set", f"{k}={v}")]
     runs = {}

@@ -7,7 +7,7 @@ import pytest
 
 from workbench.__main__ import main
 from workbench.io import DataError
-from workbench.text.cache import TextFeatures, collect_inputs
+from workbench.features.text_cache import TextFeatures, collect_inputs
 
 SKELETON = "anet_entities_cleaned_class_thresh50_test_skeleton.json"
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from workbench.io import DataError
-from workbench.text.cache import TextFeatures, build_text_features, ensure_text_features
+from workbench.features.text_cache import TextFeatures, build_text_features, ensure_text_features
 from workbench.text.glove import load_glove, read_glove_text
 
 ROOT = Path(__file__).resolve().parents[1]

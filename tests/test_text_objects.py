@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.data.yc2 import load_class_file, load_sentences, load_split_dict
+from workbench.datasets.yc2 import load_class_file, load_sentences, load_split_dict
 from workbench.io import DataError
 from workbench.text.objects import anet_objects, find_objects, objects_for_segment, query_objects, tokenize
 

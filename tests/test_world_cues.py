@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from workbench.data.yc2 import load_class_file
-from workbench.world.cues import carry_over, parse_mentions
-from workbench.world.stats import real_statistics
+from workbench.datasets.yc2 import load_class_file
+from workbench.sim.cues import carry_over, parse_mentions
+from workbench.sim.stats import real_statistics
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "youcook2_bb"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from workbench.data import simulator as sim
+from workbench.sim import simulate as sim
 
 # sha256 over (relative path, bytes) of every file of `simulate(preset="smoke", seed=7)`, computed with the
 # code of commit f16f460 (before world v2 existed).

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from workbench.__main__ import main
-from workbench.data import simulator as sim
-from workbench.data.yc2 import load_official_annotations, load_split_dict
+from workbench.sim import simulate as sim
+from workbench.datasets.yc2 import load_official_annotations, load_split_dict
 from workbench.io import DataError
-from workbench.world.knobs import SOURCES, WorldKnobs, parse_world_sets
-from workbench.world.stats import real_statistics
-from workbench.world.v2 import segment_truth, simulate_segment_v2
+from workbench.sim.knobs import SOURCES, WorldKnobs, parse_world_sets
+from workbench.sim.stats import real_statistics
+from workbench.sim.v2 import segment_truth, simulate_segment_v2
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "youcook2_bb"
 

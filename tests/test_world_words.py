@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workbench.data import simulator as sim
-from workbench.data.simbase import PRONOUNS
+from workbench.sim import simulate as sim
+from workbench.sim.base import PRONOUNS
 from workbench.io import DataError
 from workbench.text.glove import load_glove
-from workbench.world.knobs import WorldKnobs, parse_world_sets
+from workbench.sim.knobs import WorldKnobs, parse_world_sets
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "youcook2_bb"
 # simulate(preset="smoke", seed=3) (world v2, default knobs) with the code of commit 559863d, before the knob
@@ -106,7 +106,7 @@ def test_words_near_in_glove_look_alike_at_w1_and_not_at_w0():
 
 
 def test_word_oracle_finds_objects_only_when_looks_follow_words(tmp_path):
-    from workbench.world.oracles import word_oracle
+    from workbench.sim.oracles import word_oracle
 
     out = sim.simulate(tmp_path / "w1", preset="smoke", seed=0, holdout=3, knobs=WorldKnobs(appearance_from_words=1.0))
     meta = json.loads((out / "dataset.json").read_text())

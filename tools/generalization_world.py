@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from workbench.data import simulator as sim  # noqa: E402
-from workbench.world.knobs import parse_world_sets  # noqa: E402
+from workbench.sim import simulate as sim  # noqa: E402
+from workbench.sim.knobs import parse_world_sets  # noqa: E402
 
 PRESET = "generalization"
 
@@ -42,7 +42,7 @@ def main(argv=None) -> int:
                       "holdout_test_objects": meta.get("holdout_test_objects"),
                       "appearance_words": meta.get("appearance_words")}))
     if a.word_oracle:
-        from workbench.world.oracles import word_oracle
+        from workbench.sim.oracles import word_oracle
 
         res = word_oracle(out)
         keep = ("query_micro", "query_macro", "box_micro", "box_macro", "queries", "boxes")

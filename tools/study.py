@@ -1,6 +1,6 @@
 """A small multi-seed study in one process: each named variant (a preset plus config overrides) trained
 with several seeds on one dataset, sharing the opened workspace; per-seed rows, mean ± std and the
-paired difference to a baseline variant (95 % t-interval over seeds) via workbench.results.
+paired difference to a baseline variant (95 % t-interval over seeds) via workbench.report.results.
 
     python tools/study.py --data work/demo --out work/study_temporal --seeds 0 1 2 \
         --set max_train_segments=480 --set epochs=10 \
@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from workbench.config import parse_sets, preset  # noqa: E402
 from workbench.io import atomic_path, write_text  # noqa: E402
-from workbench.results import display_name, learning_curves, markdown  # noqa: E402
+from workbench.report.results import display_name, learning_curves, markdown  # noqa: E402
 from workbench.train import Workspace, text_encoder, train  # noqa: E402
 
 METRICS = ("query_macro", "query_micro", "box_macro", "box_micro")

@@ -30,18 +30,20 @@ _API = {
     # configuration and registries
     "Config": "config", "PRESETS": "config", "preset": "config",
     "MODELS": "model", "build_model": "model",
-    "FORMATS": "formats",
+    "FORMATS": "datasets",
     # data
-    "DataError": "io", "DatasetDir": "data.layout", "load_class_file": "data.yc2", "load_sentences": "data.yc2",
+    "DataError": "io", "DatasetDir": "datasets.yc2", "load_class_file": "datasets.yc2", "load_sentences": "datasets.yc2",
     "load_glove": "text.glove", "prepare": "prepare", "Workspace": "workspace",
     # runs
     "RunDir": "run", "BASELINES": "train", "config_for": "train", "run_preset": "train",
     "load_run": "predict", "predict_boxes": "predict", "ground_segment": "predict", "concepts": "predict",
     # results
-    "METRICS": "evaluate", "RULES": "evaluate", "evaluate_boxes": "evaluate", "paper_numbers": "paper",
-    "provenance": "figures", "save_figures": "figures",
+    "METRICS": "evaluate", "RULES": "evaluate", "evaluate_boxes": "evaluate", "paper_numbers": "report.paper",
+    "provenance": "report.figures", "save_figures": "report.figures",
 }
-_SUBMODULES = ("notebook", "viz", "sweep", "results", "curve")   # namespaces: workbench.viz.results_table(...)
+# namespaces for notebooks: ``from workbench import viz`` -> workbench.report.viz
+_SUBMODULES = {"notebook": "notebook", "viz": "report.viz", "sweep": "experiments.sweep", "results": "report.results",
+               "worlds": "experiments.worlds"}
 
 __all__ = sorted([*_API, *_SUBMODULES])
 
@@ -52,7 +54,7 @@ def __getattr__(name: str):
     if name in _API:
         value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
     elif name in _SUBMODULES:
-        value = importlib.import_module(f".{name}", __name__)
+        value = importlib.import_module(f".{_SUBMODULES[name]}", __name__)
     else:
         raise AttributeError(f"module 'workbench' has no attribute {name!r}")
     globals()[name] = value

@@ -15,19 +15,19 @@ from .io import DataError, describe_oserror
 
 COMMANDS = {
     # name: (module, one-line help)
-    "simulate": ("workbench.data.simulator", "write a simulated YouCook2-BB dataset in the real layouts"),
-    "import": ("workbench.formats.releases", "make a dataset directory from a public release as downloaded (ci, vog, gvd)"),
+    "simulate": ("workbench.sim.simulate", "write a simulated YouCook2-BB dataset in the real layouts"),
+    "import": ("workbench.datasets.releases", "make a dataset directory from a public release as downloaded (ci, vog, gvd)"),
     "check-dataset": ("workbench.check", "is a dataset directory ready to train on (layout, box space, Upper Bound)"),
-    "build-store": ("workbench.data.store", "convert per-segment region features into one HDF5 store per split"),
-    "extract-objects": ("workbench.text.objects", "find the queried objects (class ids) named in each sentence"),
-    "text-features": ("workbench.text.cache", "compute and cache GloVe and contextual text features"),
+    "build-store": ("workbench.features.store", "convert per-segment region features into one HDF5 store per split"),
+    "extract-objects": ("workbench.datasets.extract_objects", "find the queried objects (class ids) named in each sentence"),
+    "text-features": ("workbench.features.text_cache", "compute and cache GloVe and contextual text features"),
     "evaluate": ("workbench.evaluate", "box and query accuracy of predictions against annotations"),
     "baseline": ("workbench.baselines", "write Random or Upper-Bound predictions from a dataset's proposals"),
     "train": ("workbench.train", "train a preset; resumes an existing run directory"),
     "predict": ("workbench.predict", "top-1 proposal per (object, frame) of a trained run"),
     "bench": ("workbench.bench", "time training steps of a preset"),
-    "sweep": ("workbench.sweep", "run a grid of presets through the training notebook with papermill"),
-    "figures": ("workbench.figures", "write the paper figures of a sweep (PNG, PDF, HTML + provenance)"),
+    "sweep": ("workbench.experiments.sweep", "run a grid of presets through the training notebook with papermill"),
+    "figures": ("workbench.report.figures", "write the paper figures of a sweep (PNG, PDF, HTML + provenance)"),
 }
 
 

@@ -6,7 +6,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from .boxes import iou_matrix
-from .data.yc2 import GTSegment
+from .records import GTSegment
 from .io import check_output_path, expect, write_json
 
 METHODS = ("random", "upper-bound")
@@ -111,9 +111,9 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from .data.layout import DatasetDir
-    from .data.store import FeatureStore, check_box_space
-    from .formats import detect
+    from .datasets.yc2 import DatasetDir
+    from .features.store import FeatureStore, check_box_space
+    from .datasets import detect
 
     expect(args.seed >= 0, "--seed", f"must be an integer >= 0 (the random method's RNG seed), got {args.seed}")
     root = Path(args.data)

@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     g = torch.Generator().manual_seed(cfg.seed)
     weights = loss_weights(cfg)
     if args.data:
-        from .data.batches import TrainBatches
+        from .features.batches import TrainBatches
         from .workspace import Workspace
 
         ws = Workspace(cfg.replace(data=args.data))

@@ -43,10 +43,10 @@ class Report:
 def check_dataset(root: str | Path, text_features: str | Path | None = None,
                   ub_segments: int | None = None) -> Report:
     """Check dataset directory ``root``; never raises for a problem of the data (it is in ``errors``)."""
-    from .data.layout import DatasetDir
-    from .data.store import FeatureStore, box_space_of, check_box_space, store_is_current
-    from .formats import detect
-    from .formats.releases import recognise
+    from .datasets.yc2 import DatasetDir
+    from .features.store import FeatureStore, box_space_of, check_box_space, store_is_current
+    from .datasets import detect
+    from .datasets.releases import recognise
 
     root = Path(root)
     rep = Report(root)
@@ -161,7 +161,7 @@ def _upper_bound(rep: Report, fmt, root: Path, vocab, stores: dict, ub_segments:
             return
         if src is None:
             return
-        from .data.store import check_box_space
+        from .features.store import check_box_space
 
         try:
             check_box_space(_SourceBoxes(src), f"the validation annotations of {root}", root)

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 
 from .config import Config
-from .data.batches import TrainBatches, eval_groups
-from .data.store import FeatureStore
+from .features.batches import TrainBatches, eval_groups
+from .features.store import FeatureStore
 from .device import resolve_device  # noqa: F401  (re-exported for callers of the engine)
 from .io import DataError
 

@@ -12,12 +12,13 @@ import numpy as np
 from .boxes import iou
 from .io import DataError, expect, read_json
 from .paths import CLASS_FILE, YC2_DATA
-from .data.yc2 import ClassVocab, GTSegment, check_class_count, load_class_file, load_official_annotations, seg_key
+from .records import BOX_COORDS, ClassVocab, GTSegment, seg_key
+from .datasets.yc2 import check_class_count, load_class_file, load_official_annotations
 
 DEFAULT_CLASS_FILE = YC2_DATA / CLASS_FILE
 METRICS = ("query_macro", "query_micro", "box_macro", "box_micro")   # the four reported accuracies (percent)
 METRIC_KEYS = (*METRICS, "boxes", "queries", "missing")                 # every key evaluate_boxes returns
-_COORDS = ("xtl", "ytl", "xbr", "ybr")
+_COORDS = BOX_COORDS
 
 
 @dataclass(frozen=True)
@@ -334,20 +335,6 @@ def evaluate(gt: Mapping[str, GTSegment], predictions: Mapping, vocab: ClassVoca
     return evaluate_boxes(gt, parse_submission(predictions, gt, vocab, name), vocab, rule, sentence_classes)
 
 
-def to_submission(gt: Mapping[str, GTSegment], pred_boxes: Mapping[str, np.ndarray]) -> dict:
-    """Predicted boxes [K, T, 4] per segment -> official submission JSON (NaN rows become {})."""
-    db: dict[str, dict] = {}
-    for key, segment in gt.items():
-        arr = np.asarray(pred_boxes[key], dtype=np.float64) if key in pred_boxes else np.zeros((0, 0, 4))
-        objects = []
-        for j, obj in enumerate(segment.objects[:arr.shape[0]]):
-            boxes = [{} if np.isnan(b).any() else dict(zip(_COORDS, map(float, b))) for b in arr[j]]
-            objects.append({"label": obj.label, "boxes": boxes})
-        video = db.setdefault(segment.vid, {"segments": {}})
-        video["segments"][str(segment.seg)] = {"objects": objects}
-    return {"database": db}
-
-
 # --- ActivityNet-Entities ----------------------------------------------------------------------
 
 ANET_FRAMES = 10  # 10 uniformly sampled frames per segment
@@ -478,7 +465,7 @@ def run(args) -> int:
         videos = None
         annotations, predictions = read_json(args.annotations), read_json(args.predictions)
         if args.split:
-            from .data.anet import SPLIT_IDS, load_split_ids
+            from .datasets.anet import SPLIT_IDS, load_split_ids
 
             path = Path(args.split_file) if args.split_file else Path(args.annotations).parent / SPLIT_IDS
             ids = load_split_ids(path)

@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
-class DataError(ValueError):
-    """Bad input data. The message names the file, segment or key and what was expected."""
+from .errors import DataError  # noqa: F401  (every module imports it from here or from errors)
 
 
 def _pid_alive(pid: int) -> bool:

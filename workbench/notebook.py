@@ -235,7 +235,7 @@ def explore_concepts(tsne: dict, default_class: int | None = None, k: int = 8, t
 
     ``tsne`` is what ``viz.concept_tsne_points`` returns. Static output without a frontend.
     """
-    from . import viz
+    from .report import viz
 
     names = tsne["class_names"]
     counts = viz.class_counts(tsne)
@@ -283,7 +283,7 @@ def explore_similarity(maps: dict[str, dict[str, dict]], vocab_names: dict[int, 
     ``maps[run_label][segment_key]`` is ``predict.ground_segment`` output with ``gt`` (K, T, 4) added.
     Static output (every frame of the default segment and its first query) without a frontend.
     """
-    from . import viz
+    from .report import viz
 
     labels = list(maps)
     keys = list(maps[labels[0]])

@@ -15,8 +15,7 @@ from .config import Config
 from .engine import autocast, predict_split, resolve_device, to_device
 from .io import DataError, read_json, write_json
 from .paths import METRICS_FILE
-from .run import (BEST, CONFIG, RunDir, check_checkpoint_identity, note, read_metrics, run_identity, store_digests,
-                  text_cache_identity, text_cache_name)
+from .run import BEST, CONFIG, RunDir, check_checkpoint_identity, note, read_metrics, run_identity, store_digests, text_cache_identity, text_cache_name
 from .workspace import Workspace
 
 
@@ -136,7 +135,7 @@ def _has_text(text, key: str) -> bool:
 def ground_segment(r: LoadedRun, split: str, key: str) -> dict[str, np.ndarray]:
     """Similarity map of one segment: per-proposal scores (K, T, N) under the run's inference mode,
     the E_f-only scores, temporal weights (K, T), proposal boxes (T, N, 4), chosen index (K, T)."""
-    from .data.batches import collate_text
+    from .features.batches import collate_text
 
     store = r.ws.stores[split]
     i = store.index(key)
@@ -157,7 +156,7 @@ def ground_segment(r: LoadedRun, split: str, key: str) -> dict[str, np.ndarray]:
 def concepts(r: LoadedRun, split: str = "training", max_segments: int = 500) -> dict[str, np.ndarray]:
     """Learned stable concepts E_f(o) and extracted concepts D(E_c(o), E_c(S)) of the objects of
     the first ``max_segments`` segments of ``split`` (text side only)."""
-    from .data.batches import collate_text
+    from .features.batches import collate_text
 
     store = r.ws.stores.get(split)
     keys = [k for k in (store.seg_ids if store is not None else r.ws.text.seg_ids)][:max_segments]

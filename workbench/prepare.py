@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .data.layout import DatasetDir
+from .datasets.yc2 import DatasetDir
 
 from .paths import CLASS_FILE, DATASET_META, WORK
 
@@ -22,11 +22,11 @@ def prepare(data: str | Path | None = None, preset: str = "smoke", seed: int = 0
     A missing ``data`` directory is simulated with ``preset`` (smoke | demo | full); ``glove`` None = the
     dataset format's default source.
     """
-    from .data.simulator import ensure_dataset
-    from .data.store import build_store, store_is_current
-    from .text.cache import ensure_text_features
+    from .sim.simulate import ensure_dataset
+    from .features.store import build_store, store_is_current
+    from .features.text_cache import ensure_text_features
 
-    from .formats import detect
+    from .datasets import detect
 
     data = Path(data) if data else default_dir(preset)
     ds = DatasetDir(data)
@@ -47,10 +47,10 @@ def fill_missing(data: str | Path, encoder: str = "minilm", glove: str | None = 
     dataset format's own default, e.g. ``minilm-static`` on ActivityNet-Entities) when there is none. An
     existing file is never rebuilt here (a stale text cache is refused where it is read).
     Returns what was built."""
-    from .data.store import build_store
-    from .text.cache import build_text_features
+    from .features.store import build_store
+    from .features.text_cache import build_text_features
 
-    from .formats import detect
+    from .datasets import detect
 
     fmt = detect(data)                                  # a clear DataError for a directory that is no dataset
     glove = glove or fmt.glove

@@ -14,13 +14,12 @@ import torch
 
 from .allocator import state as allocator_state
 from .config import Config, dumps, parse_sets, preset
-from .data.batches import ResidentBatches, TrainBatches
+from .features.batches import ResidentBatches, TrainBatches
 from .engine import evaluate_split, fit_on_validation, make_optimizer, resolve_device, train_one_epoch
 from .io import DataError, read_json, write_json
 from .paths import METRICS_FILE, RUN_PROGRESS
 from .precision import Precision, pin as pin_precision, resolve as resolve_precision, scope as precision_scope
-from .run import (BEST, CONFIG, LAST, RESUMABLE, RunDir, check_checkpoint_identity, note, read_metrics,
-                  run_identity, store_digests, text_cache_identity, text_cache_name)
+from .run import BEST, CONFIG, LAST, RESUMABLE, RunDir, check_checkpoint_identity, note, read_metrics, run_identity, store_digests, text_cache_identity, text_cache_name
 from .workspace import Workspace
 
 # config keys that may differ between a run and its resumption (they do not change results on CPU)
@@ -29,7 +28,7 @@ _RESUMABLE = RESUMABLE
 
 def text_encoder(ws: Workspace) -> str:
     """Display name of the contextual encoder of the workspace's text cache (e.g. "MiniLM-L6")."""
-    from .results import encoder_name
+    from .report.results import encoder_name
 
     return encoder_name(ws.text.attrs)
 
@@ -363,7 +362,7 @@ def format_defaults(name: str, overrides: dict) -> dict:
     """The dataset format's paper hyper-parameters (``DatasetFormat.defaults``; ActivityNet-Entities: T = 6,
     batch 24, lr 8e-4) for the keys neither the preset ``name`` nor ``overrides`` set."""
     from .config import PRESETS
-    from .formats import detect
+    from .datasets import detect
 
     data = overrides.get("data")
     if not data or not Path(data).is_dir():

@@ -1,17 +1,17 @@
 """``Workspace``: everything a run reads from a dataset directory, opened once, for any format
-of ``workbench.formats`` (train, predict, bench, the notebooks)."""
+of ``workbench.datasets`` (train, predict, bench, the notebooks)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from .config import Config
-from .data.layout import DatasetDir
-from .data.store import FeatureStore, check_box_space
-from .data.yc2 import check_class_count
-from .formats import detect
+from .datasets.yc2 import DatasetDir
+from .features.store import FeatureStore, check_box_space
+from .datasets.yc2 import check_class_count
+from .datasets import detect
 from .io import DataError, expect
 from .paths import SPLITS
-from .text.cache import TextFeatures
+from .features.text_cache import TextFeatures
 
 EVAL_SPLITS = ("validation", "testing")
 
@@ -40,7 +40,7 @@ class Workspace:
         self.ds = DatasetDir(root)
         self.format = detect(root)
         self.format.validate(root)
-        from .data.holdout import holdout_classes
+        from .datasets.yc2 import holdout_classes
         self.heldout = holdout_classes(root)               # class ids never seen in training ([]: none)
         self.rule = resolve_rule(cfg, self.format.rule)
         self.vocab = check_class_count(self.format.vocab(root))
@@ -77,7 +77,7 @@ def check_store_worlds(stores: dict, root: Path) -> None:
     import json
     import sys
 
-    from .data.store import dataset_identity
+    from .features.store import dataset_identity
 
     here = dataset_identity(root)
     if here is None:

@@ -10,8 +10,7 @@ from ..config import Config
 from ..io import DataError
 from .caos import caos_loss, extract_concept
 from .cmakt import ContextSelector, negative_context, oracle_teacher, spatial_transfer_loss, temporal_transfer_loss
-from .mil import (build_temporal, mil_loss, normalize, pool_frames, similarity, temporal_logits, temporal_weights,
-                  video_sentence_score)
+from .mil import build_temporal, mil_loss, normalize, pool_frames, similarity, temporal_logits, temporal_weights, video_sentence_score
 from .base import GroundingModel
 from .negatives import Negatives
 from .text import GloveBiLSTM, TextEmbedding

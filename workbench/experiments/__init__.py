@@ -1,0 +1,1 @@
+"""What launches runs: executors, grid sweeps, world sweeps, studies. Never formats tables."""

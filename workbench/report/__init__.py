@@ -1,0 +1,1 @@
+"""What reads run and sweep folders: results tables, paired intervals, hypotheses, figures. Never trains."""
