@@ -62,6 +62,77 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
+# The package's layers, lowest first (docs/ARCHITECTURE.md): a module imports only from its own layer or below,
+# counting imports inside functions. A module's layer is that of the longest entry naming it ("datasets.releases"
+# builds feature stores as it imports a release, so it sits above features/ while the readers sit below).
+LAYERS = (
+    ("workbench", "errors", "records", "io", "paths", "boxes", "device", "precision", "allocator"),
+    ("text",),
+    ("datasets",),
+    ("features",),
+    ("datasets.releases",),
+    ("config", "evaluate", "model", "baselines"),
+    ("engine", "workspace", "run", "check"),
+    ("sim",),
+    ("train", "predict", "prepare", "bench"),
+    ("report",),
+    ("notebook", "experiments"),
+    ("__main__",),
+)
+# Imports allowed inside a function: optional or heavy dependencies a light command should not pay for.
+# (torch, h5py, pandas and tqdm count as heavy: `evaluate`, `--help` and other light commands must not load them.)
+LAZY_OK = {"papermill", "nbformat", "nbclient", "submitit", "playwright", "transformers", "plotly", "kaleido",
+           "sklearn", "ipywidgets", "IPython", "matplotlib", "tensorboard", "psutil", "sentence_transformers",
+           "huggingface_hub", "torch", "h5py", "pandas", "tqdm"}
+
+
+def layer_of(module: str) -> int:
+    parts = module.split(".")[1:] or ["workbench"]
+    for n in range(len(parts), 0, -1):
+        key = ".".join(parts[:n])
+        for i, names in enumerate(LAYERS):
+            if key in names:
+                return i
+    raise AssertionError(f"{module}: in no layer of LAYERS (add it to tests/test_architecture.py and ARCHITECTURE.md)")
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{a} -> {b}" for a, deps in graph.items() for b in deps if layer_of(b) > layer_of(a))
+
+
+def test_no_module_imports_from_a_layer_above_it():
+    assert upward_imports({"workbench.sim.v2": {"workbench.text.glove"}}) == []
+    assert upward_imports({"workbench.features.batches": {"workbench.sim.oracles"}}) == \
+        ["workbench.features.batches -> workbench.sim.oracles"]
+    assert layer_of("workbench.datasets.releases.ci") > layer_of("workbench.features.store") > layer_of("workbench.datasets.yc2")
+    assert upward_imports(import_graph()) == []
+
+
+def function_level_imports() -> list[str]:
+    """Imports inside functions that are not of an optional heavy dependency (LAZY_OK) with a comment."""
+    found = []
+    for path in PKG.rglob("*.py"):
+        lines = path.read_text().splitlines()
+        for fn in ast.walk(ast.parse("\n".join(lines), str(path))):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Import):
+                    roots = {a.name.split(".")[0] for a in node.names}
+                elif isinstance(node, ast.ImportFrom):
+                    roots = {"." if node.level else (node.module or "").split(".")[0]}
+                else:
+                    continue
+                said_why = "#" in lines[node.lineno - 1] or lines[node.lineno - 2].strip().startswith("#")
+                if not (roots <= LAZY_OK and said_why):
+                    found.append(f"{path.relative_to(PKG.parent)}:{node.lineno} {ast.unparse(node)}")
+    return sorted(set(found))
+
+
+def test_imports_inside_functions_only_for_heavy_optional_dependencies():
+    assert function_level_imports() == []
+
+
 def test_cycle_finder_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
@@ -155,3 +226,19 @@ def test_eval_rule_key(smoke_data):
     assert Workspace(Config(data=str(smoke_data), eval_rule="codalab")).rule == "codalab"
     with pytest.raises(DataError, match="eval_rule"):
         Workspace(Config(data=str(smoke_data), eval_rule="bogus"))
+
+
+def test_train_detects_the_dataset_format_once(smoke_data, tmp_path, monkeypatch):
+    """`train` detects the format of --data once and passes it down (config defaults, fill_missing,
+    require_ready, the Workspace, the text-cache check), instead of re-detecting from the path in each step."""
+    from workbench.__main__ import main
+    from workbench.datasets import FORMATS
+
+    calls = []
+    yc2 = type(FORMATS[-1])
+    real = yc2.detect
+    monkeypatch.setattr(yc2, "detect", lambda self, root: calls.append(str(root)) or real(self, root))
+    assert main(["train", "--data", str(smoke_data), "--preset", "stvg", "--out", str(tmp_path / "run"),
+                 "--set", "epochs=1", "--set", "max_eval_segments=4", "--set", "embed_dim=16",
+                 "--set", "threads=1"]) == 0
+    assert calls == [str(smoke_data)]

@@ -1,5 +1,5 @@
 """World sweeps: the context grid end to end on a tiny world (1 seed, 1 epoch, 2 ρ, 2 presets), the axis
-parser, and the mean ± std / paired-gain table."""
+parser, the mean ± std / paired-gain table, and the one results schema (old column names read as today's)."""
 from __future__ import annotations
 
 import json
@@ -8,24 +8,28 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from workbench.experiments import worlds as curve
 from workbench.__main__ import main
+from workbench.experiments import worlds
 from workbench.io import DataError
+from workbench.report import curve, results
+
+REPO = Path(__file__).resolve().parents[1]
+VAL = "validation_box_micro"
 
 
 def test_parse_axis_checks_knob_and_values():
-    assert curve.parse_axis("twin_prob=0,0.5,1") == ("twin_prob", (0.0, 0.5, 1.0))
+    assert worlds.parse_axis("twin_prob=0,0.5,1") == ("twin_prob", (0.0, 0.5, 1.0))
     with pytest.raises(DataError, match="twin_prob"):
-        curve.parse_axis("twin_prob=0,2")
+        worlds.parse_axis("twin_prob=0,2")
     with pytest.raises(DataError, match="nope"):
-        curve.parse_axis("nope=1")
+        worlds.parse_axis("nope=1")
 
 
 def test_summary_means_stds_and_paired_gain():
-    rows = [{"value": 0.5, "preset": p, "seed": s, "kind": "run", "status": "ok", "val_box_micro": v}
+    rows = [{"value": 0.5, "preset": p, "seed": s, "kind": "run", "status": "ok", VAL: v}
             for p, s, v in (("stvg", 0, 40.0), ("stvg", 1, 42.0), ("scl", 0, 41.0), ("scl", 1, 45.0))]
     summ = curve.summary_frame(pd.DataFrame(rows)).set_index("preset")
-    assert summ.loc["scl", "val_box_micro_mean"] == 43.0 and summ.loc["scl", "seeds"] == 2
+    assert summ.loc["scl", f"{VAL}_mean"] == 43.0 and summ.loc["scl", "seeds"] == 2
     assert summ.loc["scl", "gain_vs_stvg_mean"] == 2.0                     # paired: (1 + 3) / 2
     assert summ.loc["scl", "gain_vs_stvg_std"] == pytest.approx(2 ** 0.5)
 
@@ -44,7 +48,9 @@ def test_context_grid_on_a_tiny_world(tmp_path):
     df = pd.read_csv(out / "results.csv")
     runs = df[df["kind"] == "run"]
     assert len(runs) == 4 and (runs["status"] == "ok").all()
-    assert {"val_cued", "val_uncued", "val_with_twin"} <= set(df.columns)
+    assert {"validation_cued_box_micro", "validation_uncued_box_micro", "validation_with_twin_box_micro",
+            VAL, "testing_box_micro", "label"} <= set(df.columns)
+    assert not [c for c in df.columns if c.startswith(("val_", "test_"))] and "row" not in df.columns
     assert set(df[df["kind"] == "oracle"]["preset"]) == set(curve.ORACLES)
     md = (out / "results.md").read_text()
     assert "## context = 0.9" in md and "*oracle_language*" in md and "| stvg | 1 |" in md
@@ -60,16 +66,16 @@ def _curve_rows(gains: dict, stvg=(40.0, 42.0, 44.0), values=(0.0, 0.9)):
     rows = []
     for v in values:
         for s, base in enumerate(stvg):
-            rows.append({"value": v, "preset": "stvg", "seed": s, "kind": "run", "status": "ok", "val_box_micro": base,
-                         "val_with_twin": base, "val_without_twin": base, "val_uncued": base})
+            rows.append({"value": v, "preset": "stvg", "seed": s, "kind": "run", "status": "ok", VAL: base,
+                         curve.val("with_twin"): base, curve.val("without_twin"): base, curve.val("uncued"): base})
             for (p, pv), g in gains.items():
                 if pv == v:
                     rows.append({"value": v, "preset": p, "seed": s, "kind": "run", "status": "ok",
-                                 "val_box_micro": base + g[s], "val_with_twin": base, "val_without_twin": base + 2 * g[s],
-                                 "val_uncued": base})
+                                 VAL: base + g[s], curve.val("with_twin"): base,
+                                 curve.val("without_twin"): base + 2 * g[s], curve.val("uncued"): base})
         for o, acc in (("oracle_class", 50.0), ("oracle_language", 50.0 + 5 * v)):
-            rows.append({"value": v, "preset": o, "seed": None, "kind": "oracle", "status": "ok", "val_box_micro": acc,
-                         "val_cued": acc, "val_uncued": 50.0})
+            rows.append({"value": v, "preset": o, "seed": None, "kind": "oracle", "status": "ok", VAL: acc,
+                         curve.val("cued"): acc, curve.val("uncued"): 50.0})
     return pd.DataFrame(rows)
 
 
@@ -99,9 +105,34 @@ def test_predictions_say_when_no_rho_matches_the_paper():
 
 def test_curve_figure_names_rows_with_the_encoder_that_ran(tmp_path, monkeypatch):
     df = _curve_rows({("stvg-bert", 0.0): (1.0, 1.0, 1.0), ("stvg-bert", 0.9): (2.0, 2.0, 2.0)})
-    df["row"] = df["preset"].map({"stvg": "stvg", "stvg-bert": "stvg-bert [MiniLM-L6]"})
+    df["label"] = df["preset"].map({"stvg": "stvg", "stvg-bert": "stvg-bert [MiniLM-L6]"})
     (tmp_path / "sweep.json").write_text(json.dumps({"axis": "context", "world_preset": "curve", "seeds": [0, 1, 2],
                                                      "presets": ["stvg", "stvg-bert"]}))
     monkeypatch.setattr(curve, "load_frame", lambda out: df)
     names = {t.name for t in curve.curve_figure(tmp_path).data}
     assert {"stvg", "stvg-bert [MiniLM-L6]"} <= names and "stvg-bert" not in names
+
+
+def test_one_schema_reads_old_world_sweep_columns():
+    """A world sweep's results.csv of before one schema (``val_box_micro``, ``val_cued``, ``row``) reads under
+    today's names; a file naming one column under both names is refused."""
+    assert results.canonical_column("val_box_micro") == VAL
+    assert results.canonical_column("test_query_macro") == "testing_query_macro"
+    assert results.canonical_column("val_cued") == "validation_cued_box_micro"
+    assert results.canonical_column("row") == "label"
+    for name in ("validation_box_micro", "testing_heldout_query_micro", "value", "paper_testing_box_micro"):
+        assert results.canonical_column(name) == name
+    df = curve.load_frame(REPO / "figures" / "context_curve")              # committed with the old names
+    assert {VAL, "testing_box_micro", "validation_with_twin_box_micro", "label"} <= set(df.columns)
+    assert not [c for c in df.columns if c.startswith(("val_", "test_"))]
+
+
+def test_every_committed_results_csv_reads(tmp_path):
+    for path in sorted((REPO / "figures").glob("*/results.csv")):
+        df = results.read_results_csv(path, required=("preset", "status", VAL))
+        assert len(df) and VAL in df.columns, path
+    head = (REPO / "figures" / "context_curve" / "results.csv").read_text().splitlines()
+    both = tmp_path / "results.csv"
+    both.write_text("\n".join([head[0] + ",validation_box_micro"] + [ln + ",1.0" for ln in head[1:]]) + "\n")
+    with pytest.raises(DataError, match=r"\['validation_box_micro'\] twice \(under its old and its new name\)"):
+        results.read_results_csv(both)

@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from workbench.experiments import worlds as curve
+from workbench.report import curve
 
 OLD = ("random", "upper_bound", "oracle_class", "oracle_language", "oracle_state")
 
@@ -37,7 +37,8 @@ def test_table_shows_the_training_time_oracles_or_says_absent(tmp_path):
     assert set(orc[orc["value"] == 0.5]["preset"]) == set(OLD)
     assert set(orc[orc["value"] == 0.9]["preset"]) == set(curve.ORACLES)
     em = orc[(orc["value"] == 0.9) & (orc["preset"] == "oracle_teacher_em")].iloc[0]
-    assert em["val_box_micro"] == 36.0 and em["test_box_micro"] == 56.0 and em["val_cued"] == 46.0
+    assert em["validation_box_micro"] == 36.0 and em["testing_box_micro"] == 56.0
+    assert em["validation_cued_box_micro"] == 46.0
     md = curve.results_markdown(out, df)
     half, nine = md.split("## context = 0.9")
     for o in curve.TRAINING_ORACLES:
@@ -48,7 +49,8 @@ def test_table_shows_the_training_time_oracles_or_says_absent(tmp_path):
 def test_predictions_and_figure_show_the_training_time_headroom(tmp_path, monkeypatch):
     out = _sweep(tmp_path)
     df = curve.results_frame(out)
-    runs = pd.DataFrame([{"value": v, "preset": "stvg", "seed": 0, "kind": "run", "status": "ok", "val_box_micro": 40.0}
+    runs = pd.DataFrame([{"value": v, "preset": "stvg", "seed": 0, "kind": "run", "status": "ok",
+                          "validation_box_micro": 40.0}
                          for v in (0.5, 0.9)])
     df = pd.concat([df[df["kind"] == "oracle"], runs], ignore_index=True)
     text = "\n".join(curve.predictions(df, [0.5, 0.9]))

@@ -159,6 +159,10 @@ def test_anet_scores_only_the_annotated_frame():
     assert evaluate_anet(_anet(), pred)["box_micro"] == 0.0
     with pytest.raises(DataError, match="v_y"):
         evaluate_anet(_anet(), {"results": {"v_y": {"0": {}}}})
+    twice = _anet()
+    twice["vocab"] = [*twice["vocab"], twice["vocab"][0]]     # a class named twice: refused, not mapped to one index
+    with pytest.raises(DataError, match=r"vocab\[%d\].*already vocab\[0\]" % (len(twice["vocab"]) - 1)):
+        evaluate_anet(twice, pred)
 
 
 def test_bad_input_errors():

@@ -202,7 +202,8 @@ def test_markdown_states_seeds_and_interval():
 
 
 def test_display_name_tells_the_encoder():
-    from workbench.report.results import display_name, encoder_name
+    from workbench.report.results import display_name
+    from workbench.text.contextual import encoder_name
 
     assert encoder_name({"encoder": "minilm"}) == "MiniLM-L6"
     assert encoder_name({"encoder": "/models/my-bert/"}) == "my-bert"

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from workbench.bench import synthetic_batch
-from workbench.config import PRESETS, preset
+from workbench.config import MODEL_PRESETS, preset
 from workbench.model import build_model, loss_weights, sample_negatives
 
 DIMS = dict(visual=24, glove=12, ctx=10, classes=67)  # classes: label embeddings of dvsa / vog
@@ -18,7 +18,7 @@ def batch(B=6, T=3, N=4, seed=0):
     return synthetic_batch(B, T, N, DIMS["visual"], K=3, L=8, Dw=DIMS["glove"], Dc=DIMS["ctx"], generator=g)
 
 
-@pytest.mark.parametrize("name", sorted(PRESETS))
+@pytest.mark.parametrize("name", sorted(MODEL_PRESETS))
 def test_preset_trains_one_step(name):
     torch.manual_seed(0)
     cfg = tiny(name)

@@ -3,7 +3,7 @@ results.md shows the rows a sweep did not produce beside the paper's numbers."""
 import json
 
 from workbench.experiments import sweep
-from workbench.config import PRESETS
+from workbench.config import MODEL_PRESETS
 from workbench.report.paper import TABLES, paper_numbers
 from workbench.train import BASELINES
 
@@ -11,7 +11,7 @@ from workbench.train import BASELINES
 def test_every_row_is_a_preset_or_says_why_not():
     for table in TABLES.values():
         for row in table.rows:
-            assert row.preset is None or row.preset in PRESETS or row.preset in BASELINES, (table.title, row)
+            assert row.preset is None or row.preset in MODEL_PRESETS or row.preset in BASELINES, (table.title, row)
             assert row.preset is not None or row.note.startswith(("not implemented", "the number")), row
             assert row.numbers, row
     assert [r.label for r in TABLES["table1"].rows if r.preset is None] == ["Chen et al. [2]"]
@@ -45,16 +45,20 @@ def test_rows_trained_on_a_contextual_encoder_show_its_name(tmp_path):
     from workbench.config import preset
     from workbench.run import RunDir
 
+    from workbench.report.runs import run_label
+    from workbench.text.contextual import encoder_name
+
     cache = tmp_path / "text.h5"
     with h5py.File(cache, "w") as f:
         f.attrs["encoder"] = "minilm"
+        enc = encoder_name(f.attrs)                     # what train records in config.json (text_encoder)
     for name in ("stvg-bert", "stvg", "scl", "stvg-glove-bilstm"):
         run = RunDir(tmp_path / "sw" / name / "run")
         run.path.mkdir(parents=True)
-        run.write_config(name, preset(name, data=str(tmp_path), text_features=str(cache)))
+        run.write_config(name, preset(name, data=str(tmp_path), text_features=str(cache)), extra={"text_encoder": enc})
         (run.path / "metrics.json").write_text(json.dumps({"validation": {"box_micro": 1.0}}))
-    assert sweep.encoder_label(tmp_path / "sw" / "stvg-bert" / "run") == "MiniLM-L6"
-    assert sweep.encoder_label(tmp_path / "sw" / "stvg" / "run") == ""
+    assert run_label("stvg-bert", tmp_path / "sw" / "stvg-bert" / "run") == "stvg-bert [MiniLM-L6]"
+    assert run_label("stvg", tmp_path / "sw" / "stvg" / "run") == "stvg"
     (tmp_path / "sw" / "sweep.json").write_text(json.dumps({"grid": "ablations", "dataset": "youcook2-bb",
                                                            "presets": ["stvg", "stvg-bert", "scl",
                                                                        "stvg-glove-bilstm"]}))

@@ -108,13 +108,13 @@ def test_a_store_stamped_by_an_older_build_store_note_is_refused_too(tmp_path, c
 
 def test_train_builds_the_anet_text_cache_with_the_formats_glove(tmp_path, monkeypatch):
     """Before: prepare.fill_missing hard-coded GloVe yc2-vocab (11 OOV words on ActivityNet-Entities)."""
-    import workbench.features.text_cache as cache
+    import workbench.prepare as prepare
     from workbench.prepare import fill_missing
 
     src = write_release("gvd", tmp_path / "src")
     assert main(["import", "gvd", str(src), "--out", str(tmp_path / "d")]) == 0
     seen = {}
-    monkeypatch.setattr(cache, "build_text_features", lambda data, encoder, glove, **kw: seen.setdefault("glove", glove))
+    monkeypatch.setattr(prepare, "build_text_features", lambda data, encoder, glove, **kw: seen.setdefault("glove", glove))
     fill_missing(tmp_path / "d", log=lambda m: None)
     assert seen["glove"] == "minilm-static"
 

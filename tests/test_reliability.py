@@ -886,13 +886,13 @@ def _(capsys, world, tmp_path, **_):
 @case("the ANet world takes --set and --max-segments", "silent")
 def _(capsys, tmp_path, **_):
     out = tmp_path / "anet"
-    succeeds(capsys, ["simulate", "--dataset", "anet", "--out", out, "--set", "context_strength=0.9",
+    succeeds(capsys, ["simulate", "--dataset", "anet", "--out", out, "--set", "context=0.9",
                       "--max-segments", "training=3", "--max-segments", "validation=2", "--max-segments", "testing=1"])
     meta = json.loads((out / "dataset.json").read_text())
-    assert meta["knobs"]["context_strength"] == 0.9
+    assert meta["knobs"]["context"] == 0.9
     assert {s: meta["splits"][s]["segments"] for s in ("training", "validation", "testing")} == \
         {"training": 3, "validation": 2, "testing": 1}
-    for bad, names in ((["--set", "context=0.9"], ("context", "context_strength")),
+    for bad, names in ((["--set", "context_strength=0.9"], ("context_strength", "context")),
                        (["--set", "object_share=2"], ("object_share", "[0, 1]")),
                        (["--output", "store"], ("--output",)),
                        (["--max-segments", "training=0"], ("--max-segments",))):
@@ -1200,6 +1200,20 @@ def _(capsys, world, tmp_path, **_):
     no_run_written(out)
 
 
+@case("the validation annotations of another world beside this world's stores", "silent")
+def _(capsys, world, tmp_path, **_):
+    other = tmp_path / "other"                           # another seed: the same segment keys and frame counts
+    succeeds(capsys, ["simulate", "--out", other, "--seed", "5", "--max-segments", "training=4",
+                      "--max-segments", "testing=2"])
+    ann = "yc2_bb_val_annotations.json"
+    assert (other / ann).read_bytes() != (world / ann).read_bytes()
+    shutil.copy(other / ann, world / ann)
+    out = tmp_path / "run"
+    fails(capsys, train_args(world, out), world / ann, "not the annotation file the store",
+          world / "store" / "validation.h5")
+    no_run_written(out)
+
+
 
 
 # ==== issue 24 (sweeps): every finished run a table reuses or reads is its row's: preset, config, stores; =====
@@ -1218,7 +1232,7 @@ def fake_trainer(monkeypatch) -> list[tuple[str, int]]:
 
     started: list[tuple[str, int]] = []
 
-    def run_one(preset, data, sweep_dir, overrides, gpu=None, notebook=None, seed=None):
+    def run_one(preset, data, sweep_dir, overrides, gpu=None, notebook=None, seed=None, runs=None):
         started.append((preset, seed))
         d = sw.unit_dir(sweep_dir, preset, seed)
         params = sw.run_params(preset, data, sweep_dir, overrides, seed)

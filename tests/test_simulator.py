@@ -11,6 +11,7 @@ import pytest
 from workbench.__main__ import main
 from workbench.boxes import iou_matrix
 from workbench.sim import simulate as sim
+from workbench.sim import v1
 from workbench.datasets.yc2 import load_class_file, load_official_annotations, load_sentences, load_split_dict, load_youcookii
 from workbench.io import DataError
 
@@ -127,12 +128,12 @@ def test_world_stats_follows_the_stvg_rule(smoke, tmp_path):
     assert s["upper_bound"] == 1.0 and s["random"] >= 1 / 20
 
 
-def test_context_strength_zero_removes_the_context_shift(vocab):
+def test_context_zero_removes_the_context_shift(vocab):
     a, b = "chop the onion finely", "fry the onion in a hot pan"
-    plain = sim.World(0, 64, sim.Knobs(context_strength=0.0), vocab.forms)
+    plain = v1.World(0, 64, v1.Knobs(context=0.0), vocab.forms)
     assert np.array_equal(plain.object_appearance(32, a), plain.class_appearance(32))
     assert np.array_equal(plain.object_appearance(32, a), plain.object_appearance(32, b))
-    ctx = sim.World(0, 64, sim.Knobs(context_strength=0.5), vocab.forms)
+    ctx = v1.World(0, 64, v1.Knobs(context=0.5), vocab.forms)
     assert np.array_equal(ctx.class_appearance(32), plain.class_appearance(32))
     assert not np.allclose(ctx.object_appearance(32, a), ctx.object_appearance(32, b))
     assert ctx.object_appearance(32, a) @ ctx.class_appearance(32) > 0.7      # still mostly the class
@@ -152,7 +153,7 @@ def _pronoun_plans():
 def test_pronouns_look_like_their_referent(vocab):
     found = _pronoun_plans()
     assert len(found) > 50
-    world = sim.World(0, 128, sim.Knobs(), vocab.forms)
+    world = v1.World(0, 128, v1.Knobs(), vocab.forms)
     closer = 0
     for pl, i in found[:40]:
         ref = pl.looks_like[i]
@@ -160,20 +161,20 @@ def test_pronouns_look_like_their_referent(vocab):
         earlier = [c for c in pl.class_ids[:i] if c not in sim.PRONOUNS]
         if earlier:
             assert ref == earlier[-1]
-        s = sim.simulate_segment(world, pl)
+        s = v1.simulate_segment(world, pl)
         app = s.appearance[i]
         closer += app @ world.class_appearance(ref) > app @ world.class_appearance(pl.class_ids[i]) + 0.3
     assert closer == 40
 
 
 def test_annotated_object_appearance_is_in_its_best_proposals(smoke, vocab):
-    world = sim.World(0, 32, sim.Knobs(), vocab.forms)
+    world = v1.World(0, 32, v1.Knobs(), vocab.forms)
     plans = sim.plan_segments("smoke", 0)["validation"]
     best, other = [], []
     for pl in plans:
         feats = np.load(smoke / "region_features" / "validation" / f"{pl.key}.npy")
         rpn = np.load(smoke / "region_features" / "rpn_box" / "validation" / f"{pl.key}.npy")
-        s = sim.simulate_segment(world, pl)
+        s = v1.simulate_segment(world, pl)
         assert np.array_equal(s.features, feats) and np.array_equal(s.rpn, rpn)   # per-segment seeding
         f = feats / np.linalg.norm(feats, axis=-1, keepdims=True)
         gt224 = s.gt_boxes * (224.0 / np.array([pl.rwidth, pl.rheight] * 2))

@@ -46,7 +46,7 @@ def test_direct_store_equals_build_store_of_npy(tmp_path):
 def test_store_output_resumes_after_interruption(tmp_path, monkeypatch):
     ref = simulate(tmp_path / "ref", preset="smoke", seed=1, output="store", world="v1")
     assert not (ref / "region_features").exists()
-    real, calls = simulator.simulate_segment, {"n": 0}
+    real, calls = simulator.segment_arrays, {"n": 0}
 
     def dies_after_70(world, plan):
         calls["n"] += 1
@@ -54,7 +54,7 @@ def test_store_output_resumes_after_interruption(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(world, plan)
 
-    monkeypatch.setattr(simulator, "simulate_segment", dies_after_70)
+    monkeypatch.setattr(simulator, "segment_arrays", dies_after_70)
     out = tmp_path / "resumed"
     with pytest.raises(KeyboardInterrupt):
         simulate(out, preset="smoke", seed=1, output="store", checkpoint_seconds=0.0, world="v1")
@@ -64,7 +64,7 @@ def test_store_output_resumes_after_interruption(tmp_path, monkeypatch):
         done = int(f.attrs["segments_done"])
     assert 0 < done < 20
     calls["n"] = 0
-    monkeypatch.setattr(simulator, "simulate_segment", lambda w, p: (calls.__setitem__("n", calls["n"] + 1), real(w, p))[1])
+    monkeypatch.setattr(simulator, "segment_arrays", lambda w, p: (calls.__setitem__("n", calls["n"] + 1), real(w, p))[1])
     simulate(out, preset="smoke", seed=1, output="store", world="v1")
     assert calls["n"] == 40 - done  # only the rest of validation, and testing
     assert not partial.exists()
@@ -102,11 +102,11 @@ def test_world_v2_store_output_resumes_to_the_same_files(tmp_path, monkeypatch):
 
 
 def test_partial_store_of_other_settings_is_refused(tmp_path, monkeypatch):
-    real = simulator.simulate_segment
-    monkeypatch.setattr(simulator, "simulate_segment",
+    real = simulator.segment_arrays
+    monkeypatch.setattr(simulator, "segment_arrays",
                         lambda w, p: (_ for _ in ()).throw(KeyboardInterrupt) if p.split == "validation" else real(w, p))
     with pytest.raises(KeyboardInterrupt):
         simulate(tmp_path / "d", preset="smoke", seed=1, output="store", checkpoint_seconds=0.0, world="v1")
-    monkeypatch.setattr(simulator, "simulate_segment", real)
+    monkeypatch.setattr(simulator, "segment_arrays", real)
     with pytest.raises(DataError, match="partial store of other segments or settings"):
         simulate(tmp_path / "d", preset="smoke", seed=2, output="store", world="v1")

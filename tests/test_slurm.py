@@ -69,18 +69,18 @@ def _job_id(out, preset, seed):
     return json.loads(path.read_text())["job_id"] if path.is_file() else None
 
 
-def _run_procs(unit: Path):
-    """The processes training in a unit (papermill and its kernel; their command lines name the unit)."""
+def _run_procs(job_id: str):
+    """The processes training in Slurm job ``job_id`` (array task ``A_T``, or a job of one task): its worker's
+    kept Jupyter kernel (its environment names the job; the worker itself stays awake to take Slurm's signals)."""
     import psutil
 
+    array, _, task = job_id.partition("_")
+    want = {"SLURM_ARRAY_JOB_ID": array, "SLURM_ARRAY_TASK_ID": task} if task else {"SLURM_JOB_ID": job_id}
     found = []
-    for p in psutil.process_iter(["cmdline"]):
-        if str(unit) in " ".join(p.info["cmdline"] or []):
+    for p in psutil.process_iter(["cmdline", "environ"]):
+        env = p.info["environ"] or {}
+        if all(env.get(k) == v for k, v in want.items()) and "ipykernel" in " ".join(p.info["cmdline"] or []):
             found.append(p)
-            try:
-                found += p.children(recursive=True)
-            except psutil.NoSuchProcess:
-                pass
     return found
 
 
@@ -176,12 +176,13 @@ def test_run_past_its_time_limit_gets_usr2_checkpoints_and_is_requeued(cluster, 
     def outlast_the_limit():
         ck = unit / sweep.RUN / CHECKPOINT_LAST
         _wait(ck.is_file, "the first checkpoint", 300, 0.02)
-        procs = _run_procs(unit)
+        jid = _job_id(out, "stvg", 0)
+        requeues = _job_log(out, jid).count("Requeued job")     # a slow start may have met USR2 already
+        procs = _run_procs(jid)
         for p in procs:
             p.suspend()
         seen["stopped"] = len(procs)
-        jid = _job_id(out, "stvg", 0)
-        _wait(lambda: "Requeued job" in _job_log(out, jid), "submitit's requeue", 120, 0.2)
+        _wait(lambda: _job_log(out, jid).count("Requeued job") > requeues, "submitit's requeue", 120, 0.2)
         seen["log"] = _job_log(out, jid)
         cluster.run("scontrol", "update", f"JobId={jid}", "TimeLimit=10")
 

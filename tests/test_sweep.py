@@ -13,6 +13,7 @@ import pytest
 from workbench.experiments import executor, sweep
 from workbench import notebook
 from workbench.io import DataError
+from workbench.report import grid, runs
 
 NOTEBOOKS = [Path(__file__).resolve().parents[1] / "notebooks" / f"{n}.ipynb"
              for n in ("02_train", "03_similarity_maps", "04_concept_tsne", "05_ablations")]
@@ -76,10 +77,10 @@ def test_train_notebook_defaults_are_the_smoke_config():
 
 
 def test_grids():
-    from workbench.config import PRESETS
+    from workbench.config import MODEL_PRESETS
 
     assert sweep.GRIDS["main"] == ["upper-bound", "random", "dvsa", "vog", "nafae", "stvg", "scl"]  # Table 1 order
-    assert set(sweep.GRIDS["ablations"]) <= set(PRESETS) and "scl" in sweep.GRIDS["ablations"]
+    assert set(sweep.GRIDS["ablations"]) <= set(MODEL_PRESETS) and "scl" in sweep.GRIDS["ablations"]
 
 
 def test_jobs_spread_over_gpus(tmp_path, monkeypatch):
@@ -88,7 +89,7 @@ def test_jobs_spread_over_gpus(tmp_path, monkeypatch):
     (tmp_path / "data" / "text_features.h5").write_text("")      # nothing for the sweep to build first
     seen = []
 
-    def fake_run_one(preset, data, sweep_dir, overrides, gpu=None, notebook=None, seed=None):
+    def fake_run_one(preset, data, sweep_dir, overrides, gpu=None, notebook=None, seed=None, runs=None):
         seen.append((preset, gpu))
         if preset == "bad":
             raise RuntimeError("boom")
@@ -98,7 +99,7 @@ def test_jobs_spread_over_gpus(tmp_path, monkeypatch):
         return {"preset": preset, "status": "ok", "seconds": 0.0}
 
     monkeypatch.setattr(sweep, "run_one", fake_run_one)
-    monkeypatch.setattr("workbench.check.require_ready", lambda *a, **k: None)   # the dataset here is a stand-in
+    monkeypatch.setattr("workbench.experiments.sweep.require_ready", lambda *a, **k: None)   # the dataset here is a stand-in
     monkeypatch.setattr(executor, "gpu_count", lambda: 3)
     df = sweep.sweep(["a", "bad", "c", "d"], tmp_path / "data", tmp_path / "sw", jobs=2, log=lambda s: None)
     assert sorted(p for p, _ in seen) == ["a", "bad", "c", "d"] and {g for _, g in seen} <= {0, 1}
@@ -189,7 +190,8 @@ SHORT = ["--set", "epochs=1", "--set", "max_eval_segments=8", "--set", "max_trai
 @pytest.mark.slow
 def test_sweep_main_grid_on_submitit_local_executor(smoke_data, tmp_path, capsys):
     """`sweep --grid main --executor local` for real: same results.csv columns (and baseline numbers) as
-    the inline path; a cancelled job is recorded; re-running resubmits only that one."""
+    the inline path; the run of a cancelled worker job is recorded, the other workers take the rest;
+    re-running runs only that one."""
     import signal
     import threading
 
@@ -218,14 +220,14 @@ def test_sweep_main_grid_on_submitit_local_executor(smoke_data, tmp_path, capsys
     assert main(args) == 1                              # the victim did not finish
     t.join()
     first = capsys.readouterr().out
-    assert killed and f"{victim}/seed-0: submitted as local job {killed[0]}" in first
+    assert killed and f"{victim}/seed-0: running in local job {killed[0]}" in first
     assert "ended INTERRUPTED" in (sweep.unit_dir(out, victim, 0) / sweep.ERROR).read_text()
     status = pd.read_csv(out / "results.csv").set_index("preset")["status"].to_dict()
     assert {p: status[p] for p in grid} == {p: "failed" if p == victim else "ok" for p in grid}
 
     assert main(args) == 0                              # resubmits the victim only
     again = capsys.readouterr().out
-    assert again.count("submitted as local job") == 1 and f"{victim}/seed-0: submitted" in again
+    assert again.count("running in local job") == 1 and f"{victim}/seed-0: running" in again
     assert again.count("skipped (finished)") == len(grid) - 1
 
     sweep.sweep(["random"], smoke_data, tmp_path / "inline", overrides={"max_eval_segments": 8}, log=print)
@@ -336,7 +338,7 @@ def test_generalization_results_show_held_out_columns_beside_the_paper(tmp_path)
         (d / "metrics.json").write_text(json.dumps(m))
     (sw / "sweep.json").write_text(json.dumps({"grid": "generalization", "dataset": "youcook2-bb-holdout",
                                                "presets": ["dvsa", "stvg"], "seeds": [0, 1]}))
-    df = sweep.write_results(sw)
+    df = grid.write_results(sw)
     dvsa = df[df["preset"] == "dvsa"].set_index("seed")
     assert dvsa.loc[0, "testing_heldout_query_micro"] == 9.0 and dvsa.loc[1, "testing_heldout_query_macro"] == 10.0
     assert "testing_heldout_query_micro" in (sw / "results.csv").read_text().splitlines()[0]
@@ -362,18 +364,18 @@ def test_a_run_that_finished_after_its_recorded_failure_counts_as_finished(tmp_p
     now = time.time()
     os.utime(err, (now - 60, now - 60))                 # the failure was recorded first, the run ended later
     os.utime(metrics, (now, now))
-    assert executor.recorded_error(unit) is None
+    assert runs.recorded_error(unit) is None
     params = sweep.run_params("stvg", tmp_path, sw, {}, 0)
     (unit / sweep.PARAMS).write_text(json.dumps(params))
     assert sweep.is_finished(unit, params)
-    row = sweep.results_frame(sw, ["stvg"]).iloc[0]
+    row = grid.results_frame(sw, ["stvg"]).iloc[0]
     assert row["status"] == "ok" and row["validation_box_micro"] == 41.0
     os.utime(err, (now + 60, now + 60))                 # failed after the metrics were written: failed
-    assert executor.recorded_error(unit).startswith("RunLocked")
+    assert runs.recorded_error(unit).startswith("RunLocked")
     assert not sweep.is_finished(unit, params)
-    assert sweep.results_frame(sw, ["stvg"]).iloc[0]["status"] == "failed"
+    assert grid.results_frame(sw, ["stvg"]).iloc[0]["status"] == "failed"
     err.unlink()
-    assert executor.recorded_error(unit) is None
+    assert runs.recorded_error(unit) is None
 
 
 def _alive(pid: int) -> bool:
@@ -479,8 +481,8 @@ def test_cancelling_records_a_job_that_finished_meanwhile_with_its_outcome(tmp_p
     jobs = [Job("11"), Job("12")]
     rows = {}
     ex = executor.SubmititExecutor("local", tmp_path / "submitit", log=lambda s: None)
-    ex._cancel_local([(sp, j, None) for sp, j in zip(specs, jobs)], lambda sp, r: rows.update({sp.name: r}),
-                     KeyboardInterrupt("signal SIGTERM"), grace_s=0.0)
+    ex._cancel_local(jobs, specs, lambda sp, r: rows.update({sp.name: r}), KeyboardInterrupt("signal SIGTERM"),
+                     grace_s=0.0)
     assert all(j.cancelled for j in jobs)
     assert rows["done"] == {"preset": "done", "status": "ok", "seconds": 3.0}
     assert rows["cut"]["status"] == "failed" and "cancelled: the sweep was interrupted" in rows["cut"]["error"]

@@ -111,7 +111,7 @@ def test_train_with_the_oracle_teacher_end_to_end(smoke_data, tmp_path):
                            max_segments=cfg["max_train_segments"])
     assert 0 <= log[0]["diagnostics"]["caos_self_positive"] <= 1
     assert log[0]["diagnostics"]["caos_self_positive_epoch"] == epoch_self_positive(trained, 0)
-    data = TrainBatches(ws.stores["training"], ws.text, 4, 2, 0, teacher=str(smoke_data))
+    data = TrainBatches(ws.stores["training"], ws.text, 4, 2, 0, teacher=lambda keys: teacher_looks(smoke_data, keys))
     segs = data.indices[:4]
     b = data.make(segs, np.random.default_rng(0))
     table = teacher_looks(smoke_data, [ws.stores["training"].seg_ids[i] for i in segs])

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import TINY
 from workbench.__main__ import main
-from workbench.config import PRESETS
+from workbench.config import MODEL_PRESETS
 
 METRICS = ("query_macro", "query_micro", "box_macro", "box_micro")
 
@@ -181,7 +181,7 @@ def test_upper_bound_beats_random_and_training_beats_random(smoke_data, tmp_path
 
 
 def test_every_preset_trains_one_epoch_end_to_end(smoke_data, tmp_path):
-    for name in PRESETS:
+    for name in MODEL_PRESETS:
         assert train_cli(smoke_data, name, tmp_path / name, epochs=1, max_eval_segments=5) == 0, name
         m = json.loads((tmp_path / name / "metrics.json").read_text())
         assert m["validation"]["boxes"] > 0, name
@@ -223,3 +223,93 @@ def test_simulate_then_train_needs_no_other_step(tmp_path, capsys):
     assert train_cli(data, "stvg", tmp_path / "run2", epochs=1, max_eval_segments=4) == 0
     assert "not found" not in capsys.readouterr().out                  # built once, then reused
     assert (data / "text_features.h5").stat().st_mtime_ns == mtime
+
+
+# --- the fixed costs of a run (issue 25): what is skipped or kept must not change a number ----------------
+
+TIMING = ("seconds", "train_seconds")
+
+
+def _untimed(text: str) -> str:
+    """metrics.json / log.jsonl with their timing values masked (the only bytes two equal runs may differ in)."""
+    import re
+
+    return re.sub(r'("(?:train_)?seconds": )[0-9.eE+-]+', r"\1X", text)
+
+
+def test_kept_eval_inputs_and_reused_rows_change_no_byte(smoke_data, tmp_path, monkeypatch):
+    """A run that parses only the evaluated ground truth, keeps its evaluation batches and GT units across
+    epochs and scores the selected epoch's validation boxes again writes the metrics.json and log.jsonl of
+    a run that parses all of it, streams every evaluation from the store and predicts validation again."""
+    from workbench import train as T, workspace as W
+    from workbench.config import preset
+
+    # lr 1e-2: validation moves between epochs and selects epoch 0 of 3 (rows of a later epoch would show)
+    cfg = preset("stvg", data=str(smoke_data), **{**TINY, "epochs": 3, "max_eval_segments": 8, "lr": 1e-2})
+    fast = T.train(cfg, tmp_path / "fast", "stvg")
+    monkeypatch.setattr(T, "_same_as_selection", lambda model: False)
+    monkeypatch.setattr(W, "EVAL_BATCH_BYTES", 0)
+    full = W.Workspace(cfg)                                   # every segment's ground truth parsed
+    slow = T.train(cfg, tmp_path / "slow", "stvg", ws=full)
+    assert fast["validation"]["boxes"] > 0 and slow["selected_epoch"] == fast["selected_epoch"]
+    for name in ("metrics.json", "log.jsonl"):
+        a, b = ((tmp_path / r / name).read_text() for r in ("fast", "slow"))
+        assert _untimed(a) == _untimed(b), name
+
+
+def test_workspace_parses_the_evaluated_ground_truth_and_more_when_asked(smoke_data):
+    from workbench.config import preset
+    from workbench.workspace import Streamed, Workspace
+
+    few, every = (preset("stvg", data=str(smoke_data), max_eval_segments=n) for n in (3, 0))
+    full, part = Workspace(every), Workspace(few, evaluated_only=True)
+    assert len(part.gt["validation"]) < len(full.gt["validation"])
+    assert part.eval_keys("validation", few) == full.eval_keys("validation", few)
+    assert part.eval_keys("testing", every) == full.eval_keys("testing", every)     # parsed in full when asked
+    assert len(part.gt["testing"]) == len(full.gt["testing"])
+    keys = part.eval_keys("validation", few)
+    kept = part.eval_batches("validation", keys)
+    assert part.eval_batches("validation", keys) is kept and part.eval_units("validation", keys) is part.eval_units(
+        "validation", keys)
+    streamed = Streamed(part.stores["validation"], part.text, keys)
+    for (ga, ba), (gb, bb) in zip(kept, streamed):             # the same groups, and iterable again
+        assert ga == gb and all(bool((ba[k] == bb[k]).all()) for k in ba)
+    assert sum(len(g) for g, _ in streamed) == len(keys)
+
+
+def test_a_passed_text_input_check_is_remembered_by_what_it_read(smoke_data, tmp_path, monkeypatch):
+    """The second check of the same files skips re-deriving the inputs; an edited input is checked again."""
+    import shutil
+
+    from workbench.features import text_cache
+    from workbench.features.text_cache import TextFeatures
+    from workbench.io import DataError
+
+    monkeypatch.setenv("SCL_WORKBENCH_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "data"
+    data.mkdir()
+    for f in smoke_data.iterdir():
+        if f.is_file() and f.suffix != ".h5":
+            shutil.copy(f, data / f.name)
+    text = TextFeatures(smoke_data / "text_features.h5")
+    calls = []
+    real = text_cache.collect_inputs
+    monkeypatch.setattr(text_cache, "collect_inputs", lambda d, fmt=None: calls.append(d) or real(d, fmt))
+    text.check_inputs(data)
+    text.check_inputs(data)
+    assert len(calls) == 1                                     # remembered
+    sent = json.loads((data / "seg_sentence_dict.json").read_text())
+    key = next(iter(sent))
+    sent[key] = sent[key] + " again"
+    (data / "seg_sentence_dict.json").write_text(json.dumps(sent))
+    with pytest.raises(DataError, match="stale text cache"):
+        text.check_inputs(data)
+    assert len(calls) == 2
+
+
+def test_provenance_reads_versions_without_importing_transformers():
+    code = ("import importlib.metadata as m, sys; from workbench.run import provenance; p = provenance(); "
+            "assert 'transformers' not in sys.modules, 'imported'; "
+            "assert p['transformers'] == m.version('transformers') and p['h5py'] == m.version('h5py'), p")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]

@@ -68,8 +68,16 @@ def test_cli_set_and_stats(tmp_path, capsys):
             assert {"box_micro", "box_macro"} <= set(split[m])
         assert {"by_mention", "by_twin", "by_phase"} <= set(split)
     assert json.loads((out / "dataset.json").read_text())["knobs"]["context"] == 0.25
+    # world v1 takes the one knob name too (recorded under its yc2-sim-1 name), and only that knob
     assert main(["simulate", "--out", str(tmp_path / "v1"), "--preset", "smoke", "--world", "v1",
-                 "--set", "context=0.1"]) == 2
+                 "--set", "context=0.1"]) == 0
+    assert json.loads((tmp_path / "v1" / "dataset.json").read_text())["knobs"]["context_strength"] == 0.1
+    capsys.readouterr()
+    for bad, name in (("twin_prob=0.1", "twin_prob"), ("context_strength=0.1", "context_strength"),
+                      ("context=-1", "context")):
+        assert main(["simulate", "--out", str(tmp_path / "v1b"), "--preset", "smoke", "--world", "v1",
+                     "--set", bad]) == 2
+        assert name in capsys.readouterr().err and not (tmp_path / "v1b").exists()
 
 
 def test_state_switch_happens_inside_its_segment(world_and_plans):

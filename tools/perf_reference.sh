@@ -8,7 +8,7 @@
 #
 # DATA: a dataset from `python -m workbench simulate --preset full --out DATA` (or any store);
 # OUT: a new folder for the logs; PUBLIC (optional): a checkout of
-# ppj567/WSVOG_Causal_Intervention for tools/public_stvg_compare.py. As root, the page cache is
+# ppj567/WSVOG_Causal_Intervention for `python -m workbench bench-public`. As root, the page cache is
 # dropped before each streamed measurement so that reads come from the disk.
 set -u
 DATA=${1:?usage: tools/perf_reference.sh DATA OUT [PUBLIC]}; OUT=${2:?usage: tools/perf_reference.sh DATA OUT [PUBLIC]}
@@ -21,7 +21,7 @@ cold() { sync; if [ -w /proc/sys/vm/drop_caches ]; then echo 3 > /proc/sys/vm/dr
 { date -u +%FT%T; uptime; lscpu | grep -E "Model name|^CPU\(s\)|Thread|Flags"; $PY -c "import torch; print('torch', torch.__version__)";
   git rev-parse HEAD 2>/dev/null; } > "$OUT/machine.txt"
 if [ -n "$PUBLIC" ]; then
-  $PY tools/public_stvg_compare.py --public "$PUBLIC" --rounds 5 > "$OUT/public_compare.json" 2> "$OUT/public_compare.log"
+  $PY -m workbench bench-public --public "$PUBLIC" --rounds 5 > "$OUT/public_compare.json" 2> "$OUT/public_compare.log"
 fi
 for P in stvg scl; do $PY -m workbench bench --preset $P --steps 10 --warmup 3 > "$OUT/bench_$P.json" 2> "$OUT/bench_$P.err"; done
 for P in stvg scl; do

@@ -8,6 +8,7 @@ names of ``__all__``, each loaded from its module on first use so that ``import 
 stays cheap and imports nothing else.
 """
 
+import importlib
 import os as _os
 
 # OpenMP threads that spin while waiting made CPU training steps up to 9x slower whenever
@@ -28,12 +29,12 @@ __version__ = "0.1.0"
 # public name -> module (relative to this package) that defines it
 _API = {
     # configuration and registries
-    "Config": "config", "PRESETS": "config", "preset": "config",
+    "Config": "config", "MODEL_PRESETS": "config", "preset": "config",
     "MODELS": "model", "build_model": "model",
     "FORMATS": "datasets",
     # data
     "DataError": "io", "DatasetDir": "datasets.yc2", "load_class_file": "datasets.yc2", "load_sentences": "datasets.yc2",
-    "load_glove": "text.glove", "prepare": "prepare", "Workspace": "workspace",
+    "load_glove": "text.glove", "Workspace": "workspace",   # prepare: `from workbench.prepare import prepare` (the module has its name)
     # runs
     "RunDir": "run", "BASELINES": "train", "config_for": "train", "run_preset": "train",
     "load_run": "predict", "predict_boxes": "predict", "ground_segment": "predict", "concepts": "predict",
@@ -49,8 +50,6 @@ __all__ = sorted([*_API, *_SUBMODULES])
 
 
 def __getattr__(name: str):
-    import importlib
-
     if name in _API:
         value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
     elif name in _SUBMODULES:

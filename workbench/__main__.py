@@ -16,6 +16,7 @@ from .io import DataError, describe_oserror
 COMMANDS = {
     # name: (module, one-line help)
     "simulate": ("workbench.sim.simulate", "write a simulated YouCook2-BB dataset in the real layouts"),
+    "generalization-world": ("workbench.experiments.generalization", "write the small held-out-class world of docs/GENERALIZATION.md"),
     "import": ("workbench.datasets.releases", "make a dataset directory from a public release as downloaded (ci, vog, gvd)"),
     "check-dataset": ("workbench.check", "is a dataset directory ready to train on (layout, box space, Upper Bound)"),
     "build-store": ("workbench.features.store", "convert per-segment region features into one HDF5 store per split"),
@@ -26,8 +27,12 @@ COMMANDS = {
     "train": ("workbench.train", "train a preset; resumes an existing run directory"),
     "predict": ("workbench.predict", "top-1 proposal per (object, frame) of a trained run"),
     "bench": ("workbench.bench", "time training steps of a preset"),
+    "bench-public": ("workbench.experiments.public_stvg", "time the public STVG code's training step against ours, in one process"),
     "sweep": ("workbench.experiments.sweep", "run a grid of presets through the training notebook with papermill"),
+    "throughput": ("workbench.experiments.throughput", "runs per core-hour of a sweep: one process per run vs persistent workers"),
+    "study": ("workbench.experiments.study", "train named variants (preset + overrides) over seeds in-process; paired Δ"),
     "figures": ("workbench.report.figures", "write the paper figures of a sweep (PNG, PDF, HTML + provenance)"),
+    "gpu-check": ("workbench.experiments.gpu_check", "the GPU check: bench, a YouCook2-size epoch, CUDA graphs, the main sweep; one JSON report"),
 }
 
 

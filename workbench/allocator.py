@@ -17,6 +17,7 @@ Other C libraries (musl, macOS) are left alone.
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import platform
 import warnings
@@ -42,8 +43,6 @@ def configure() -> dict:
     elif not _glibc():
         _state = {"mode": "system", "reason": f"not glibc ({platform.system()})"}
     else:
-        import ctypes  # only here: the default (system) path of `import workbench` does not load it
-
         try:
             libc = ctypes.CDLL("libc.so.6")  # glibc's soname
             ok = libc.mallopt(M_MMAP_MAX, 0) == 1 and libc.mallopt(M_TRIM_THRESHOLD, TRIM_BYTES) == 1

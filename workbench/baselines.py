@@ -1,13 +1,17 @@
 """The Random and Upper Bound rows: predictions picked from a dataset's proposals without a model."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
 
 from .boxes import iou_matrix
-from .records import GTSegment
+from .datasets import detect
+from .datasets.yc2 import DatasetDir
+from .features.store import FeatureStore, check_box_space
 from .io import check_output_path, expect, write_json
+from .records import GTSegment
 
 METHODS = ("random", "upper-bound")
 
@@ -109,11 +113,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from pathlib import Path
-
-    from .datasets.yc2 import DatasetDir
-    from .features.store import FeatureStore, check_box_space
-    from .datasets import detect
 
     expect(args.seed >= 0, "--seed", f"must be an integer >= 0 (the random method's RNG seed), got {args.seed}")
     root = Path(args.data)

@@ -9,8 +9,14 @@ import time
 
 import torch
 
+from .allocator import state as allocator_state
 from .config import preset
-from .io import DataError
+from .engine import make_optimizer, to_device, train_step
+from .features.batches import TrainBatches
+from .io import DataError, atomic_path
+from .model import build_model, loss_weights
+from .precision import DTYPES, resolve
+from .workspace import Workspace
 
 NUM_CLASSES = 67  # YouCook2-BB object vocabulary
 
@@ -41,7 +47,7 @@ def synthetic_batch(B: int, T: int, N: int, Dv: int, K: int = 5, L: int = 20, Dw
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", required=True, help="preset name (config.PRESETS)")
+    p.add_argument("--preset", required=True, help="preset name (config.MODEL_PRESETS)")
     p.add_argument("--batch", type=int, default=48, help="segments per step")
     p.add_argument("--frames", type=int, default=5, help="T: frames per segment")
     p.add_argument("--proposals", type=int, default=20, help="N: proposals per frame")
@@ -66,8 +72,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def matmul_gflops(rows: int, in_dim: int, out_dim: int, dtype: str, device: torch.device, reps: int = 5) -> float:
     """This machine's matmul rate (GFLOP/s) at the step's dominant shape: the projection's forward
     (rows x in_dim) @ (in_dim x out_dim) and its weight gradient, in ``dtype``, best of ``reps``."""
-    from .precision import DTYPES
-
     g = torch.Generator().manual_seed(0)
     dt = DTYPES[dtype]
     x = torch.rand(rows, in_dim, generator=g).to(device, dt)
@@ -89,6 +93,7 @@ def matmul_gflops(rows: int, in_dim: int, out_dim: int, dtype: str, device: torc
 
 def count_flops(step, batch) -> int:
     """FLOPs of one training step (forward + backward matmuls), counted by FlopCounterMode."""
+    # torch is heavy: light commands (evaluate, --help) must not load it
     from torch.utils.flop_counter import FlopCounterMode
 
     with FlopCounterMode(display=False) as fc:
@@ -109,8 +114,6 @@ def end_to_end(step, data, device: torch.device, steps: int, block: int = 10) ->
     from memory the reader may still prefetch up to two batches (its queue), so the in-memory side
     carries a little of the reader's work: the ratio errs towards streaming looking cheaper.
     """
-    from .engine import to_device
-
     if len(data) < 2:
         raise DataError(f"bench --data: {data.store.path} gives {len(data)} training batch(es) of {data.batch_size}; "
                         "the end-to-end timing needs at least 2 (lower --batch)")
@@ -137,10 +140,6 @@ def end_to_end(step, data, device: torch.device, steps: int, block: int = 10) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from .engine import make_optimizer, to_device, train_step
-    from .model import build_model, loss_weights
-    from .precision import resolve
-
     if min(args.batch, args.frames, args.proposals, args.feature_dim, args.steps) < 1 or args.warmup < 0:
         raise DataError("bench: --batch, --frames, --proposals, --feature-dim and --steps must be >= 1")
     if args.batch < 2:
@@ -154,9 +153,6 @@ def run(args: argparse.Namespace) -> int:
     g = torch.Generator().manual_seed(cfg.seed)
     weights = loss_weights(cfg)
     if args.data:
-        from .features.batches import TrainBatches
-        from .workspace import Workspace
-
         ws = Workspace(cfg.replace(data=args.data))
         data = TrainBatches(ws.stores["training"], ws.text, args.batch, args.frames, args.seed)
         dims = ws.dims
@@ -195,7 +191,6 @@ def run(args: argparse.Namespace) -> int:
     rows = args.batch * args.frames * args.proposals
     flops = count_flops(step, batches[0])
     gflops = matmul_gflops(rows, dims["visual"], cfg.embed_dim, chosen, device)
-    from .allocator import state as allocator_state
 
     out = dict(preset=args.preset, dtype=chosen, dtype_reason=precision.reason, device=str(device),
                allocator=allocator_state()["mode"],
@@ -208,6 +203,7 @@ def run(args: argparse.Namespace) -> int:
     out.update(flops_per_step=flops, matmul_gflops=round(gflops, 1),
                efficiency=round(flops / (sec[chosen] * gflops * 1e9), 3))
     if args.profile:
+        # torch is heavy: light commands (evaluate, --help) must not load it
         from torch.profiler import ProfilerActivity, profile
 
         acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
@@ -215,7 +211,6 @@ def run(args: argparse.Namespace) -> int:
             for i in range(3):
                 step(batches[i % 2])
         table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25)
-        from .io import atomic_path
 
         with atomic_path(args.profile) as tmp:
             tmp.write_text(f"# bench --preset {args.preset} dtype {chosen}, 3 steps\n{table}\n")

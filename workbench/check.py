@@ -14,8 +14,17 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .io import DataError
-from .paths import SPLITS
+import numpy as np
+
+from .baselines import upper_bound_boxes
+from .datasets import detect
+from .datasets.base import DatasetFormat
+from .datasets.releases import recognise
+from .datasets.yc2 import DatasetDir
+from .evaluate import evaluate_boxes, gt_units
+from .features.store import FeatureStore, box_space_of, check_box_space, store_is_current
+from .io import DataError, read_json
+from .paths import DATASET_META, SPLITS
 
 UB_MIN = 5.0          # Upper Bound box micro (percent) below which the proposals cannot be read right
 UB_SEGMENTS = 300     # segments of validation the checks before training score (check-dataset: all)
@@ -41,13 +50,8 @@ class Report:
 
 
 def check_dataset(root: str | Path, text_features: str | Path | None = None,
-                  ub_segments: int | None = None) -> Report:
+                  ub_segments: int | None = None, fmt: DatasetFormat | None = None) -> Report:
     """Check dataset directory ``root``; never raises for a problem of the data (it is in ``errors``)."""
-    from .datasets.yc2 import DatasetDir
-    from .features.store import FeatureStore, box_space_of, check_box_space, store_is_current
-    from .datasets import detect
-    from .datasets.releases import recognise
-
     root = Path(root)
     rep = Report(root)
     if not root.is_dir():
@@ -60,7 +64,7 @@ def check_dataset(root: str | Path, text_features: str | Path | None = None,
                           f"{foreign.how_to_import(root)}")
         return rep
     try:
-        fmt = detect(root)
+        fmt = fmt or detect(root)
         fmt.validate(root)
         vocab = fmt.vocab(root)
     except DataError as e:
@@ -147,9 +151,6 @@ def check_dataset(root: str | Path, text_features: str | Path | None = None,
 
 
 def _upper_bound(rep: Report, fmt, root: Path, vocab, stores: dict, ub_segments: int | None) -> None:
-    from .baselines import upper_bound_boxes
-    from .evaluate import evaluate_boxes, gt_units
-
     if any("validation" in e for e in rep.errors):
         return
     boxes_of = stores.get("validation")
@@ -161,7 +162,6 @@ def _upper_bound(rep: Report, fmt, root: Path, vocab, stores: dict, ub_segments:
             return
         if src is None:
             return
-        from .features.store import check_box_space
 
         try:
             check_box_space(_SourceBoxes(src), f"the validation annotations of {root}", root)
@@ -198,8 +198,6 @@ class _SourceBoxes:
     """The proposal boxes of a split read from its per-segment source (no store yet), as a store serves them."""
 
     def __init__(self, src, num_proposals: int = 20):
-        import numpy as np
-
         self._np, self.src, self.N = np, src, num_proposals
         self._index = {s.key: i for i, s in enumerate(src.segments)}
         self.path = src.root
@@ -225,9 +223,6 @@ def _safe(fn, default):
 
 
 def _release(root: Path) -> str:
-    from .io import read_json
-    from .paths import DATASET_META
-
     try:
         raw = read_json(root / DATASET_META) if (root / DATASET_META).is_file() else {}
     except DataError:
@@ -237,9 +232,6 @@ def _release(root: Path) -> str:
 
 
 def _release_source(root: Path) -> str:
-    from .io import read_json
-    from .paths import DATASET_META
-
     try:
         rel = read_json(root / DATASET_META).get("release", {})
     except (DataError, AttributeError):
@@ -247,9 +239,10 @@ def _release_source(root: Path) -> str:
     return str(rel.get("source", "")) if isinstance(rel, dict) else ""
 
 
-def require_ready(root: str | Path, text_features=None, log=print, who: str = "train") -> Report:
+def require_ready(root: str | Path, text_features=None, log=print, who: str = "train",
+                  fmt: DatasetFormat | None = None) -> Report:
     """The checks of ``check-dataset`` before a training: DataError listing the errors when not ready."""
-    rep = check_dataset(root, text_features, ub_segments=UB_SEGMENTS)
+    rep = check_dataset(root, text_features, ub_segments=UB_SEGMENTS, fmt=fmt)
     if not rep.ready:
         raise DataError(f"{root}: not ready to train on ({len(rep.errors)} problem(s); `python -m workbench "
                         f"check-dataset {root}` shows all): " + " | ".join(rep.errors))

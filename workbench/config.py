@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .evaluate import RULES, reported_metrics
 from .io import DataError
 
 
@@ -118,7 +119,7 @@ class Config:
 # paper number we compare with was reported under it; `--set lr=8e-4` reproduces the code.
 _SCL = dict(context_branch=True, lambda_clust=0.4, lambda_transfer=0.2)
 
-PRESETS: dict[str, dict[str, Any]] = {
+MODEL_PRESETS: dict[str, dict[str, Any]] = {
     "stvg": {},
     "stvg-bert": dict(query="context"),
     "stvg-glove-bilstm": dict(query="context", context_encoder="glove-bilstm"),
@@ -238,8 +239,6 @@ def _rule_reports(rule: str, metric: str) -> bool:
     the dataset format's default, which reports every accuracy)."""
     if rule == "auto":
         return True
-    from .evaluate import RULES, reported_metrics     # local: evaluate is heavier than a config
-
     return rule not in RULES or metric in reported_metrics(rule)
 
 
@@ -292,9 +291,9 @@ def apply_overrides(cfg: Config, overrides: dict[str, Any], where: str = "overri
 
 def preset(name: str, **overrides: Any) -> Config:
     """The config of a named preset, with ``overrides`` applied."""
-    if name not in PRESETS:
-        raise DataError(f"unknown preset {name!r}; presets: {sorted(PRESETS)}")
-    return apply_overrides(apply_overrides(Config(), PRESETS[name], where=f"preset {name}"), overrides)
+    if name not in MODEL_PRESETS:
+        raise DataError(f"unknown preset {name!r}; presets: {sorted(MODEL_PRESETS)}")
+    return apply_overrides(apply_overrides(Config(), MODEL_PRESETS[name], where=f"preset {name}"), overrides)
 
 
 def parse_sets(items: list[str] | None) -> dict[str, str]:

@@ -4,7 +4,7 @@ validation), plus the autocast and device helpers they share. Nothing model-spec
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -14,13 +14,14 @@ from .features.batches import TrainBatches, eval_groups
 from .features.store import FeatureStore
 from .device import resolve_device  # noqa: F401  (re-exported for callers of the engine)
 from .io import DataError
+from .evaluate import HELDOUT, evaluate_boxes, gt_units, heldout_metrics, per_object
+from .model.negatives import sample_negatives
+from .precision import autocast as _autocast, resolve
 
 
 def autocast(cfg: Config, device: torch.device):
     """bf16 autocast for the matmuls (fp32 master weights) when cfg.dtype resolves to bf16
     (``dtype=auto``: see workbench/precision.py); a no-op context for fp32."""
-    from .precision import autocast as _autocast, resolve
-
     return _autocast(resolve(cfg.dtype, device), device)
 
 
@@ -40,8 +41,6 @@ def train_step(model, weights: dict[str, float], batch: dict[str, torch.Tensor],
                device: torch.device, gen: torch.Generator, where: str = "") -> dict[str, float]:
     """One optimizer step on a device batch: negatives, forward under autocast, weighted sum of the
     loss dict, backward, Adam. Returns each loss term and "total"; a non-finite loss stops the run."""
-    from .model.negatives import sample_negatives
-
     neg = sample_negatives(batch["obj_class"].cpu(), batch["obj_mask"].cpu(), gen).to(device)
     with autocast(cfg, device):
         losses = model.losses(batch, neg)
@@ -76,14 +75,19 @@ def train_one_epoch(model, criterion_weights: dict[str, float], data: TrainBatch
     return {k: v / steps for k, v in sums.items()}
 
 
+Groups = Iterable[tuple[list[str], dict[str, torch.Tensor]]]   # (segment keys, batch) of eval_groups
+
+
 @torch.no_grad()
 def score_split(model, store: FeatureStore, text, keys: Sequence[str], cfg: Config, device: torch.device,
-                fn: Callable[[dict], dict[str, torch.Tensor]]) -> dict[str, dict[str, np.ndarray]]:
+                fn: Callable[[dict], dict[str, torch.Tensor]], batches: Groups | None = None
+                ) -> dict[str, dict[str, np.ndarray]]:
     """Run ``fn(batch) -> {name: scores (B, K, T, N)}`` over every segment of ``keys`` (all frames)
-    -> {key: {name: (K, T, N)}} trimmed to the segment's objects and frames."""
+    -> {key: {name: (K, T, N)}} trimmed to the segment's objects and frames. ``batches``: the groups of
+    ``keys`` already read (``Workspace.eval_batches``); default: read from the store."""
     model.eval()
     out: dict = {}
-    for group, batch in eval_groups(store, text, keys):
+    for group, batch in (eval_groups(store, text, keys) if batches is None else batches):
         batch = to_device(batch, device)
         with autocast(cfg, device):
             sc = {n: s.float().cpu().numpy() for n, s in fn(batch).items()}              # (B, K, T, N)
@@ -94,12 +98,13 @@ def score_split(model, store: FeatureStore, text, keys: Sequence[str], cfg: Conf
 
 
 @torch.no_grad()
-def predict_split(model, store: FeatureStore, text, keys: Sequence[str], cfg: Config, device: torch.device
-                  ) -> dict[str, np.ndarray]:
-    """Top-1 proposal boxes {key: (K, T, 4)} (annotation pixel space) of ``model.ground``."""
+def predict_split(model, store: FeatureStore, text, keys: Sequence[str], cfg: Config, device: torch.device,
+                  batches: Groups | None = None) -> dict[str, np.ndarray]:
+    """Top-1 proposal boxes {key: (K, T, 4)} (annotation pixel space) of ``model.ground``; ``batches`` as
+    in ``score_split``."""
     model.eval()
     out: dict = {}
-    for group, batch in eval_groups(store, text, keys):
+    for group, batch in (eval_groups(store, text, keys) if batches is None else batches):
         batch = to_device(batch, device)
         with autocast(cfg, device):
             top = model.ground(batch).float().argmax(-1).cpu().numpy()                     # (B, K, T)
@@ -122,16 +127,22 @@ def choose_boxes(store: FeatureStore, scores: dict[str, np.ndarray]) -> dict[str
 
 def evaluate_split(model, store: FeatureStore, text, gt: dict, vocab, cfg: Config, device: torch.device,
                    keys: Sequence[str] | None = None, rule: str = "stvg",
-                   heldout: Sequence[int] | None = None) -> dict:
+                   heldout: Sequence[int] | None = None, batches: Groups | None = None, units=None,
+                   pred: dict[str, np.ndarray] | None = None, keep: dict | None = None) -> dict:
     """The four metrics of ``model`` under ``rule`` on the segments ``keys`` (default: all of ``gt``);
-    with ``heldout`` class ids also the same metrics on their objects only, under key ``HELDOUT``."""
-    from .evaluate import HELDOUT, evaluate_boxes, gt_units, heldout_metrics, per_object
+    with ``heldout`` class ids also the same metrics on their objects only, under key ``HELDOUT``.
 
+    Inputs built once and kept across calls (``Workspace``): ``batches`` the groups of ``keys``, ``units`` their
+    ``gt_units``. ``pred``: the per-object boxes this same model state already predicted on ``keys`` (scored,
+    not recomputed: ``seconds`` is then the scoring's only). ``keep``, a dict, receives the boxes as ``"pred"``."""
     keys = list(gt) if keys is None else list(keys)
     t0 = time.time()
     sub = {k: gt[k] for k in keys}
-    pred = per_object(sub, predict_split(model, store, text, keys, cfg, device))
-    units = gt_units(sub, vocab)
+    if pred is None:
+        pred = per_object(sub, predict_split(model, store, text, keys, cfg, device, batches))
+    if keep is not None:
+        keep["pred"] = pred
+    units = gt_units(sub, vocab) if units is None else units
     metrics = evaluate_boxes(units, pred, vocab, rule=rule)
     if heldout:
         metrics[HELDOUT] = heldout_metrics(units, pred, vocab, heldout, rule=rule)
@@ -140,12 +151,11 @@ def evaluate_split(model, store: FeatureStore, text, gt: dict, vocab, cfg: Confi
 
 
 def fit_on_validation(model, store: FeatureStore, text, gt: dict, vocab, cfg: Config, device: torch.device,
-                      keys: Sequence[str], rule: str = "stvg") -> dict:
-    """Let the model pick its inference parameters on validation (``GroundingModel.fit_on_validation``)."""
-    from .evaluate import evaluate_boxes, gt_units, per_object
-
+                      keys: Sequence[str], rule: str = "stvg", batches: Groups | None = None, units=None) -> dict:
+    """Let the model pick its inference parameters on validation (``GroundingModel.fit_on_validation``);
+    ``batches``, ``units`` as in ``evaluate_split``."""
     sub = {k: gt[k] for k in keys}
-    units = gt_units(sub, vocab)
+    units = gt_units(sub, vocab) if units is None else units
     return model.fit_on_validation(
-        lambda fn: score_split(model, store, text, keys, cfg, device, fn),
+        lambda fn: score_split(model, store, text, keys, cfg, device, fn, batches),
         lambda scores: evaluate_boxes(units, per_object(sub, choose_boxes(store, scores)), vocab, rule=rule))

@@ -10,10 +10,11 @@ from typing import Any, Collection, Mapping
 import numpy as np
 
 from .boxes import iou
+from .datasets.anet import SPLIT_IDS, load_split_ids
+from .datasets.yc2 import check_class_count, load_class_file, load_official_annotations
 from .io import DataError, expect, read_json
 from .paths import CLASS_FILE, YC2_DATA
 from .records import BOX_COORDS, ClassVocab, GTSegment, seg_key
-from .datasets.yc2 import check_class_count, load_class_file, load_official_annotations
 
 DEFAULT_CLASS_FILE = YC2_DATA / CLASS_FILE
 METRICS = ("query_macro", "query_micro", "box_macro", "box_micro")   # the four reported accuracies (percent)
@@ -349,7 +350,13 @@ def _anet_units(annotations: Mapping, predictions: Mapping, where: str = "annota
     """
     expect(isinstance(annotations, Mapping) and isinstance(annotations.get("vocab"), list)
            and isinstance(annotations.get("annotations"), Mapping), where, "expected {'vocab': [...], 'annotations': {...}}")
-    cls_id = {c: i for i, c in enumerate(annotations["vocab"])}
+    seen: dict = {}
+    for i, c in enumerate(annotations["vocab"]):
+        expect(isinstance(c, str), f"{where}: vocab[{i}]", f"expected a class name, got {c!r}")
+        expect(c not in seen, f"{where}: vocab[{i}]", f"class {c!r} is already vocab[{seen.get(c)}] (a class named "
+               "twice would map its boxes to one index silently)")
+        seen[c] = i
+    cls_id = seen
     expect(isinstance(predictions, Mapping) and isinstance(predictions.get("results"), Mapping), "predictions",
            "expected {'results': {vid: {seg: {clss, idx_in_sent, bbox_for_all_frames}}}}")
     results = predictions["results"]
@@ -465,8 +472,6 @@ def run(args) -> int:
         videos = None
         annotations, predictions = read_json(args.annotations), read_json(args.predictions)
         if args.split:
-            from .datasets.anet import SPLIT_IDS, load_split_ids
-
             path = Path(args.split_file) if args.split_file else Path(args.annotations).parent / SPLIT_IDS
             ids = load_split_ids(path)
             expect(args.split in ids, str(path), f"no split {args.split!r}")

@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .evaluate import METRICS
 from .io import DataError, loads_json
-
-from .paths import REPO
+from .paths import METRICS_FILE, REPO
+from .report import viz
+from .train import config_for, run_preset
 
 # Config keys of every smoke-sized run a notebook trains by itself (seconds on 2 CPU cores).
 SMOKE = dict(epochs=2, embed_dim=64, attn_heads=4, lstm_hidden=32, batch_size=16, max_train_segments=48,
@@ -88,8 +90,6 @@ def _positive_number(v) -> bool:
 
 
 def _metric_list(v) -> bool:
-    from .evaluate import METRICS
-
     return isinstance(v, list) and len(v) > 0 and all(m in METRICS for m in v)
 
 
@@ -179,9 +179,6 @@ def parameters(ns: dict[str, Any]) -> Parameters:
 
 def smoke_run(preset: str, data: str | Path, root: str | Path | None = None, **overrides: Any) -> Path:
     """Train (or reuse) a smoke-sized run of ``preset`` on ``data``; returns its run directory."""
-    from .paths import METRICS_FILE
-    from .train import config_for, run_preset
-
     out = Path(root or REPO / "work" / "nb_runs") / f"{Path(data).name}-{preset}"
     if not (out / METRICS_FILE).is_file():
         run_preset(preset, config_for(preset, **{**SMOKE, **overrides, "data": str(data)}), out)
@@ -197,6 +194,7 @@ def has_frontend() -> bool:
     if forced is not None:
         return forced.lower() in ("1", "true", "yes")
     try:
+        # IPython is an optional heavy dependency: imported only when this runs
         from IPython import get_ipython
     except ImportError:
         return False
@@ -210,16 +208,19 @@ def show(obj: Any) -> None:
     """Display a figure or DataFrame in a notebook, print it elsewhere. A plotly figure is shown at the
     width of the notebook (its fixed width is kept for exported files) so that nothing is cut off."""
     try:
+        # IPython is an optional heavy dependency: imported only when this runs
         from IPython.display import display
     except ImportError:
         print(obj)
         return
     if type(obj).__module__.startswith("plotly") and getattr(getattr(obj, "layout", None), "width", None):
+        # plotly is an optional heavy dependency: imported only when this runs
         import plotly.graph_objects as go
 
         obj = go.Figure(obj)                            # a copy: the caller's figure keeps its export width
         obj.update_layout(width=None, autosize=True)
     elif type(obj).__name__ == "DataFrame":              # text columns left-aligned (sentences read left to right)
+        # pandas is heavy: loaded only by the commands that tabulate
         from pandas.api.types import is_numeric_dtype
 
         text = [c for c in obj.columns if not is_numeric_dtype(obj[c])]
@@ -235,8 +236,6 @@ def explore_concepts(tsne: dict, default_class: int | None = None, k: int = 8, t
 
     ``tsne`` is what ``viz.concept_tsne_points`` returns. Static output without a frontend.
     """
-    from .report import viz
-
     names = tsne["class_names"]
     counts = viz.class_counts(tsne)
     classes = sorted(counts, key=lambda c: names.get(c, str(c)))
@@ -255,6 +254,7 @@ def explore_concepts(tsne: dict, default_class: int | None = None, k: int = 8, t
         print(f"static explorer (no frontend): class {names.get(default, default)}")
         render(default, shown0)
         return
+    # ipywidgets is an optional heavy dependency: imported only when this runs
     import ipywidgets as w
 
     label = lambda c: f"{names.get(c, c)} ({counts[c]})"  # noqa: E731
@@ -283,8 +283,6 @@ def explore_similarity(maps: dict[str, dict[str, dict]], vocab_names: dict[int, 
     ``maps[run_label][segment_key]`` is ``predict.ground_segment`` output with ``gt`` (K, T, 4) added.
     Static output (every frame of the default segment and its first query) without a frontend.
     """
-    from .report import viz
-
     labels = list(maps)
     keys = list(maps[labels[0]])
     if not keys:
@@ -298,6 +296,7 @@ def explore_similarity(maps: dict[str, dict[str, dict]], vocab_names: dict[int, 
         print(f"static explorer (no frontend): segment {key0}, query 0")
         render(key0, 0, None)
         return
+    # ipywidgets is an optional heavy dependency: imported only when this runs
     import ipywidgets as w
 
     seg = w.Dropdown(options=keys, value=key0, description="segment")

@@ -8,9 +8,17 @@ Metric *keys* (query_macro, ...) are not file names: they live in ``evaluate.MET
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def cache_dir() -> Path:
+    """The per-machine cache folder: ``$SCL_WORKBENCH_CACHE``, else ``~/.cache/scl-workbench`` (the dtype=auto
+    decisions of workbench/precision.py, the remembered text-cache input checks of features/text_cache.py)."""
+    return Path(os.environ.get("SCL_WORKBENCH_CACHE") or Path.home() / ".cache" / "scl-workbench")
+
 YC2_DATA = REPO / "data" / "youcook2_bb"
 NOTEBOOKS = REPO / "notebooks"
 WORK = REPO / "work"

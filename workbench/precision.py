@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 
 from .io import DataError, write_json
+from .paths import cache_dir
 
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
 REFERENCE_SHAPE = (4800, 4096, 512)  # (B*T*N rows, Dv, d) of the reference step B=48, T=5, N=20
@@ -46,10 +47,6 @@ class Precision:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("SCL_WORKBENCH_CACHE") or Path.home() / ".cache" / "scl-workbench")
 
 
 def cpu_info() -> dict:

@@ -13,9 +13,12 @@ import torch
 
 from .config import Config
 from .engine import autocast, predict_split, resolve_device, to_device
+from .features.batches import collate_text
 from .io import DataError, read_json, write_json
+from .model import build_model
 from .paths import METRICS_FILE
-from .run import BEST, CONFIG, RunDir, check_checkpoint_identity, note, read_metrics, run_identity, store_digests, text_cache_identity, text_cache_name
+from .run import (BEST, CONFIG, RunDir, check_checkpoint_identity, note, read_metrics, run_identity, store_digests,
+                  text_cache_identity, text_cache_name)
 from .workspace import Workspace
 
 
@@ -29,18 +32,8 @@ class LoadedRun:
     device: torch.device
 
 
-def text_encoder_of(r: LoadedRun) -> str:
-    """The text encoder a run trained on: recorded in its config.json, else that of the cache it reads now."""
-    from .train import text_encoder
-
-    raw = read_json(r.path / "config.json") if (r.path / "config.json").is_file() else {}
-    return raw.get("text_encoder") or text_encoder(r.ws)
-
-
 def load_run(run_dir: str | Path, data: str | None = None, device: str | None = None) -> LoadedRun:
     """Rebuild a run's model from its config and best checkpoint (``data`` overrides the dataset dir)."""
-    from .model import build_model
-
     run = RunDir(run_dir)
     preset_name, cfg = run.read_config()
     if data:
@@ -135,8 +128,6 @@ def _has_text(text, key: str) -> bool:
 def ground_segment(r: LoadedRun, split: str, key: str) -> dict[str, np.ndarray]:
     """Similarity map of one segment: per-proposal scores (K, T, N) under the run's inference mode,
     the E_f-only scores, temporal weights (K, T), proposal boxes (T, N, 4), chosen index (K, T)."""
-    from .features.batches import collate_text
-
     store = r.ws.stores[split]
     i = store.index(key)
     text = r.ws.text[key]
@@ -156,8 +147,6 @@ def ground_segment(r: LoadedRun, split: str, key: str) -> dict[str, np.ndarray]:
 def concepts(r: LoadedRun, split: str = "training", max_segments: int = 500) -> dict[str, np.ndarray]:
     """Learned stable concepts E_f(o) and extracted concepts D(E_c(o), E_c(S)) of the objects of
     the first ``max_segments`` segments of ``split`` (text side only)."""
-    from .features.batches import collate_text
-
     store = r.ws.stores.get(split)
     keys = [k for k in (store.seg_ids if store is not None else r.ws.text.seg_ids)][:max_segments]
     ef, d, cls, sent, seg = [], [], [], [], []

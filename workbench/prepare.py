@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .datasets import detect
+from .datasets.base import DatasetFormat
 from .datasets.yc2 import DatasetDir
-
+from .features.store import build_store, store_is_current
+from .features.text_cache import build_text_features, ensure_text_features
 from .paths import CLASS_FILE, DATASET_META, WORK
+from .sim.simulate import ensure_dataset
 
 
 def default_dir(preset: str = "smoke") -> Path:
@@ -22,11 +26,6 @@ def prepare(data: str | Path | None = None, preset: str = "smoke", seed: int = 0
     A missing ``data`` directory is simulated with ``preset`` (smoke | demo | full); ``glove`` None = the
     dataset format's default source.
     """
-    from .sim.simulate import ensure_dataset
-    from .features.store import build_store, store_is_current
-    from .features.text_cache import ensure_text_features
-
-    from .datasets import detect
 
     data = Path(data) if data else default_dir(preset)
     ds = DatasetDir(data)
@@ -36,23 +35,20 @@ def prepare(data: str | Path | None = None, preset: str = "smoke", seed: int = 0
     for split in ("training", "validation", "testing"):
         current = ds.store(split).is_file() and store_is_current(ds.store(split))
         if not current and fmt.has_source(data, split):
-            build_store(data, split, ds.store(split), progress=not quiet)
-    ensure_text_features(data, encoder=encoder, glove=glove)
+            build_store(data, split, ds.store(split), progress=not quiet, fmt=fmt)
+    ensure_text_features(data, encoder=encoder, glove=glove, fmt=fmt)
     return data
 
 
-def fill_missing(data: str | Path, encoder: str = "minilm", glove: str | None = None, log=print) -> list[str]:
+def fill_missing(data: str | Path, encoder: str = "minilm", glove: str | None = None, log=print,
+                 fmt: DatasetFormat | None = None) -> list[str]:
     """Build what a dataset directory lacks to be trained on, saying so: the feature store of each split
     whose per-segment features are there, and the text cache (default encoder; ``glove`` None = the
     dataset format's own default, e.g. ``minilm-static`` on ActivityNet-Entities) when there is none. An
     existing file is never rebuilt here (a stale text cache is refused where it is read).
     Returns what was built."""
-    from .features.store import build_store
-    from .features.text_cache import build_text_features
 
-    from .datasets import detect
-
-    fmt = detect(data)                                  # a clear DataError for a directory that is no dataset
+    fmt = fmt or detect(data)                           # a clear DataError for a directory that is no dataset
     glove = glove or fmt.glove
     ds = DatasetDir(data)
     built = []
@@ -60,11 +56,11 @@ def fill_missing(data: str | Path, encoder: str = "minilm", glove: str | None = 
         if not ds.store(split).is_file() and fmt.has_source(Path(data), split):
             log(f"{ds.store(split)} not found: building the {split} feature store "
                 f"(`python -m workbench build-store`)")
-            build_store(data, split, ds.store(split), progress=True)
+            build_store(data, split, ds.store(split), progress=True, fmt=fmt)
             built.append(str(ds.store(split)))
     if not ds.text_features.is_file():
         log(f"{ds.text_features} not found: building the text cache with the default encoder ({encoder}, GloVe "
             f"{glove}); for another encoder run `python -m workbench text-features --data {ds.root} --encoder NAME`")
-        build_text_features(data, encoder=encoder, glove=glove, progress=True)
+        build_text_features(data, encoder=encoder, glove=glove, progress=True, fmt=fmt)
         built.append(str(ds.text_features))
     return built

@@ -4,6 +4,7 @@ existing run directory resumes from its last checkpoint."""
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from pathlib import Path
@@ -13,14 +14,28 @@ import numpy as np
 import torch
 
 from .allocator import state as allocator_state
-from .config import Config, dumps, parse_sets, preset
+from .baselines import random_boxes, upper_bound_boxes
+from .check import require_ready
+from .config import Config, MODEL_PRESETS, dumps, parse_sets, preset
+from .datasets import detect
+from .datasets.base import DatasetFormat
+from .engine import (autocast, evaluate_split, fit_on_validation, make_optimizer, resolve_device, to_device,
+                     train_one_epoch)
+from .evaluate import HELDOUT, METRICS, evaluate_boxes, gt_units, heldout_metrics
 from .features.batches import ResidentBatches, TrainBatches
-from .engine import evaluate_split, fit_on_validation, make_optimizer, resolve_device, train_one_epoch
 from .io import DataError, read_json, write_json
+from .model import build_model, loss_weights
+from .model.base import GroundingModel
+from .model.diagnostics import epoch_self_positive, transfer_diagnostics
+from .model.negatives import sample_negatives
 from .paths import METRICS_FILE, RUN_PROGRESS
 from .precision import Precision, pin as pin_precision, resolve as resolve_precision, scope as precision_scope
-from .run import BEST, CONFIG, LAST, RESUMABLE, RunDir, check_checkpoint_identity, note, read_metrics, run_identity, store_digests, text_cache_identity, text_cache_name
-from .workspace import Workspace
+from .prepare import fill_missing
+from .run import (BEST, CONFIG, LAST, RESUMABLE, RunDir, check_checkpoint_identity, note, read_metrics, run_identity,
+                  store_digests, text_cache_identity, text_cache_name)
+from .sim.oracles import teacher_looks
+from .text.contextual import encoder_name
+from .workspace import Workspace, open_workspace
 
 # config keys that may differ between a run and its resumption (they do not change results on CPU)
 _RESUMABLE = RESUMABLE
@@ -28,8 +43,6 @@ _RESUMABLE = RESUMABLE
 
 def text_encoder(ws: Workspace) -> str:
     """Display name of the contextual encoder of the workspace's text cache (e.g. "MiniLM-L6")."""
-    from .report.results import encoder_name
-
     return encoder_name(ws.text.attrs)
 
 
@@ -39,8 +52,6 @@ def _set_threads(cfg: Config) -> None:
 
 
 def build(cfg: Config, ws: Workspace, device: torch.device):
-    from .model import build_model, loss_weights
-
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, ws.dims).to(device)
     opt = make_optimizer(model, cfg)
@@ -63,10 +74,6 @@ def probe_batch(data: TrainBatches, cfg: Config) -> dict:
 
 def diagnose(model, weights, batch, cfg: Config, device) -> dict:
     """Transfer / CAOS diagnostics of the probe batch (see workbench.model.diagnostics)."""
-    from .engine import autocast, to_device
-    from .model.diagnostics import transfer_diagnostics
-    from .model.negatives import sample_negatives
-
     gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 999_983)
     batch = to_device(batch, device)
     neg = sample_negatives(batch["obj_class"].cpu(), batch["obj_mask"].cpu(), gen).to(device)
@@ -96,7 +103,7 @@ class Heartbeat:
 
 def train(cfg: Config, out: str | Path, preset_name: str = "",
           on_epoch: Callable[[dict], None] | None = None, on_step: Callable[[int, int, dict], None] | None = None,
-          ws: Workspace | None = None) -> dict:
+          ws: Workspace | None = None, fmt: DatasetFormat | None = None) -> dict:
     """Train ``cfg`` into run directory ``out`` (resuming if it holds a checkpoint); returns metrics.json.
 
     The run directory is locked for the whole run; config.json is written only once the data,
@@ -104,7 +111,7 @@ def train(cfg: Config, out: str | Path, preset_name: str = "",
     _set_threads(cfg)
     run = RunDir(out)
     with run.lock(), precision_scope():
-        return _train(cfg, run, preset_name, on_epoch, on_step, ws)
+        return _train(cfg, run, preset_name, on_epoch, on_step, ws, fmt)
 
 
 def _check_resumable(run: RunDir, cfg: Config) -> None:
@@ -181,22 +188,30 @@ def _resumed_precision(run: RunDir, cfg: Config, device, now: Precision) -> Prec
     return pin_precision(device, Precision(old["dtype"], str(old.get("reason", "")), "auto", now.cached))
 
 
-def _train(cfg: Config, run: RunDir, preset_name: str, on_epoch, on_step, ws: Workspace | None) -> dict:
+def oracle_teacher(cfg: Config):
+    """cfg.teacher = "oracle": the world's truth of the training segments (``sim.oracles.teacher_looks`` of the
+    world v2 dataset ``cfg.data``), which the batches carry; None otherwise."""
+    return functools.partial(teacher_looks, cfg.data) if cfg.teacher == "oracle" else None
+
+
+def _train(cfg: Config, run: RunDir, preset_name: str, on_epoch, on_step, ws: Workspace | None,
+           fmt: DatasetFormat | None = None) -> dict:
     _check_resumable(run, cfg)
-    ws = ws or Workspace(cfg)
+    ws = ws or open_workspace(cfg, evaluated_only=True, fmt=fmt)
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.dtype, device)  # which dtype ran and why, recorded with the run
     model, opt, weights = build(cfg, ws, device)
     batches = ResidentBatches if cfg.resident_features else TrainBatches
     extra = (device,) if cfg.resident_features else ()
     data = batches(ws.stores["training"], ws.text, cfg.batch_size, cfg.num_frames, cfg.seed, *extra,
-                   max_segments=cfg.max_train_segments, teacher=cfg.data if cfg.teacher == "oracle" else None)
+                   max_segments=cfg.max_train_segments, teacher=oracle_teacher(cfg))
     if data.skipped:
         print(f"train: {data.skipped} training segments name no queried object and are left out")
     if len(data) == 0:
         raise DataError(f"{ws.stores['training'].path}: {len(data.indices)} usable training segments, fewer than "
                         f"batch_size={cfg.batch_size}; lower batch_size or raise max_train_segments")
     val_keys = ws.eval_keys("validation", cfg) if "validation" in ws.gt else []
+    selected_rows: dict = {}                      # the validation boxes of the best epoch of this process
 
     start, best = 0, {"epoch": -1, "score": -np.inf}
     log = run.read_log()
@@ -251,16 +266,19 @@ def _train(cfg: Config, run: RunDir, preset_name: str, on_epoch, on_step, ws: Wo
         row = {"epoch": epoch, "lr": lr, "losses": losses, "train_seconds": round(train_s, 2), "dtype": precision.dtype}
         if probe is not None:
             row["diagnostics"] = diagnose(model, weights, probe, cfg, device)
-            from .model.diagnostics import epoch_self_positive  # issue 21 item 4: CAOS's d+ is the object itself
+            # issue 21 item 4: how often CAOS's d+ is the object itself, over the epoch's batches
             row["diagnostics"]["caos_self_positive_epoch"] = epoch_self_positive(data, epoch)
         if val_keys:
+            rows: dict = {}
             with model.selection_mode():
                 val = evaluate_split(model, ws.stores["validation"], ws.text, ws.gt["validation"], ws.vocab, cfg,
-                                     device, val_keys, rule=ws.rule)
+                                     device, val_keys, rule=ws.rule, batches=ws.eval_batches("validation", val_keys),
+                                     units=ws.eval_units("validation", val_keys), keep=rows)
             row["val"] = val
             score = val[cfg.select_metric]
             if score > best["score"]:
                 best = {"epoch": epoch, "score": score}
+                selected_rows = {"epoch": epoch, "pred": rows["pred"]}
                 run.save_checkpoint(BEST, {"model": model.state_dict(), "epoch": epoch, "identity": ident})
         else:
             best = {"epoch": epoch, "score": 0.0}
@@ -272,24 +290,42 @@ def _train(cfg: Config, run: RunDir, preset_name: str, on_epoch, on_step, ws: Wo
                                    "best": best, "identity": ident})
         if on_epoch:
             on_epoch(row)
-    return finish(cfg, run, ws, model, device, best, ident)
+    return finish(cfg, run, ws, model, device, best, ident, selected_rows)
 
 
-def finish(cfg: Config, run: RunDir, ws: Workspace, model, device, best: dict, ident: dict) -> dict:
+def _same_as_selection(model) -> bool:
+    """Whether the final validation of the selected checkpoint is the computation its epoch's validation
+    was: a model whose ``selection_mode`` and ``fit_on_validation`` are the protocol's no-ops (not the
+    fusion ensemble, which scores with an interim weight while selecting and then fits its own)."""
+    kind = type(model)
+    return (kind.selection_mode is GroundingModel.selection_mode
+            and kind.fit_on_validation is GroundingModel.fit_on_validation)
+
+
+def finish(cfg: Config, run: RunDir, ws: Workspace, model, device, best: dict, ident: dict,
+           selected_rows: dict | None = None) -> dict:
     """Evaluate the checkpoint selected on validation (which must be this run's, ``ident``) on validation and
-    testing -> metrics.json."""
+    testing -> metrics.json. ``selected_rows`` ({"epoch", "pred"}): the validation boxes the selected epoch
+    predicted in this process; scored again instead of predicted again where that is the same computation."""
     ck = run.load_checkpoint(BEST, map_location=device)
     check_checkpoint_identity(run.file(BEST), ck, ident)
     model.load_state_dict(ck["model"])
     metrics: dict = {"selected_epoch": int(ck["epoch"]), "select_metric": cfg.select_metric,
                      "identity": _metrics_identity(ident)}
     if "validation" in ws.gt:
+        keys = ws.eval_keys("validation", cfg)
         metrics.update(fit_on_validation(model, ws.stores["validation"], ws.text, ws.gt["validation"], ws.vocab, cfg,
-                                         device, ws.eval_keys("validation", cfg), rule=ws.rule))
+                                         device, keys, rule=ws.rule, batches=ws.eval_batches("validation", keys),
+                                         units=ws.eval_units("validation", keys)))
+    reuse = (selected_rows or {}).get("epoch") == int(ck["epoch"]) and _same_as_selection(model)
     for split in ("validation", "testing"):
         if split in ws.gt:
+            keys = ws.eval_keys(split, cfg)
+            pred = selected_rows["pred"] if reuse and split == "validation" else None
             metrics[split] = evaluate_split(model, ws.stores[split], ws.text, ws.gt[split], ws.vocab, cfg, device,
-                                            ws.eval_keys(split, cfg), rule=ws.rule, heldout=getattr(ws, "heldout", None))
+                                            keys, rule=ws.rule, heldout=getattr(ws, "heldout", None),
+                                            batches=ws.eval_batches(split, keys), units=ws.eval_units(split, keys),
+                                            pred=pred)
     _move_heldout(metrics, getattr(ws, "heldout", None))
     write_json(run.file(METRICS_FILE), metrics, indent=2)
     return metrics
@@ -298,8 +334,6 @@ def finish(cfg: Config, run: RunDir, ws: Workspace, model, device, best: dict, i
 def _move_heldout(metrics: dict, heldout: list[int]) -> None:
     """metrics.json keeps the held-out-class-only metrics of each split under one top-level key:
     ``{"heldout": {"classes": [...], "validation": {...}, "testing": {...}}}`` (absent without held-out classes)."""
-    from .evaluate import HELDOUT
-
     if not heldout:
         return
     out: dict = {"classes": list(heldout)}
@@ -312,12 +346,13 @@ def _move_heldout(metrics: dict, heldout: list[int]) -> None:
 BASELINES = ("random", "upper-bound")
 
 
-def run_baseline(name: str, cfg: Config, out: str | Path, ws: Workspace | None = None) -> dict:
+def run_baseline(name: str, cfg: Config, out: str | Path, ws: Workspace | None = None,
+                 fmt: DatasetFormat | None = None) -> dict:
     """The Random / Upper Bound rows: predictions from the proposals alone, evaluated like a run."""
     run = RunDir(out)
     with run.lock():
         _check_baseline_target(run, name, cfg)
-        ws = ws or Workspace(cfg)
+        ws = ws or open_workspace(cfg, fmt=fmt)
         run.write_config(name, cfg)
         return _baseline(name, cfg, run, ws)
 
@@ -339,9 +374,6 @@ def _check_baseline_target(run: RunDir, name: str, cfg: Config) -> None:
 
 
 def _baseline(name: str, cfg: Config, run: RunDir, ws: Workspace) -> dict:
-    from .baselines import random_boxes, upper_bound_boxes
-    from .evaluate import HELDOUT, evaluate_boxes, gt_units, heldout_metrics
-
     metrics: dict = {"selected_epoch": None, "select_metric": None, "identity": _metrics_identity(identity_of(cfg, ws))}
     for split in ("validation", "testing"):
         if split in ws.gt:
@@ -358,42 +390,38 @@ def _baseline(name: str, cfg: Config, run: RunDir, ws: Workspace) -> dict:
     return metrics
 
 
-def format_defaults(name: str, overrides: dict) -> dict:
+def format_defaults(name: str, overrides: dict, fmt: DatasetFormat | None = None) -> dict:
     """The dataset format's paper hyper-parameters (``DatasetFormat.defaults``; ActivityNet-Entities: T = 6,
     batch 24, lr 8e-4) for the keys neither the preset ``name`` nor ``overrides`` set."""
-    from .config import PRESETS
-    from .datasets import detect
-
     data = overrides.get("data")
     if not data or not Path(data).is_dir():
         return {}
-    fixed = set(overrides) | set(PRESETS.get(name, {}))
-    return {k: v for k, v in detect(Path(data)).defaults.items() if k not in fixed}
+    fixed = set(overrides) | set(MODEL_PRESETS.get(name, {}))
+    return {k: v for k, v in (fmt or detect(Path(data))).defaults.items() if k not in fixed}
 
 
-def config_for(name: str, **overrides) -> Config:
+def config_for(name: str, fmt: DatasetFormat | None = None, **overrides) -> Config:
     """The config of a preset or of a baseline row (random / upper-bound), with the dataset format's
-    defaults (``format_defaults``) and ``overrides``."""
-    overrides = {**format_defaults(name, overrides), **overrides}
+    defaults (``format_defaults``; ``fmt`` the data's format when the caller detected it) and ``overrides``."""
+    overrides = {**format_defaults(name, overrides, fmt), **overrides}
     return Config().replace(**overrides) if name in BASELINES else preset(name, **overrides)
 
 
 def run_preset(name: str, cfg: Config, out: str | Path, on_epoch: Callable[[dict], None] | None = None,
-               on_step: Callable[[int, int, dict], None] | None = None) -> dict:
+               on_step: Callable[[int, int, dict], None] | None = None, fmt: DatasetFormat | None = None) -> dict:
     """Train ``cfg`` as preset ``name`` into ``out`` (random / upper-bound: evaluate) -> metrics.json.
 
-    The one code path of the CLI, the training notebook and sweeps."""
+    The one code path of the CLI, the training notebook and sweeps (``fmt``: the data's format, when the caller
+    detected it)."""
     if name in BASELINES:
-        return run_baseline(name, cfg, out)
-    return train(cfg, out, name, on_epoch=on_epoch, on_step=on_step)
+        return run_baseline(name, cfg, out, fmt=fmt)
+    return train(cfg, out, name, on_epoch=on_epoch, on_step=on_step, fmt=fmt)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from .config import PRESETS
-
     p.add_argument("--data", required=True, help="dataset directory")
-    p.add_argument("--preset", required=True, choices=[*PRESETS, *BASELINES], metavar="NAME",
-                   help=f"one of: {', '.join([*PRESETS, *BASELINES])}")
+    p.add_argument("--preset", required=True, choices=[*MODEL_PRESETS, *BASELINES], metavar="NAME",
+                   help=f"one of: {', '.join([*MODEL_PRESETS, *BASELINES])}")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (repeatable)")
     p.add_argument("--out", required=True, help="run directory (resumed if it holds a checkpoint)")
 
@@ -403,14 +431,11 @@ def run(args: argparse.Namespace) -> int:
     if "data" in sets and Path(sets["data"]).resolve() != Path(args.data).resolve():
         raise DataError(f"--set data={sets['data']} contradicts --data {args.data}; give the dataset once (--data)")
     sets.setdefault("data", args.data)
-    cfg = config_for(args.preset, **sets)
+    fmt = detect(Path(args.data))                       # the one detection of this command, passed down
+    cfg = config_for(args.preset, fmt=fmt, **sets)
     if not cfg.text_features:                           # the default cache: built when missing, as are stores
-        from .prepare import fill_missing
-
-        fill_missing(cfg.data, log=lambda m: print(f"train: {m}", flush=True))
-    from .check import require_ready
-
-    require_ready(cfg.data, cfg.text_features or None)   # what check-dataset checks, before the first step
+        fill_missing(cfg.data, log=lambda m: print(f"train: {m}", flush=True), fmt=fmt)
+    require_ready(cfg.data, cfg.text_features or None, fmt=fmt)   # what check-dataset checks, before the first step
     print(dumps(cfg))
 
     def on_epoch(row):
@@ -420,7 +445,7 @@ def run(args: argparse.Namespace) -> int:
                              if k.endswith(("macro", "micro"))},        # null: a metric the eval_rule does not report
                           "seconds": row["seconds"]}), flush=True)
 
-    metrics = run_preset(args.preset, cfg, args.out, on_epoch=on_epoch)
+    metrics = run_preset(args.preset, cfg, args.out, on_epoch=on_epoch, fmt=fmt)
     print(summary_line(metrics, args.out))
     return 0
 
@@ -428,8 +453,6 @@ def run(args: argparse.Namespace) -> int:
 def summary_line(metrics: dict, out) -> str:
     """The last lines ``train`` prints: the four metrics per split (null where a split's annotations hold no
     box, e.g. the official public test file), and what to do for such a split."""
-    from .evaluate import METRICS
-
     table, boxless = {}, []
     for s in ("validation", "testing"):
         m = metrics.get(s)

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .base import DatasetFormat, Source, SourceSegment
 from ..io import DataError, expect, read_json
 from ..records import Box, ClassVocab, GTObject, GTSegment
 from ..text.objects import TextInputs, anet_objects
-from .base import DatasetFormat, Source, SourceSegment
 
 
 # === from data.anet ================================================================================
@@ -169,6 +169,7 @@ def load_vg_vocab(path: str | Path) -> list[list[str]]:
 
 def gvd_source(root: Path, split: str) -> Source:
     """Store source for the GVD layout (boxes already in the 720-wide annotation frame)."""
+    # h5py only where a store is opened
     import h5py
 
     root = Path(root)
@@ -330,8 +331,6 @@ def anet_vocab(root: Path) -> ClassVocab:
 def anet_submission(root: Path, split: str, boxes: dict) -> dict:
     """Predictions per query {key: (Q, 10, 4)} -> GVD's grounding submission (``evaluate --rule anet``):
     ``{"results": {vid: {seg: {clss, idx_in_sent, bbox_for_all_frames}}}}``."""
-    import numpy as np
-
     root = Path(root)
     segs = {}
     for path in anet_text_files(root):
@@ -369,8 +368,8 @@ class ActivityNetEntities(DatasetFormat):
     def vocab(self, root: Path) -> ClassVocab:
         return anet_vocab(Path(root))
 
-    def ground_truth(self, root: Path, split: str):
-        return anet_ground_truth(Path(root), split)
+    def ground_truth(self, root: Path, split: str, max_boxed: int = 0):
+        return anet_ground_truth(Path(root), split)            # parsed whole: max_boxed is a hint
 
     def has_source(self, root: Path, split: str) -> bool:
         root = Path(root)

@@ -7,7 +7,8 @@ A format is a ``DatasetFormat`` instance (``FORMAT`` in its module) listed in
 ``source(root, split) -> Source``         region features + proposal boxes per segment (``build-store``)
 ``text_inputs(root) -> TextInputs``       segments, sentences, queried objects (``text-features``)
 ``vocab(root) -> ClassVocab``             the class vocabulary the ground truth's labels name (``train``)
-``ground_truth(root, split)``             {segment key: GTSegment} of a split, None when it has no boxes
+``ground_truth(root, split, max_boxed=0)`` {segment key: GTSegment} of a split, None when it has no boxes; with
+                                          ``max_boxed`` it may stop after the first that many segments with a box
 ``rule``                                  the default evaluation rule (``Config.eval_rule = "auto"``)
 ``glove``                                 the default fixed-word-feature source of ``text-features`` / ``prepare``
 ``defaults``                              the paper's hyper-parameters for this dataset (``train.config_for``)
@@ -92,7 +93,7 @@ class DatasetFormat:
     def vocab(self, root: Path):
         raise DataError(f"{root}: the {self.name} format has no class vocabulary reader")
 
-    def ground_truth(self, root: Path, split: str):
+    def ground_truth(self, root: Path, split: str, max_boxed: int = 0):
         raise DataError(f"{root}: training/evaluation runs on the {self.name} format need a ground-truth "
                         "reader, which this format does not have yet")
 

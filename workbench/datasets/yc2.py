@@ -37,13 +37,14 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
-from ..io import DataError, expect, load_builtin_pickle, read_json, write_json
-from ..paths import (ANNOTATION_NAMES, BOX_DIR, CLASS_FILE, DATASET_META, FEATURE_DIR, SENTENCES_FILE,
-                     SPLIT_DICT_NAMES, SPLITS, STORE_DIR, TEXT_FEATURES_FILE, TRAINING_VID_FILE, YOUCOOKII_FILE)
-from ..records import BOX_COORDS, Box, ClassVocab, GTObject, GTSegment, SegmentInfo, SplitEntry, parse_seg_key, seg_key
-from ..text.objects import TextInputs, objects_for_segment
 from .base import (BOX_SPACE_224, BOX_SPACE_ABSENT, BOX_SPACE_ANNOTATION, DatasetFormat, Source, SourceSegment,
                    npy_load, npy_shape)
+from ..io import DataError, expect, load_builtin_pickle, read_json, write_json
+from ..paths import (ANNOTATION_NAMES, BOX_DIR, CLASS_FILE, DATASET_META, FEATURE_DIR, SENTENCES_FILE, SPLITS,
+                     SPLIT_DICT_NAMES, STORE_DIR, TEXT_FEATURES_FILE, TRAINING_VID_FILE, YOUCOOKII_FILE)
+from ..records import (BOX_COORDS, Box, ClassVocab, GTObject, GTSegment, SegmentInfo, SplitEntry, parse_seg_key,
+                       seg_key)
+from ..text.objects import TextInputs, objects_for_segment
 
 
 # === from data.yc2 =================================================================================
@@ -274,17 +275,20 @@ def parse_box(b: Any, where: str | Callable[[], str], frame: tuple[int, int] | N
     return box
 
 
-def load_official_annotations(path: str | os.PathLike, vocab: ClassVocab | None = None) -> dict[str, GTSegment]:
+def load_official_annotations(path: str | os.PathLike, vocab: ClassVocab | None = None,
+                              max_boxed: int = 0) -> dict[str, GTSegment]:
     """Read an official YouCook2-BB annotation JSON (val/test, with or without boxes).
 
     Every object of a segment must have one box entry per 1-fps frame (the same count).
-    With ``vocab``, every object label must be a form of the class file.
+    With ``vocab``, every object label must be a form of the class file. ``max_boxed`` > 0: stop after
+    the first ``max_boxed`` segments that hold a box (a run evaluating only those parses no more).
     """
     raw = read_json(path)
     expect(isinstance(raw, dict) and isinstance(raw.get("database"), dict), str(path), "expected {'database': {vid: ...}}")
     if box_format(raw, path) == CI_BOX_FORMAT:
         return load_ci_annotations(path, vocab, raw=raw)
     out: dict[str, GTSegment] = {}
+    boxed = 0
     for vid, video in raw["database"].items():
         where = f"{path}: video {vid}"
         expect(isinstance(video, dict) and isinstance(video.get("segments"), dict), where, "expected a 'segments' object")
@@ -311,6 +315,9 @@ def load_official_annotations(path: str | os.PathLike, vocab: ClassVocab | None 
             expect(len(counts) <= 1, w, f"objects have different frame counts {sorted(counts)}")
             expect(key not in out, w, "segment appears twice")
             out[key] = GTSegment(key, vid, int(seg), str(video.get("recipe_type", "")), rwidth, rheight, objects)
+            boxed += any(b is not None for o in objects for b in o.boxes)
+            if max_boxed and boxed >= max_boxed:
+                return out
     return out
 
 
@@ -525,8 +532,6 @@ RULE = ("training and validation segments naming a held-out class (or with a pro
 
 def choose_holdout(plans: dict[str, list], k: int, seed: int) -> list[int]:
     """K classes of the testing objects (no pronouns), drawn by a generator seeded by ``seed``."""
-    import numpy as np
-
     cands = sorted({c for pl in plans["testing"] for c in pl.class_ids if c not in PRONOUNS})
     expect(0 < k <= len(cands), "--holdout", f"K must be in 1..{len(cands)} (classes among the testing objects), got {k}")
     rng = np.random.default_rng([int(seed), 4_000_004])
@@ -664,8 +669,6 @@ def yc2_source(root: Path, split: str) -> Source:
 
 def _with_zero_boxes(feats):
     """(features, zero boxes (T, P, 4)) for a split whose proposal boxes are absent (training)."""
-    import numpy as np
-
     return feats, np.zeros((*feats.shape[:2], 4), np.float32)
 
 
@@ -742,9 +745,9 @@ class YouCook2(DatasetFormat):
     def submission(self, root: Path, split: str, gt: dict, boxes: dict) -> dict:
         return yc2_submission(Path(root), split, gt, boxes)
 
-    def ground_truth(self, root: Path, split: str) -> dict[str, GTSegment] | None:
+    def ground_truth(self, root: Path, split: str, max_boxed: int = 0) -> dict[str, GTSegment] | None:
         ds = DatasetDir(root)
-        return load_official_annotations(ds.annotations(split)) if ds.has_annotations(split) else None
+        return load_official_annotations(ds.annotations(split), max_boxed=max_boxed) if ds.has_annotations(split) else None
 
 
 FORMAT = YouCook2()

@@ -4,14 +4,17 @@ A sweep hands an executor a list of ``JobSpec`` (one run each: a module-level fu
 keyword arguments, e.g. ``sweep.run_one``) and a ``record(spec, row)`` callback. Executors:
 
 inline  this process; with ``jobs`` > 1 and several GPUs, one thread per GPU (``CUDA_VISIBLE_DEVICES``)
-local   submitit's LocalExecutor: each run in its own process on this machine, at most ``jobs`` at once
-        (one GPU each when there are GPUs)
+local   submitit's LocalExecutor: ``jobs`` worker processes on this machine (one GPU each when there are GPUs),
+        each taking the next run nobody has claimed (``CLAIM``) until none is left (``WorkerJob``)
 slurm   submitit's SlurmExecutor: one job array (partition, GPUs / CPUs per run, time limit, array
         parallelism); a pre-empted or timed-out run is requeued and resumes from its last checkpoint.
         GPUs per run default to 0 unless the run's device asks for CUDA or the partition has GPUs, so a
         CPU partition works as is; an ``sbatch`` refusal is a DataError quoting Slurm and naming the flag.
         Job states come from ``sacct`` where the cluster keeps accounting, else from ``squeue``
         (``SlurmStates``); a job is over when Slurm says so, not when an attempt of it wrote a result
+
+Each process that runs units is a persistent worker (``worker``): it imports once, keeps a Jupyter kernel
+and the dataset's Workspace for all its runs, and puts back what a run changes before the next.
 
 Every executor reports a row per run: ``{"status": "ok" | "failed", "error", "seconds"}``. A job that
 ends without an outcome (cancelled, pre-empted past its requeues, timed out, killed, node failure) is
@@ -25,6 +28,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
+import os
 import queue
 import shutil
 import signal
@@ -35,30 +40,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from . import worker
 from ..io import DataError, read_json, write_json
+from ..paths import RUN_LOG as LOG, RUN_PROGRESS as PROGRESS
 
 EXECUTORS = ("inline", "local", "slurm")
 OUTCOME = "outcome.json"                # SWEEP_DIR/<name>/outcome.json: the row the job returned
 JOB = "job.json"                        # SWEEP_DIR/<name>/job.json: executor, job id, submitit folder
-ERROR = "error.txt"                     # SWEEP_DIR/<name>/error.txt: why the run failed
-RUN = "run"                             # SWEEP_DIR/<name>/run: the run directory (run/metrics.json when finished)
-
-
-def recorded_error(unit: str | Path) -> str | None:
-    """The failure recorded in a sweep unit's ``error.txt``, or None when there is none or when the run's
-    ``metrics.json`` is newer: a run that finished after a failed attempt was recorded (e.g. a job of an
-    interrupted sweep that went on while a rerun found its run locked) is finished, not failed."""
-    err, metrics = Path(unit) / ERROR, Path(unit) / RUN / "metrics.json"
-    try:
-        text, t_err = err.read_text().strip(), err.stat().st_mtime
-    except FileNotFoundError:
-        return None
-    try:
-        if metrics.stat().st_mtime > t_err:
-            return None
-    except FileNotFoundError:
-        pass
-    return text
+CLAIM = "claim"                         # SWEEP_DIR/<name>/claim: created by the local worker that took the run
+# A unit's run/ and error.txt (why its run failed): ``report.runs`` (RUN, ERROR, recorded_error).
 
 
 @contextlib.contextmanager
@@ -104,6 +94,7 @@ def interruptible_children():
 def kill_tree(pid: int) -> int:
     """SIGKILL a process and all its descendants (a local job: submitit's controller, the job's Python,
     papermill, the notebook kernel); returns how many were signalled."""
+    # psutil is an optional heavy dependency: imported only when this runs
     import psutil
 
     try:
@@ -140,6 +131,7 @@ class JobSpec:
 
     def __submitit_checkpoint__(self, *args: Any, **kwargs: Any):
         """Pre-empted or out of time on Slurm: requeue the same run (``train`` resumes from its checkpoint)."""
+        # submitit is an optional heavy dependency: imported only when this runs
         import submitit
 
         return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
@@ -149,11 +141,61 @@ class JobSpec:
     checkpoint = __submitit_checkpoint__
 
 
+@dataclass(frozen=True)
+class WorkerJob:
+    """One worker process of a sweep (a submitit job): runs ``specs`` one after another, importing once and
+    keeping its kernel and Workspaces (``worker``), then closes them. ``shared``: every worker of the sweep was
+    given the same specs; each runs those it claims first (creates ``CLAIM``, then writes the run's ``job.json``).
+    A spec that already has an ok outcome (this sweep's earlier attempt of a requeued job) is not run again."""
+
+    specs: tuple[JobSpec, ...]
+    kind: str = "local"
+    shared: bool = False
+
+    def __call__(self) -> None:
+        try:
+            for spec in self.specs:
+                out = Path(spec.dir) / OUTCOME
+                if out.is_file() and read_json(out).get("status") == "ok":
+                    continue
+                if self.shared and not self.claim(spec):
+                    continue
+                try:
+                    spec()
+                except Exception as e:                  # noqa: BLE001 - a failed run must not stop the others
+                    write_json(out, _failed_row(spec, f"{type(e).__name__}: {e}"))
+        finally:
+            worker.close()
+
+    def claim(self, spec: JobSpec) -> bool:
+        import submitit                                 # optional heavy dependency: submitit
+
+        d = Path(spec.dir)
+        d.mkdir(parents=True, exist_ok=True)
+        try:
+            os.close(os.open(d / CLAIM, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return False                                # another worker runs it
+        env = submitit.JobEnvironment()
+        write_json(d / JOB, {"executor": self.kind, "job_id": str(env.job_id), "folder": str(env.paths.folder),
+                             "started": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=2)
+        return True
+
+    def __submitit_checkpoint__(self, *args: Any, **kwargs: Any):
+        """Pre-empted or out of time on Slurm: requeue the same worker (finished runs are not run again)."""
+        import submitit                                 # optional heavy dependency: submitit
+
+        return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
+
+    checkpoint = __submitit_checkpoint__                # see JobSpec.checkpoint
+
+
 Record = Callable[[JobSpec, dict], None]
 
 
 def gpu_count() -> int:
     try:
+        # torch is heavy: light commands (evaluate, --help) must not load it
         import torch
         return torch.cuda.device_count()
     except Exception:                                   # noqa: BLE001 - no torch / no driver: no GPU
@@ -167,16 +209,24 @@ def _failed_row(spec: JobSpec, error: str, seconds: float | None = None) -> dict
 # --- inline -------------------------------------------------------------------------------------
 
 class InlineExecutor:
-    """Runs in this process: one after another, or one thread per GPU with ``jobs`` > 1 and several GPUs."""
+    """Runs in this process (a worker: ``worker.close`` at the end): one after another, or one thread per GPU
+    with ``jobs`` > 1 and several GPUs unless ``threads`` is False (runs that share this process's RNG)."""
 
-    def __init__(self, jobs: int = 1, log: Callable[[str], None] = print):
-        self.jobs, self.log = jobs, log
+    def __init__(self, jobs: int = 1, log: Callable[[str], None] = print, threads: bool = True):
+        self.jobs, self.log, self.threads = jobs, log, threads
 
     def run(self, specs: list[JobSpec], record: Record) -> None:
+        try:
+            self._run(specs, record)
+        finally:
+            worker.close()
+
+    def _run(self, specs: list[JobSpec], record: Record) -> None:
         gpus = gpu_count()
-        workers = max(1, min(self.jobs, gpus)) if gpus > 1 else 1
+        workers = max(1, min(self.jobs, gpus)) if gpus > 1 and self.threads else 1
         if self.jobs > 1 and workers == 1:
-            self.log(f"sweep: {gpus} GPU(s): running sequentially (--executor local runs CPU jobs in parallel)")
+            why = f"{gpus} GPU(s)" if self.threads else "runs in this process (--no-notebooks)"
+            self.log(f"sweep: {why}: running sequentially (--executor local runs CPU jobs in parallel)")
         todo: "queue.Queue[JobSpec]" = queue.Queue()
         for s in specs:
             todo.put(s)
@@ -215,7 +265,8 @@ class ClusterOptions:
     device: str = "auto"                # the runs' Config.device (auto | cpu | cuda | cuda:N), set by the sweep
     cpus: int = 4                       # CPUs per run
     time_min: int = 240                 # time limit per run (minutes); a run past it is requeued on Slurm
-    array_parallelism: int = 8          # Slurm: runs of the job array running at once
+    array_parallelism: int = 8          # Slurm: array tasks running at once
+    units_per_task: int = 1             # Slurm: runs per array task (one worker runs them in turn; time_min each)
     mem: str = ""                       # Slurm: memory per run, e.g. "32G" ("" = the partition's default)
     account: str = ""                   # Slurm account ("" = none)
     qos: str = ""                       # Slurm quality of service ("" = none)
@@ -429,26 +480,29 @@ class SubmititExecutor:
         self.opt, self.log, self.poll_s = options or ClusterOptions(), log, poll_s
         self.states = SlurmStates()
         self.gpus: int | None = None                     # Slurm: GPUs per run, resolved by ``executor()``
+        self.n_specs = 1                                  # runs of this sweep (a local worker's time limit)
         self.gpus_why = ""
 
     def executor(self):
         """The configured submitit executor (``%j`` in the folder: one log directory per job)."""
+        # submitit is an optional heavy dependency: imported only when this runs
         import submitit
 
         folder = self.folder / "%j"
         o = self.opt
-        if self.kind == "local":
+        if self.kind == "local":                         # a worker may run every run of the sweep
             ex = submitit.LocalExecutor(folder=folder)
-            ex.update_parameters(timeout_min=o.time_min)
+            ex.update_parameters(timeout_min=o.time_min * max(1, self.n_specs))
             return ex
         if shutil.which("sbatch") is None:
             raise DataError("--executor slurm: no `sbatch` on PATH (run the sweep on a Slurm login node)")
         ex = submitit.SlurmExecutor(folder=folder, max_num_timeout=o.requeues)
         self.gpus, self.gpus_why = slurm_gpus(o)
         check_fits(o, partition_nodes(o.partition))
-        params: dict[str, Any] = dict(job_name="scl-sweep", time=o.time_min, cpus_per_task=o.cpus,
+        task_min = o.time_min * o.units_per_task         # an array task runs units_per_task runs in turn
+        params: dict[str, Any] = dict(job_name="scl-sweep", time=task_min, cpus_per_task=o.cpus,
                                       gpus_per_node=self.gpus or None, array_parallelism=o.array_parallelism,
-                                      ntasks_per_node=1, nodes=1, signal_delay_s=signal_delay_s(o.time_min))
+                                      ntasks_per_node=1, nodes=1, signal_delay_s=signal_delay_s(task_min))
         for k in ("partition", "mem", "account", "qos"):
             if getattr(o, k):
                 params[k] = getattr(o, k)
@@ -460,33 +514,39 @@ class SubmititExecutor:
     def run(self, specs: list[JobSpec], record: Record) -> list:
         if not specs:
             return []
+        self.n_specs = len(specs)
         ex = self.executor()
         if self.kind == "slurm":
             live = {s.name: self.live_job(s) for s in specs}    # still queued / running from an earlier sweep
             fresh = [s for s in specs if live[s.name] is None]
             jobs = []
             if fresh:
+                # submitit is an optional heavy dependency: imported only when this runs
                 from submitit.core.utils import FailedJobError
 
                 if self.opt.gpus is None:
                     self.log(f"sweep: slurm: {self.gpus} GPU(s) per run ({self.gpus_why}; --gpus-per-run N to choose)")
 
+                k = max(1, self.opt.units_per_task)       # each array task: a worker running k runs in turn
+                chunks = [tuple(fresh[i:i + k]) for i in range(0, len(fresh), k)]
                 try:                                      # submitit prints sbatch's stderr too: the error says it
                     with contextlib.redirect_stderr(io.StringIO()), ex.batch():
-                        jobs = [ex.submit(s) for s in fresh]   # one job array; array_parallelism at once
+                        tasks = [ex.submit(WorkerJob(c, "slurm")) for c in chunks]   # one job array
                 except FailedJobError as e:               # sbatch said no: its reason and the flag behind it
                     raise DataError(sbatch_refusal(str(e), self.opt, self.gpus or 0)) from None
+                jobs = [t for c, t in zip(chunks, tasks) for _ in c]
                 for s, j in zip(fresh, jobs):
                     self._submitted(s, j)
             pairs = [(s, live[s.name]) for s in specs if live[s.name] is not None] + list(zip(fresh, jobs))
             self._wait(pairs, record)
-            return [j for _, j in pairs]
+            return list({j.job_id: j for _, j in pairs}.values())
         return self._run_local(ex, specs, record)
 
     ALIVE = SlurmStates.ALIVE
 
     def live_job(self, spec: JobSpec):
         """The Slurm job an earlier sweep submitted for ``spec`` when it is still queued or running, else None."""
+        # submitit is an optional heavy dependency: imported only when this runs
         import submitit
 
         path = Path(spec.dir) / JOB
@@ -511,64 +571,91 @@ class SubmititExecutor:
         self.log(f"sweep: {spec.name}: submitted as {self.kind} job {job.job_id}")
 
     def _run_local(self, ex, specs: list[JobSpec], record: Record) -> list:
+        """``jobs`` worker jobs (at most one per spec), each running the specs it claims first; every spec is
+        recorded as soon as its outcome is written, and the specs no worker finished once all have ended."""
         gpus = gpu_count()
         slots: list[int | None] = list(range(gpus))[: self.jobs] if gpus and self.opt.gpus != 0 else [None] * self.jobs
-        pending, running, all_jobs = list(specs), [], []
+        for spec in specs:                              # what an earlier sweep's workers left
+            for name in (OUTCOME, CLAIM, JOB):
+                (Path(spec.dir) / name).unlink(missing_ok=True)
+        shared = WorkerJob(tuple(specs), self.kind, shared=True)
+        jobs: list = []
+        left, started = {s.name: s for s in specs}, set()
         try:
-            while pending or running:
-                while pending and slots:
-                    gpu = slots.pop(0)
-                    spec = pending.pop(0)
-                    ex.update_parameters(gpus_per_node=1 if gpu is not None else 0,
-                                         visible_gpus=(gpu,) if gpu is not None else ())
-                    (Path(spec.dir) / OUTCOME).unlink(missing_ok=True)
-                    with interruptible_children():
-                        job = ex.submit(spec)
-                    self._submitted(spec, job)
-                    running.append((spec, job, gpu))
-                    all_jobs.append(job)
+            for gpu in slots[: len(specs)]:
+                ex.update_parameters(gpus_per_node=1 if gpu is not None else 0,
+                                     visible_gpus=(gpu,) if gpu is not None else ())
+                with interruptible_children():
+                    job = ex.submit(shared)
+                jobs.append(job)
+                self.log(f"sweep: local worker job {job.job_id} started" + (f" (GPU {gpu})" if gpu is not None else ""))
+            while left:
                 time.sleep(self.poll_s)
-                still = []
-                for spec, job, gpu in running:
-                    if job.done():
-                        record(spec, self.outcome(spec, job))
-                        slots.append(gpu)
-                    else:
-                        still.append((spec, job, gpu))
-                running = still
+                over = all(job.done() for job in jobs)       # before the outcomes: a worker writes them first
+                for spec in list(left.values()):
+                    jid = self._claimed_by(spec)
+                    if jid and spec.name not in started:
+                        started.add(spec.name)
+                        self.log(f"sweep: {spec.name}: running in local job {jid}")
+                    if (Path(spec.dir) / OUTCOME).is_file():
+                        record(spec, read_json(Path(spec.dir) / OUTCOME))
+                        del left[spec.name]
+                    elif over:
+                        record(spec, self._unfinished(spec, jobs))
+                        del left[spec.name]
         except BaseException as exc:                    # Ctrl-C, SIGTERM (terminate_as_interrupt), an error
-            self._cancel_local(running, record, exc)
+            self._cancel_local(jobs, list(left.values()), record, exc)
             raise
-        return all_jobs
+        return jobs
 
-    def _cancel_local(self, running: list, record: Record, exc: BaseException, grace_s: float = 10.0) -> None:
-        """Stop the local jobs of an interrupted sweep (their own processes would otherwise go on training as
-        orphans) and record each as failed, so that the next run of the sweep resubmits it; a job that
-        finished on its own meanwhile (it wrote its outcome) is recorded with that outcome.
+    @staticmethod
+    def _claimed_by(spec: JobSpec) -> str:
+        """The id of the local job that took ``spec`` ("" while none has)."""
+        try:
+            return str(read_json(Path(spec.dir) / JOB).get("job_id", ""))
+        except (OSError, ValueError, DataError):
+            return ""
 
-        First SIGINT, submitit's cancel (the job's run stops papermill, whose kernel follows); a job still
-        alive after ``grace_s`` (one that does not stop on SIGINT) has its whole process tree killed."""
-        for spec, job, _ in running:
+    def _unfinished(self, spec: JobSpec, jobs: list) -> dict:
+        """The row of a spec without an outcome once every worker has ended: its worker's end, or not run."""
+        jid = self._claimed_by(spec)
+        job = next((j for j in jobs if str(j.job_id) == jid), None)
+        if job is not None:
+            return self.outcome(spec, job)
+        tails = "; ".join(t for t in (_stderr_tail(j) for j in jobs) if t)
+        return _failed_row(spec, f"not run: the sweep's local worker jobs ({', '.join(str(j.job_id) for j in jobs)}) "
+                                 "ended before taking it" + (f": {tails}" if tails else ""))
+
+    def _cancel_local(self, jobs: list, left: list[JobSpec], record: Record, exc: BaseException,
+                      grace_s: float = 10.0) -> None:
+        """Stop the local worker jobs of an interrupted sweep (their own processes would otherwise go on
+        training as orphans) and record each spec not yet recorded (``left``) as failed, so that the next run of
+        the sweep resubmits it; a spec whose run finished meanwhile (it wrote its outcome) keeps that outcome.
+
+        First SIGINT, submitit's cancel (the worker stops, and shuts its kernel down); a job still alive after
+        ``grace_s`` (one that does not stop on SIGINT) has its whole process tree killed."""
+        for job in jobs:
             job.cancel(check=False)
-            self.log(f"sweep: {spec.name}: cancelling local job {job.job_id} ({type(exc).__name__}: {exc})")
+            self.log(f"sweep: cancelling local job {job.job_id} ({type(exc).__name__}: {exc})")
 
         def wait(seconds: float) -> None:
             t0 = time.time()
-            while any(not job.done() for _, job, _ in running) and time.time() - t0 < seconds:
+            while any(not job.done() for job in jobs) and time.time() - t0 < seconds:
                 time.sleep(0.2)
 
         wait(grace_s)
-        for spec, job, _ in running:
+        for job in jobs:
             if not job.done():
                 killed = kill_tree(int(job.job_id))     # a local job's id is its controller's pid
-                self.log(f"sweep: {spec.name}: local job {job.job_id} did not stop on SIGINT; killed {killed} process(es)")
+                self.log(f"sweep: local job {job.job_id} did not stop on SIGINT; killed {killed} process(es)")
         wait(grace_s)
-        for spec, job, _ in running:
+        for spec in left:
             if (Path(spec.dir) / OUTCOME).is_file():   # it finished on its own before the cancel reached it
-                record(spec, self.outcome(spec, job))
+                record(spec, read_json(Path(spec.dir) / OUTCOME))
                 continue
+            jid = self._claimed_by(spec)
             record(spec, _failed_row(spec, f"cancelled: the sweep was interrupted ({type(exc).__name__}) "
-                                           f"while local job {job.job_id} ran"))
+                                           + (f"while local job {jid} ran it" if jid else "before a worker took it")))
 
     def _wait(self, pairs: list, record: Record) -> None:
         """Until Slurm says each job is over (an attempt that wrote a result may still be requeued, e.g. by
@@ -623,9 +710,10 @@ def _stderr_tail(job) -> str:
 
 
 def make_executor(kind: str, folder: str | Path, jobs: int = 1, options: ClusterOptions | None = None,
-                  log: Callable[[str], None] = print):
+                  log: Callable[[str], None] = print, threads: bool = True):
+    """``threads``: the inline executor may run one thread per GPU (False: runs that share this process's RNG)."""
     if kind == "inline":
-        return InlineExecutor(jobs, log)
+        return InlineExecutor(jobs, log, threads)
     if kind in ("local", "slurm"):
         return SubmititExecutor(kind, folder, jobs, options, log)
     raise DataError(f"executor {kind!r}: expected one of {EXECUTORS}")
@@ -666,8 +754,6 @@ class Progress:
 
     def poll(self, name: str, run: Path) -> str | None:
         """One look at a run directory; returns (and logs) a line when it moved."""
-        from ..paths import RUN_LOG as LOG, RUN_PROGRESS as PROGRESS
-
         p = read_json(run / PROGRESS) if (run / PROGRESS).is_file() else None
         n_epochs = 0
         last = None
@@ -675,7 +761,6 @@ class Progress:
             rows = [ln for ln in (run / LOG).read_text().splitlines() if ln.strip()]
             n_epochs = len(rows)
             if rows:
-                import json
                 last = json.loads(rows[-1])
         key = (n_epochs, None if p is None else (p.get("epoch"), p.get("step")))
         if key == self.seen.get(name, (0, None)) or (p is None and last is None):

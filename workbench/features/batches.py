@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 
 from ..io import DataError
 from .store import FeatureStore
+
+# The oracle teacher's truth (cfg.teacher = "oracle"): segment keys -> {key: (look (K, Dv) float32, cued (K,) bool)}
+# of each segment's named objects: what the simulated world knows (``teacher_looks`` of the simulator's oracles),
+# passed in by ``train`` (the features never read a world).
+TeacherTruth = Callable[[list[str]], dict[str, tuple[np.ndarray, np.ndarray]]]
 
 
 def sample_frames(num_frames: int, T: int, rng: np.random.Generator) -> np.ndarray:
@@ -54,7 +59,7 @@ class TrainBatches:
     (seed, epoch), so a resumed run sees exactly the batches an uninterrupted run sees."""
 
     def __init__(self, store: FeatureStore, text, batch_size: int, num_frames: int, seed: int,
-                 max_segments: int = 0, teacher: str | None = None):
+                 max_segments: int = 0, teacher: TeacherTruth | None = None):
         self.store, self.text = store, text
         ids = list(store.seg_ids)
         missing = [k for k in ids if k not in text]
@@ -64,19 +69,17 @@ class TrainBatches:
         self.skipped = len(ids) - len(keep)  # segments whose sentence names no queried object
         self.indices = np.asarray(keep[:max_segments] if max_segments else keep)
         self.batch_size, self.num_frames, self.seed = batch_size, num_frames, seed
-        # teacher: a world v2 dataset directory -> each batch carries the oracle teacher's truth (cfg.teacher)
+        # teacher: the oracle teacher's truth of the training segments -> each batch carries it (cfg.teacher)
         self.teacher = self._teacher_truth(teacher) if teacher else None
 
-    def _teacher_truth(self, path: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        from ..sim.oracles import teacher_looks
-
+    def _teacher_truth(self, teacher: TeacherTruth) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         keys = [self.store.seg_ids[i] for i in self.indices]
-        table = teacher_looks(path, keys)
+        table = teacher(keys)
         for k in keys:
             look, _ = table[k]
             if len(look) != len(self.text[k].obj_class) or look.shape[1] != self.store.feature_dim:
-                raise DataError(f"{path}: the world truth of segment {k} has {look.shape} looks, its text "
-                                f"{len(self.text[k].obj_class)} objects and the store D={self.store.feature_dim}")
+                raise DataError(f"{self.store.path}: the oracle teacher's truth of segment {k} has {look.shape} looks, "
+                                f"its text {len(self.text[k].obj_class)} objects and the store D={self.store.feature_dim}")
         return table
 
     def _with_teacher(self, batch: dict, segs: np.ndarray) -> dict:
@@ -175,7 +178,8 @@ class ResidentBatches(TrainBatches):
     instead of reading frames from disk. Memory: the store's feature bytes on the device."""
 
     def __init__(self, store: FeatureStore, text, batch_size: int, num_frames: int, seed: int,
-                 device: torch.device, max_segments: int = 0, chunk_frames: int = 4096, teacher: str | None = None):
+                 device: torch.device, max_segments: int = 0, chunk_frames: int = 4096,
+                 teacher: TeacherTruth | None = None):
         super().__init__(store, text, batch_size, num_frames, seed, max_segments, teacher)
         self.device = torch.device(device)
         F = int(store.frame_offset[-1] + store.frame_count[-1]) if len(store.frame_count) else 0

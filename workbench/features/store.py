@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import sys
 import time
 import zlib
@@ -23,8 +24,9 @@ import numpy as np
 from .. import __version__
 from ..datasets import detect
 from ..datasets.base import BOX_CONVENTION, BOX_SPACE_224, BOX_SPACE_ANNOTATION, SourceSegment
-from ..io import DataError, SegmentIndex, atomic_path, expect
-from ..datasets.yc2 import check_split
+from ..datasets.yc2 import DatasetDir, check_split
+from ..io import DataError, SegmentIndex, atomic_path, expect, read_json
+from ..paths import DATASET_META
 
 FORMAT_VERSION = 2  # 2: /frame_crc and index_sha256 (integrity checks)
 
@@ -59,19 +61,21 @@ def _validate(seg: SourceSegment, feats: np.ndarray, boxes: np.ndarray, num_prop
 
 
 def build_store(root: str | Path, split: str, out: str | Path, num_proposals: int = 20,
-                feature_dtype: str = "float16", progress: bool = True, source=None) -> dict:
+                feature_dtype: str = "float16", progress: bool = True, source=None, fmt=None) -> dict:
     """Convert the split's region features under ``root`` into one HDF5 store at ``out``.
 
     Validates every segment while converting and raises DataError naming the first bad one.
-    Returns a summary dict (segments, frames, feature_dim, bytes, seconds).
+    Returns a summary dict (segments, frames, feature_dim, bytes, seconds). ``fmt``: the directory's format
+    (detected when not given).
     """
+    # progress bars only in the long commands
     from tqdm.auto import tqdm
 
     t0 = time.time()
     root, split = Path(root), check_split(split)
     if isinstance(num_proposals, bool) or not isinstance(num_proposals, (int, np.integer)) or num_proposals < 1:
         raise DataError(f"build-store: --num-proposals must be an integer >= 1, got {num_proposals!r}")
-    src = detect(root).source(root, split) if source is None else source   # importers pass a release's own Source
+    src = (fmt or detect(root)).source(root, split) if source is None else source   # importers pass a release's own Source
     if src.notes and progress:
         print(f"build-store: {src.notes}", file=sys.stderr)
     # Pass 1: shapes only (memory-mapped headers), to size the datasets.
@@ -124,6 +128,7 @@ def build_store(root: str | Path, split: str, out: str | Path, num_proposals: in
             world = dataset_identity(root)
             if world is not None:                # the world the store was built for (Workspace compares it)
                 f.attrs["dataset_identity"] = world
+            _stamp_annotations(f, Path(root), split)
     return dict(split=split, segments=len(counts), frames=F, feature_dim=int(dim), num_proposals=N,
                 box_space=src.box_space, bytes=Path(out).stat().st_size, seconds=round(time.time() - t0, 2),
                 out=str(out))
@@ -136,10 +141,6 @@ WORLD_KEYS = ("generator", "generator_version", "preset", "seed", "knobs")
 def dataset_identity(root: str | Path) -> str | None:
     """The identity of the world a dataset directory was generated as (canonical JSON of dataset.json's
     WORLD_KEYS), stamped into each store it builds; None for a dataset without a generator (an import)."""
-    import json
-
-    from ..io import read_json
-    from ..paths import DATASET_META
 
     meta = Path(root) / DATASET_META
     try:
@@ -151,27 +152,57 @@ def dataset_identity(root: str | Path) -> str | None:
 
 def world_identity(meta) -> str | None:
     """``dataset_identity`` of a dataset.json's content (None without a generator)."""
-    import json
-
     if not isinstance(meta, dict) or not meta.get("generator"):
         return None
     return json.dumps({k: meta.get(k) for k in WORLD_KEYS}, sort_keys=True, default=str)
 
 
 def stamp_world(store_dir: str | Path, meta: dict) -> None:
-    """Stamp every finished store under ``store_dir`` with the world of ``meta`` (a simulator writing its
-    stores directly, before its dataset.json exists; ``build-store`` stamps as it builds)."""
+    """Stamp every finished store under ``store_dir`` with the world of ``meta`` and the annotation file of its
+    split (a simulator writing its stores directly into ``<dataset>/store``, before its dataset.json exists;
+    ``build-store`` stamps as it builds)."""
     identity = world_identity(meta)
     for path in sorted(Path(store_dir).glob("*.h5")) if identity else ():
         with h5py.File(path, "r+") as f:
             f.attrs["dataset_identity"] = identity
+            _stamp_annotations(f, Path(store_dir).parent, path.stem)
+
+
+# The sha256 of the split's box annotations the store was built beside: annotations of another world (same keys and
+# frame counts) copied in later are refused by ``check_store_annotations`` instead of being scored.
+ANNOTATIONS_ATTR = "annotations_sha256"
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _stamp_annotations(f: h5py.File, root: Path, split: str) -> None:
+    ds = DatasetDir(root)
+    if ds.has_annotations(split):
+        f.attrs[ANNOTATIONS_ATTR] = file_sha256(ds.annotations(split))
+
+
+def check_store_annotations(store: "FeatureStore", annotations: Path) -> None:
+    """The annotation file is the one the store was built beside (its stamped sha256); stores built before the
+    stamp existed are not checked."""
+    want = store.attrs.get(ANNOTATIONS_ATTR)
+    if want is None:
+        return
+    want = want.decode() if isinstance(want, bytes) else str(want)
+    have = file_sha256(annotations)
+    if have != want:
+        raise DataError(f"{annotations}: not the annotation file the store {store.path} was built beside "
+                        f"(sha256 {have[:12]}... here, {want[:12]}... recorded in the store): annotations of another "
+                        "world or edited after the store was built; restore them or rebuild the store (`build-store`)")
 
 
 def _release_of(root: Path) -> str:
     """The public release a dataset directory was imported from (dataset.json ``release``), else ""."""
-    from ..io import read_json
-    from ..paths import DATASET_META
-
     meta = root / DATASET_META
     try:
         raw = read_json(meta) if meta.is_file() else {}
@@ -435,8 +466,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
     summary = build_store(args.root, args.split, args.out, args.num_proposals, args.dtype)
     print(json.dumps(summary))
     if summary["box_space"] not in (BOX_SPACE_ANNOTATION, "absent"):

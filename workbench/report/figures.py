@@ -15,7 +15,15 @@ from typing import Any
 
 import numpy as np
 
+from . import viz
+from ..boxes import iou
+from .curve import curve_figure
+from .grid import results_frame
 from ..io import DataError, atomic_path, read_json, write_json
+from ..predict import concepts, ground_segment, load_run
+from .results import learning_curves
+from ..run import git_info
+from .runs import run_label
 
 PACKAGES = ("workbench", "scl-workbench", "torch", "numpy", "pandas", "plotly", "kaleido", "scikit-learn", "h5py",
             "transformers")
@@ -41,8 +49,6 @@ def run_info(run_dir: str | Path) -> dict[str, Any]:
 
 
 def provenance(name: str, parameters: dict[str, Any], runs: list[str | Path], seed: int | None) -> dict[str, Any]:
-    from ..run import git_info
-
     return {"figure": name, "git": git_info(), "parameters": parameters, "runs": [run_info(r) for r in runs],
             "seed": seed, "packages": package_versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
@@ -62,7 +68,7 @@ def save_figures(items: list[tuple[Any, str, dict]], out: str | Path, static: bo
 
     Static images go through one kaleido session (Chromium starts once). Returns the written paths.
     """
-    import plotly.io as pio
+    import plotly.io as pio  # plotly's image export: loaded only when figures are written
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -100,8 +106,6 @@ def save_figures(items: list[tuple[Any, str, dict]], out: str | Path, static: bo
 
 def _hits(m: dict, gt: np.ndarray) -> np.ndarray:
     """(K,) number of frames whose chosen box has IoU >= 0.5 with the GT box."""
-    from ..boxes import iou
-
     T = min(m["chosen"].shape[1], gt.shape[1])
     chosen = m["boxes"][np.arange(T)[None], m["chosen"][:, :T]]                  # (K, T, 4)
     g = gt[:, :T]
@@ -111,10 +115,7 @@ def _hits(m: dict, gt: np.ndarray) -> np.ndarray:
 
 def _label(r) -> str:
     """A loaded run's row name: its preset, with the text encoder that ran (``scl [MiniLM-L6]``)."""
-    from ..predict import text_encoder_of
-    from .results import display_name
-
-    return display_name(r.preset or r.path.name, r.cfg.to_dict(), text_encoder_of(r))
+    return run_label(r.preset or r.path.name, r.path)
 
 
 def similarity_figure(run_a: str | Path, run_b: str | Path, split: str = "validation", candidates: int = 20,
@@ -124,9 +125,6 @@ def similarity_figure(run_a: str | Path, run_b: str | Path, split: str = "valida
 
     Returns (figure, parameters).
     """
-    from . import viz
-    from ..predict import ground_segment, load_run
-
     ra, rb = load_run(run_a, data=data), load_run(run_b, data=data)
     if split not in ra.ws.gt:
         raise DataError(f"{ra.cfg.data}: no annotated {split} split for the similarity maps")
@@ -166,9 +164,6 @@ def check_tsne_args(max_segments: int, seed: int) -> None:
 def tsne_figure(run: str | Path, split: str = "training", max_segments: int = 300, seed: int = 0,
                 data: str | None = None):
     """The concept t-SNE of a run; returns (figure, parameters incl. the silhouette score)."""
-    from . import viz
-    from ..predict import concepts, load_run
-
     check_tsne_args(max_segments, seed)
 
     r = load_run(run, data=data)
@@ -182,19 +177,14 @@ def tsne_figure(run: str | Path, split: str = "training", max_segments: int = 30
 
 def sweep_figures(sweep_dir: str | Path, out: str | Path, split: str = "validation", seed: int = 0,
                   tsne_segments: int = 300, static: bool = True, log=print) -> list[Path]:
-    """Every figure a sweep supports: results table, bars, similarity maps (stvg vs scl), concept t-SNE."""
-    from . import viz
-    from .results import learning_curves
-    from ..experiments.sweep import results_frame
-
+    """Every figure a sweep supports: results table, bars, similarity maps (stvg vs scl), concept t-SNE; a world
+    sweep's: its curve (``curve.curve_figure``)."""
     check_tsne_args(tsne_segments, seed)              # before anything is read or drawn
     sweep_dir = Path(sweep_dir)
     if not (sweep_dir / "sweep.json").is_file():
         raise DataError(f"{sweep_dir}: not a sweep directory (no sweep.json)")
     meta = read_json(sweep_dir / "sweep.json")
     if meta.get("grid") == "world":                     # a world sweep (`sweep --grid context`): its curve
-        from ..experiments.worlds import curve_figure
-
         name = "context_curve" if meta["axis"] == "context" else f"{meta['axis']}_curve"
         runs = sorted(sweep_dir.glob("*/*/seed-*/run"))
         prov = provenance(name, {"sweep": str(sweep_dir.resolve()), "axis": meta["axis"], "values": meta["values"],

@@ -1,8 +1,10 @@
-"""Results of several runs per row: per-seed rows, mean ± std per row, paired differences with a 95 %
-interval, learning curves, and the names that tell which text encoder a row ran.
+"""The results of sweeps as tables: the one column schema, the one reader of results.csv files, per-seed
+rows summarised (mean ± std), paired differences with a 95 % interval, learning curves, the names that
+tell which text encoder a row ran, and the markdown of a grid's table.
 
-Reusable by any grid of runs (sweeps, the context grid): everything works on a per-seed frame with
-a ``preset`` (the row key), a ``seed`` and metric columns ``<split>_<metric>``.
+Reusable by any grid of runs (grid sweeps ``report.grid``, world sweeps ``report.curve``, studies):
+everything works on a per-seed frame with a ``preset`` (the row key), a ``seed`` and metric columns named
+by the schema below.
 
 Intervals: the difference of a row and the baseline row is taken per seed (both trained with the
 same seed, hence the same data order, frames and negatives), and the 95 % interval is Student's t
@@ -11,22 +13,52 @@ interval (NaN).
 """
 from __future__ import annotations
 
+import csv
+import io
 import math
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats  # installed with scikit-learn
 
-from ..io import DataError, is_percentage
+from ..io import DataError, atomic_path, is_percentage
+from ..run import read_log
 from .paper import METRICS, SPLITS
+
+# --- the one column schema ---------------------------------------------------------------------------
+# Every results frame and results.csv (grid sweeps, world sweeps, studies, figures, notebooks) names a metric
+# ``<split>_<metric>`` (validation_box_micro) and a metric on a subset of the units ``<split>_<subset>_<metric>``
+# (testing_heldout_query_micro; a world sweep's validation_cued_box_micro); the name a row is shown under is
+# ``label``. World sweeps written before one schema (figures/context_curve) said ``val_`` / ``test_`` (``val_cued``:
+# val box micro on cued mentions) and ``row``: ``read_results_csv`` reads them under the names of today.
 
 METRIC_COLS = [f"{s}_{m}" for s in SPLITS for m in METRICS]
 # generalization protocol (dataset.json holdout_classes): the same metrics on held-out-class objects only
 HELDOUT_METRICS = ("query_micro", "query_macro", "box_micro")
 HELDOUT_COLS = [f"{s}_heldout_{m}" for s in SPLITS for m in HELDOUT_METRICS]
+OLD_SPLITS = {"val": "validation", "test": "testing"}       # a world sweep's column prefixes before one schema
+OLD_NAMES = {"row": "label"}
 
-# --- reading results files: the one validating reader ---------------------------------------------
+
+def column(split: str, metric: str, subset: str = "") -> str:
+    """The schema's column of ``metric`` on ``split`` (on the units of ``subset`` only, when given)."""
+    return f"{split}_{subset}_{metric}" if subset else f"{split}_{metric}"
+
+
+def canonical_column(name: str) -> str:
+    """The schema's name of a results.csv column, also of the old world-sweep names (``val_box_micro`` ->
+    ``validation_box_micro``, ``val_cued`` -> ``validation_cued_box_micro``, ``row`` -> ``label``)."""
+    if name in OLD_NAMES:
+        return OLD_NAMES[name]
+    short, _, rest = name.partition("_")
+    if short in OLD_SPLITS and rest:
+        return column(OLD_SPLITS[short], rest) if rest in METRICS else column(OLD_SPLITS[short], "box_micro", rest)
+    return name
+
+
+# --- reading and writing results.csv: the one validating reader ----------------------------------
 # metrics.json of a run: ``run.read_metrics`` (train, predict, grid and world sweeps, figures); a results.csv
 # (grid sweep or world sweep, or their committed copies): ``read_results_csv``. Both refuse a number that is
 # not an accuracy in [0, 100] naming the file and the key / line and column.
@@ -46,14 +78,26 @@ def _number_ok(col: str, x: float) -> bool:
     return col != "seconds" or x >= 0
 
 
+def _check_header(path: Path, head: list[str], required: Sequence[str]) -> None:
+    """No column twice (also not under its old and its new name), and the ``required`` columns (schema names) there."""
+    names = [canonical_column(c) for c in head]
+    dup = sorted({c for c in head if head.count(c) > 1})
+    twice = sorted({c for c in names if names.count(c) > 1})
+    missing = [c for c in required if c not in names]
+    if dup:
+        raise DataError(f"{path}: header names {dup} twice")
+    if twice:
+        raise DataError(f"{path}: header names {twice} twice (under its old and its new name)")
+    if missing:
+        raise DataError(f"{path}: header lacks the column(s) {missing}")
+
+
 def read_results_csv(path: str | Path, required: Sequence[str] = ()) -> pd.DataFrame:
     """Read a results.csv strictly (a hand-edited or cut copy is refused, never drawn): every line has the
-    header's fields, accuracy columns (``<split>_<metric>``, ``paper_*``, ``val_*`` / ``test_*``) are empty or
+    header's fields, accuracy columns (``<split>_<metric>``, ``paper_*``, old ``val_*`` / ``test_*``) are empty or
     percentages in [0, 100], ``value`` / ``seed`` / ``seconds`` / ``selected_epoch`` numbers in range, ``status``
-    and ``kind`` known words, and the ``required`` columns present. DataError naming the file, line and column."""
-    import csv
-    import io
-
+    and ``kind`` known words, and the ``required`` columns (schema names) present. DataError naming the file,
+    line and column as the file names it. The frame's columns are the schema's (``canonical_column``)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -64,10 +108,7 @@ def read_results_csv(path: str | Path, required: Sequence[str] = ()) -> pd.DataF
     if not lines or not lines[0]:
         raise DataError(f"{path}: empty; expected a header line and one line per row")
     head = lines[0]
-    dup = sorted({c for c in head if head.count(c) > 1})
-    missing = [c for c in required if c not in head]
-    if dup or missing:
-        raise DataError(f"{path}: header " + (f"names {dup} twice" if dup else f"lacks the column(s) {missing}"))
+    _check_header(path, head, required)
     for n, row in enumerate(lines[1:], 2):
         if not row:
             continue                                    # a blank line
@@ -88,18 +129,16 @@ def read_results_csv(path: str | Path, required: Sequence[str] = ()) -> pd.DataF
                     raise DataError(f"{path}:{n}: column {col!r} must be {what}, got {v!r}")
             elif col in _TEXT_CHOICES and v not in _TEXT_CHOICES[col]:
                 raise DataError(f"{path}:{n}: column {col!r} must be one of {_TEXT_CHOICES[col]}, got {v!r}")
-    return pd.read_csv(path)
+    return pd.read_csv(path).rename(columns=canonical_column)
+
+
+def write_table(df: pd.DataFrame, path: str | Path) -> None:
+    """A results frame as CSV (results.csv, learning_curves.csv): atomically, numbers with four decimals."""
+    with atomic_path(Path(path)) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.4f")
 
 
 # --- names ---------------------------------------------------------------------------------------
-
-def encoder_name(attrs: dict[str, Any]) -> str:
-    """Display name of the contextual encoder recorded in a text cache's attributes ("" if none)."""
-    from ..text.contextual import display_name
-
-    enc = str(attrs.get("encoder") or "")
-    return display_name(enc.rstrip("/")) if enc else ""
-
 
 def uses_lm_encoder(cfg: dict[str, Any]) -> bool:
     """Whether a run's config reads the cached contextual LM features (c(o), c(S))."""
@@ -119,8 +158,6 @@ def display_name(preset: str, cfg: dict[str, Any] | None, encoder: str | None) -
 
 def t_interval(diffs: Sequence[float], level: float = 0.95) -> tuple[float, float, float, int]:
     """(mean, low, high, n) of the Student-t interval of the mean of ``diffs`` (NaN bounds for n < 2)."""
-    from scipy import stats
-
     x = np.asarray([d for d in diffs if d is not None and not pd.isna(d)], dtype=float)
     n = len(x)
     if n == 0:
@@ -166,25 +203,40 @@ def summarize(df: pd.DataFrame, by: str = "preset", metrics: Iterable[str] | Non
     return pd.DataFrame(rows)
 
 
+def paired_diffs(df: pd.DataFrame, row: str, baseline: str, col: str = "validation_box_micro",
+                 by: str = "preset") -> list[float]:
+    """``row`` minus ``baseline`` in column ``col``, one difference per seed both have a number for (in the
+    row's seed order), over the ok rows of ``df`` (a per-seed frame of one grid: one world of a world sweep)."""
+    ok = df[df["status"] == "ok"] if "status" in df else df
+    a, base = ok[ok[by] == row], ok[ok[by] == baseline].set_index("seed")
+    if col not in a or col not in base:
+        return []
+    return [float(x) - float(base.at[s, col]) for s, x in zip(a["seed"], a[col])
+            if s in base.index and not pd.isna(x) and not pd.isna(base.at[s, col])]
+
+
+def paired(df: pd.DataFrame, row: str, baseline: str = "stvg", col: str = "validation_box_micro", by: str = "preset",
+           level: float = 0.95) -> tuple[float, float, float, int]:
+    """(mean, low, high, n): ``row`` minus ``baseline`` paired by seed, with the Student-t interval at ``level``
+    over the per-seed differences (NaN bounds with fewer than two pairs). The one paired interval of the tables."""
+    return t_interval(paired_diffs(df, row, baseline, col, by), level)
+
+
 def paired_differences(df: pd.DataFrame, baseline: str = "stvg", metrics: Iterable[str] = ("validation_box_micro",
                        "testing_box_micro"), by: str = "preset", level: float = 0.95) -> pd.DataFrame:
-    """Each row minus ``baseline``, paired by seed: ``<metric>_diff`` (mean of the per-seed differences),
-    ``<metric>_lo``/``_hi`` (the t-interval at ``level``) and ``<metric>_pairs``. Empty without a baseline."""
+    """Each row minus ``baseline``, paired by seed (``paired``): ``<metric>_diff`` (mean of the per-seed
+    differences), ``<metric>_lo``/``_hi`` (the t-interval at ``level``) and ``<metric>_pairs``. Empty without a baseline."""
     ok = df[df["status"] == "ok"] if "status" in df else df
-    base = ok[ok[by] == baseline].set_index("seed")
-    if base.empty:
+    if not (ok[by] == baseline).any():
         return pd.DataFrame()
     rows = []
     for key in dict.fromkeys(ok[by]):
         if key == baseline:
             continue
-        g = ok[ok[by] == key].set_index("seed")
+        g = ok[ok[by] == key]
         row: dict[str, Any] = {by: key, "label": g["label"].iloc[0] if "label" in g else key}
         for m in metrics:
-            seeds = [s for s in g.index if s in base.index]
-            diffs = [float(g.at[s, m]) - float(base.at[s, m]) for s in seeds
-                     if not pd.isna(g.at[s, m]) and not pd.isna(base.at[s, m])]
-            mean, lo, hi, n = t_interval(diffs, level)
+            mean, lo, hi, n = paired(ok, key, baseline, m, by, level)
             row.update({f"{m}_diff": mean, f"{m}_lo": lo, f"{m}_hi": hi, f"{m}_pairs": n})
         rows.append(row)
     return pd.DataFrame(rows)
@@ -192,15 +244,10 @@ def paired_differences(df: pd.DataFrame, baseline: str = "stvg", metrics: Iterab
 
 # --- learning curves -----------------------------------------------------------------------------
 
-def read_log(run_dir: str | Path) -> list[dict]:
-    """A run's log.jsonl: ``run.read_log`` (a corrupt line is a DataError naming the file and line)."""
-    from ..run import read_log
-
-    return read_log(run_dir)
-
-
 def learning_curves(df: pd.DataFrame, metric: str = "box_micro", by: str = "preset") -> pd.DataFrame:
-    """Long frame (preset, label, seed, epoch, val_<metric>) from the log.jsonl of each ok run of ``df``."""
+    """Long frame (preset, label, seed, epoch, val_<metric>) from the log.jsonl of each ok run of ``df``
+    (``run.read_log``: a corrupt line is a DataError naming the file and line). ``val_<metric>`` is log.jsonl's
+    ``val`` record of an epoch, not a column of the results schema."""
     rows = []
     for _, r in df.iterrows():
         if r.get("status", "ok") != "ok" or not isinstance(r.get("run"), str):
@@ -239,7 +286,9 @@ def plateau(curves: pd.DataFrame, metric: str = "box_micro", by: str = "preset",
 
 # --- markdown ------------------------------------------------------------------------------------
 
-def _pm(mean: Any, std: Any) -> str:
+def pm(mean: Any, std: Any) -> str:
+    """``mean ± std`` with two decimals; the mean alone without a std (one seed), "" without a mean. The one
+    mean ± std formatter of the tables (grid and world sweeps, the figures' table)."""
     if mean is None or pd.isna(mean):
         return ""
     return f"{mean:.2f}" if std is None or pd.isna(std) else f"{mean:.2f} ± {std:.2f}"
@@ -270,7 +319,7 @@ def _heldout_markdown(summ: pd.DataFrame) -> list[str]:
     for _, r in summ.iterrows():
         if r["status"] in ("not implemented", "not run"):       # listed under the main table
             continue
-        cells = [str(r["label"]), str(r["n_seeds"])] + [_pm(r.get(c), r.get(f"{c}_std")) for c, _ in cols]
+        cells = [str(r["label"]), str(r["n_seeds"])] + [pm(r.get(c), r.get(f"{c}_std")) for c, _ in cols]
         p = r.get("paper_testing_query_micro")
         cells.append(f"{p:.2f}" if p is not None and not pd.isna(p) else "")
         lines.append("| " + " | ".join(cells) + " |")
@@ -293,7 +342,7 @@ def markdown(df: pd.DataFrame, title: str = "", baseline: str = "stvg", by: str 
     for _, r in summ.iterrows():
         cells = [str(r["label"]), str(r["n_seeds"]), r["status"]]
         for s, k in cols:
-            c = _pm(r.get(f"{s}_{k}"), r.get(f"{s}_{k}_std"))
+            c = pm(r.get(f"{s}_{k}"), r.get(f"{s}_{k}_std"))
             p = r.get(f"paper_{s}_{k}")
             cells.append(f"{c} ({p:.2f})" if p is not None and not pd.isna(p) else c)
         lines.append("| " + " | ".join(cells) + " |")
@@ -314,7 +363,7 @@ def markdown(df: pd.DataFrame, title: str = "", baseline: str = "stvg", by: str 
         labels = dict(zip(summ[by], summ["label"]))
         for _, r in pl.iterrows():
             lines.append(f"| {labels.get(r[by], r[by])} | {r['epochs']} | {r['best']:.2f} | "
-                         f"{_pm(r['tail_gain'], r['tail_gain_std'])} |")
+                         f"{pm(r['tail_gain'], r['tail_gain_std'])} |")
     failed = df[df["status"] == "failed"] if "status" in df else df.iloc[0:0]
     if len(failed):
         lines += ["", "Failed runs:", ""] + [f"- {r[by]} (seed {r.get('seed', '?')}): {r['error']}"

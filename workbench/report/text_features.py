@@ -11,9 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from ..paths import YC2_DATA
+from ..datasets.yc2 import DatasetDir, load_class_file, load_sentences, load_split_dict
 from ..io import DataError
+from ..paths import YC2_DATA
+from ..text.contextual import encode, load_encoder
 from ..text.glove import GloVe
 from ..text.objects import objects_for_segment, tokenize
 
@@ -43,10 +46,6 @@ def object_table(data_dir: str | Path | None = None, split: str = "training", n_
 
     ``data_dir`` None uses the vendored real YouCook2-BB files (sentences only, no region features).
     """
-    from ..datasets.yc2 import DatasetDir
-    from ..datasets.yc2 import load_class_file, load_sentences, load_split_dict
-    from ..text.contextual import encode, load_encoder
-
     if isinstance(n_segments, bool) or not isinstance(n_segments, int) or n_segments < 1:
         raise DataError(f"parameter n_segments must be an integer >= 1, got {n_segments!r}")
     d = DatasetDir(data_dir or YC2_DIR)
@@ -76,8 +75,6 @@ def class_spread(feats: np.ndarray, classes: np.ndarray, names: list[str] | None
 
     Only classes with at least ``min_count`` mentions; ratio = within / between.
     """
-    import pandas as pd
-
     u = _unit(np.asarray(feats, np.float64))
     dist = 1.0 - u @ u.T                                        # (O, O)
     rows = []
@@ -102,7 +99,7 @@ def spread_summary(df) -> dict:
 
 def spread_figure(spreads: dict, title: str = "Contextual object features: spread per class"):
     """Plotly figure: within vs between distance per class, one marker set per feature view."""
-    import plotly.graph_objects as go
+    import plotly.graph_objects as go  # plotly: loaded only to draw
 
     fig = go.Figure()
     for label, df in spreads.items():
@@ -119,8 +116,6 @@ def spread_figure(spreads: dict, title: str = "Contextual object features: sprea
 
 def nearest_sentences(table: ObjectTable, i: int, k: int = 5, view: str = "ctx"):
     """The k mentions nearest to mention i (cosine) in view "ctx" or "concept"; a DataFrame."""
-    import pandas as pd
-
     x = _unit(table.ctx if view == "ctx" else table.concept)
     sim = x @ x[i]
     sim[i] = -np.inf

@@ -10,9 +10,10 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
-from ..io import DataError
 from ..evaluate import METRICS
+from ..io import DataError
 from .paper import SPLITS
+from .results import pm, summarize
 
 COLORSCALE = "Viridis"
 OURS, PAPER = "#1f77b4", "#bbbbbb"
@@ -20,7 +21,7 @@ OURS, PAPER = "#1f77b4", "#bbbbbb"
 
 def setup_notebook() -> None:
     """Plotly output that is small in stored notebooks and renders in JupyterLab and classic Notebook."""
-    import plotly.io as pio
+    import plotly.io as pio  # plotly's renderer settings: only a notebook needs them
 
     pio.renderers.default = "plotly_mimetype+notebook_connected"
 
@@ -69,7 +70,7 @@ class LiveLoss:
         self.steps: list[tuple[int, dict]] = []
         self.widget = None
         if live:
-            from IPython.display import display
+            from IPython.display import display  # IPython: only a live notebook has it
 
             self.widget = go.FigureWidget(loss_curves([], title=title))
             display(self.widget)
@@ -108,19 +109,12 @@ def _fmt(v: Any) -> str:
 def _summary(df: pd.DataFrame) -> pd.DataFrame:
     """Per-seed sweep rows -> one row per preset (mean, ``_std``, ``n_seeds``, ``label``); a frame that is
     already one row per preset passes through with ``n_seeds`` = 1."""
-    from .results import summarize
-
     if "seed" in df.columns and "n_seeds" not in df.columns:
         return summarize(df)
     out = df.copy()
     out["n_seeds"] = out.get("n_seeds", 1)
     out["label"] = out["label"] if "label" in out else out["preset"]
     return out
-
-
-def _pm(mean: Any, std: Any) -> str:
-    m = _fmt(mean)
-    return f"{m} ± {_fmt(std)}" if m and _fmt(std) else m
 
 
 def results_table(df: pd.DataFrame, title: str = "results (ours | paper)") -> go.Figure:
@@ -134,7 +128,7 @@ def results_table(df: pd.DataFrame, title: str = "results (ours | paper)") -> go
     for s, m in cols:
         ours, std, paper = summ.get(f"{s}_{m}"), summ.get(f"{s}_{m}_std"), summ.get(f"paper_{s}_{m}")
         none = [None] * len(summ)
-        cells.append([f"{_pm(o, d)} | {_fmt(p)}" if _fmt(p) else _pm(o, d)
+        cells.append([f"{pm(o, d)} | {_fmt(p)}" if _fmt(p) else pm(o, d)
                       for o, d, p in zip(ours if ours is not None else none, std if std is not None else none,
                                          paper if paper is not None else none)])
     fig = go.Figure(go.Table(columnwidth=[1.8, 0.5, 0.7] + [1.5] * len(cols),
@@ -288,8 +282,8 @@ def concept_tsne_points(conc: dict[str, np.ndarray], class_names: dict[int, str]
 
     ``conc`` is ``predict.concepts`` output.
     """
-    from sklearn.manifold import TSNE
-    from sklearn.metrics import silhouette_score
+    from sklearn.manifold import TSNE  # scikit-learn: heavy, loaded only for a t-SNE
+    from sklearn.metrics import silhouette_score  # scikit-learn: as above
 
     cls = np.asarray(conc["obj_class"])
     if len(cls) < 4:

@@ -12,7 +12,6 @@ preset is a consistent subset of a larger one and the same seed gives byte-ident
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import re
 import shutil
@@ -22,19 +21,24 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
 import numpy as np
 
-from ..boxes import clip_boxes as _clip
-from ..boxes import iou as pair_iou
-from ..boxes import iou_matrix
-from ..boxes import jitter_boxes as _jitter
-from ..io import DataError, atomic_path, expect, read_json, write_json
-from ..paths import DATASET_META, REPO, SPLITS, STORE_DIR
-from .base import parse_max_segments, write_replacing
+from .base import (STOPWORDS as _YC2_STOPWORDS, UnitVectors, clutter_boxes, clutter_vectors, hash_int,
+                   jittered_proposals, object_tracks, overlap_weights, parse_max_segments, pick_distractors,
+                   proposal_sources, region_features, seeded_rng, unit, write_replacing)
+from ..baselines import random_boxes, upper_bound_boxes
+from ..datasets.anet import (CLEANED_PREFIX, FRAMES_PER_SEGMENT, GVD_FEATURES, GVD_INDEX, PROPOSAL_H5, SPLIT_IDS,
+                             gt_segments, load_anet_annotations, load_vg_vocab)
+from ..evaluate import evaluate_boxes
 from ..features.store import stamp_world
-from ..datasets.anet import CLEANED_PREFIX, FRAMES_PER_SEGMENT, GVD_FEATURES, GVD_INDEX, PROPOSAL_H5, SPLIT_IDS, anet_key, load_anet_annotations, load_vg_vocab
+from ..io import DataError, atomic_path, expect, read_json, write_json
+from .knobs import parse_knobs
+from ..paths import DATASET_META, REPO, SPLITS, STORE_DIR
+from ..records import ClassVocab
 
 GENERATOR_VERSION = "anet-sim-1"
+GENERATOR = "workbench.data.sim_anet"          # dataset.json's "generator": this module's name when anet-sim-1 was written
 ANET_DATA = REPO / "data" / "activitynet_entities"
 SKELETON = f"{CLEANED_PREFIX}test_skeleton.json"
 VG_VOCAB = "vg_object_vocab.txt"
@@ -45,16 +49,16 @@ SPLIT_SALT = "anet-sim-split-1"                # the split never depends on the 
 # What `simulate --dataset anet` writes: trainval (training + validation videos) and test, with boxes.
 ANNOTATION_FILES = {"trainval": ("training", "validation"), "test": ("testing",)}
 
-PRESETS = {
+WORLD_SIZES = {
     # max_segments: per split, the first N segments in split order (0 / absent = all)
     "smoke": dict(feature_dim=32, max_segments={"training": 120, "validation": 40, "testing": 40}),
     "demo": dict(feature_dim=128, max_segments={}),
     "full": dict(feature_dim=2048, max_segments={}),
 }
 
-_STOPWORDS = frozenset("""a an the and or of to in on into onto with for from at by over under up down out off
-    then until some all it its them that they this these those each few more about as is are be well his her
-    their he she while who which there is was were has have had being been""".split())
+# the YouCook2 worlds' stop words and the pronouns and auxiliaries of ActivityNet's longer sentences
+STOPWORDS = _YC2_STOPWORDS | frozenset("he she his her their who which while there was were has have had being been"
+                                       .split())
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ class AnetKnobs:
     """
 
     num_proposals: int = 20            # P: proposals per frame (GVD has 100; the store keeps the first N=20)
-    context_strength: float = 0.5      # sentence-context shift of an object's appearance (0 = none)
+    context: float = 0.5               # sentence-context shift of an object's appearance (0 = none)
     instance_spread: float = 0.3       # per-object deviation from its (class, context) appearance
     feature_noise: float = 0.5         # norm of the per-region Gaussian noise (appearances have norm 1)
     clutter_scene: float = 0.7         # weight of the video's scene vector in a clutter vector
@@ -85,21 +89,11 @@ class AnetKnobs:
     clutter_size: tuple = (0.05, 0.45) # clutter box side as a fraction of the frame side
 
 
-def _rng(*parts) -> np.random.Generator:
-    """A generator fixed by ``parts`` (the same scheme as the YouCook2 simulator)."""
-    h = hashlib.blake2b("\x1f".join(str(p) for p in parts).encode(), digest_size=8)
-    return np.random.Generator(np.random.PCG64(int.from_bytes(h.digest(), "little")))
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
-
-
 # --- the split and the segment plans ----------------------------------------------------------
 
 def split_of(vid: str) -> str:
     """The documented split of a skeleton video: a fixed hash of its id into 70 / 15 / 15 %."""
-    u = int.from_bytes(hashlib.blake2b(f"{SPLIT_SALT}\x1f{vid}".encode(), digest_size=8).digest(), "little") / 2**64
+    u = hash_int(SPLIT_SALT, vid) / 2**64
     acc = 0.0
     for split, share in SPLIT_SHARES:
         acc += share
@@ -131,7 +125,7 @@ def plan_segments(preset: str, seed: int, data_dir: str | Path = ANET_DATA,
     ({split: N}) replaces the preset's per-split limits (a prefix of the preset's segments).
 
     Segments without tokens or without any annotated phrase are left out (302 of the 8,731)."""
-    expect(preset in PRESETS, "simulate --dataset anet", f"unknown preset {preset!r}; presets: {sorted(PRESETS)}")
+    expect(preset in WORLD_SIZES, "simulate --dataset anet", f"unknown preset {preset!r}; presets: {sorted(WORLD_SIZES)}")
     path = Path(data_dir) / SKELETON
     vocab, segs = load_anet_annotations(path)
     raw = read_json(path)["annotations"]
@@ -143,7 +137,7 @@ def plan_segments(preset: str, seed: int, data_dir: str | Path = ANET_DATA,
     for vid in sorted(by_video):
         split = split_of(vid)
         named = [c for s in by_video[vid] for cl in s.process_clss for c in cl]
-        r = _rng(seed, "height", vid).random()
+        r = seeded_rng(seed, "height", vid).random()
         acc, height = 0.0, HEIGHTS[-1][0]
         for h, p in HEIGHTS:
             acc += p
@@ -155,7 +149,7 @@ def plan_segments(preset: str, seed: int, data_dir: str | Path = ANET_DATA,
             pool = sorted(set(named) - mine)
             plans[split].append(AnetPlan(s.key, split, vid, s.seg, float(raw[vid].get("duration", 0.0)),
                                          list(s.timestamps), s.tokens, s.process_clss, s.process_idx, height, pool))
-    limits = PRESETS[preset]["max_segments"] if max_segments is None else max_segments
+    limits = WORLD_SIZES[preset]["max_segments"] if max_segments is None else max_segments
     for split in SPLITS:
         n = limits.get(split, 0)
         if n:
@@ -171,33 +165,25 @@ class AnetWorld:
     def __init__(self, seed: int, dim: int, knobs: AnetKnobs, vocab: list[str], class_freq: Counter):
         self.seed, self.dim, self.knobs, self.vocab = int(seed), int(dim), knobs, vocab
         self.vocab_set = set(vocab)
-        self._cache: dict[tuple, np.ndarray] = {}
+        self.vector = UnitVectors(self.seed, self.dim, "anet-vec")   # vector(*parts) -> unit (D,) fixed by (seed, parts)
         logf = np.log1p(np.array([class_freq.get(c, 0) for c in vocab], np.float64))
         z = (logf - logf.mean()) / max(logf.std(), 1e-9)
         p = 1.0 / (1.0 + np.exp(-(knobs.detect_logit + knobs.detect_freq_slope * z)))
         self.detect_prob = dict(zip(vocab, p.tolist()))          # class -> P(localised in a frame)
 
-    def vector(self, *parts) -> np.ndarray:
-        key = tuple(parts)
-        v = self._cache.get(key)
-        if v is None:
-            v = _unit(_rng(self.seed, "anet-vec", *parts).standard_normal(self.dim))
-            self._cache[key] = v
-        return v
-
     def context_words(self, tokens: list[str]) -> list[str]:
         words = [w.lower() for w in tokens if re.fullmatch(r"[A-Za-z]+", w)]
-        return [w for w in words if w not in _STOPWORDS and w not in self.vocab_set]
+        return [w for w in words if w not in STOPWORDS and w not in self.vocab_set]
 
     def object_appearance(self, classes: list[str], words: list[str]) -> np.ndarray:
         """An annotated box naming ``classes`` in a sentence with context ``words``: the mean of its
         classes' appearances, shifted by the (class, context) direction."""
         a = np.mean([self.vector("class", c) for c in classes], axis=0)
-        k = self.knobs.context_strength
+        k = self.knobs.context
         if k and words:
             d = sum(self.vector("word", w) + self.vector("class-word", classes[0], w) for w in words)
-            a = _unit(a) + k * _unit(d)
-        return _unit(a)
+            a = unit(a) + k * unit(d)
+        return unit(a)
 
 
 # --- one segment ------------------------------------------------------------------------------
@@ -212,32 +198,12 @@ class AnetSim:
     features: np.ndarray      # (T, P, D) float32
 
 
-def _tracks(rng, n: int, t: int, width: float, height: float, k: AnetKnobs, keep: np.ndarray):
-    """Boxes (n, t, 4) drifting smoothly; each object is in view for a contiguous span containing ``keep``."""
-    w = width * rng.uniform(*k.object_width, size=(n, 1))
-    h = np.minimum(w * np.exp(rng.normal(0.0, 0.35, size=(n, 1))), 0.9 * height)
-    size = np.exp(np.cumsum(rng.normal(0.0, 0.03, size=(n, t)), axis=1))
-    w, h = np.minimum(w * size, 0.95 * width), np.minimum(h * size, 0.95 * height)
-    cx = rng.uniform(0.25, 0.75, size=(n, 1)) * width + np.cumsum(rng.normal(0, 0.015 * width, (n, t)), axis=1)
-    cy = rng.uniform(0.25, 0.75, size=(n, 1)) * height + np.cumsum(rng.normal(0, 0.015 * height, (n, t)), axis=1)
-    cx, cy = np.clip(cx, w / 2, width - w / 2), np.clip(cy, h / 2, height - h / 2)
-    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1)            # (n, t, 4)
-    length = np.maximum(1, np.round(rng.uniform(k.min_visible_frac, 1.0, size=n) * t)).astype(int)
-    lo = np.maximum(0, keep - length + 1)
-    hi = np.minimum(keep, t - length)
-    start = lo + (rng.random(n) * (hi - lo + 1)).astype(int)
-    frames = np.arange(t)
-    inview = (frames >= start[:, None]) & (frames < (start + length)[:, None])        # (n, t)
-    return boxes, inview
-
-
 def simulate_segment(world: AnetWorld, plan: AnetPlan, vg_ids: dict[str, int]) -> AnetSim:
     """Draw the objects, proposals and region features of one segment (T = 10 GVD frames)."""
     k, d, t, p = world.knobs, world.dim, FRAMES_PER_SEGMENT, world.knobs.num_proposals
-    rng = _rng(world.seed, "anet-segment", plan.key)
+    rng = seeded_rng(world.seed, "anet-segment", plan.key)
     nb = len(plan.process_clss)
-    n_dis = min(int(rng.integers(0, k.max_distractors + 1)), len(plan.distractor_pool))
-    distractors = [str(c) for c in rng.choice(plan.distractor_pool, size=n_dis, replace=False)] if n_dis else []
+    distractors = [str(c) for c in pick_distractors(rng, plan.distractor_pool, k.max_distractors, draw_if_empty=True)]
     classes = [list(cl) for cl in plan.process_clss] + [[c] for c in distractors]
     o = len(classes)
 
@@ -254,16 +220,13 @@ def simulate_segment(world: AnetWorld, plan: AnetPlan, vg_ids: dict[str, int]) -
     words = world.context_words(plan.tokens)
     base = [world.object_appearance(cl, words) for cl in classes[:nb]]
     base += [world.vector("class", c) for c in distractors]
-    appearance = _unit(np.stack(base) + k.instance_spread * rng.standard_normal((o, d)) / np.sqrt(d))  # (O, D)
+    appearance = unit(np.stack(base) + k.instance_spread * rng.standard_normal((o, d)) / np.sqrt(d))  # (O, D)
 
     width, height = float(RWIDTH), float(plan.rheight)
-    gt, inview = _tracks(rng, o, t, width, height, k, keep)                          # (O, T, 4), (O, T)
+    gt, outside = object_tracks(rng, o, t, width, height, k.object_width, k.min_visible_frac, keep)  # (O, T, 4)
+    inview = ~outside                                                                # (O, T)
 
-    share = inview.T * k.object_share                                                # (T, O)
-    total = share.sum(1, keepdims=True)
-    share = np.where(total > k.max_object_share, share * k.max_object_share / np.maximum(total, 1e-9), share)
-    cum = np.cumsum(share, axis=1)
-    source = (rng.random((t, p))[..., None] >= cum[:, None, :]).sum(-1)               # (T, P) in 0..O (O = clutter)
+    source = proposal_sources(rng, inview.T, k.object_share, k.max_object_share, p)  # (T, P) in 0..O (O = clutter)
     pdet = np.array([np.mean([world.detect_prob[c] for c in cl]) for cl in classes])  # (O,)
     detected = rng.random((t, o)) < pdet[None, :]                                     # (T, O)
 
@@ -280,26 +243,13 @@ def simulate_segment(world: AnetWorld, plan: AnetPlan, vg_ids: dict[str, int]) -
         hit[f, rng.choice(mine, size=min(len(mine), k.good_proposals), replace=False)] = True
     src = np.minimum(source, o - 1)
     around = gt.transpose(1, 0, 2)[np.arange(t)[:, None], src]                       # (T, P, 4)
-    jit = np.where(hit, rng.uniform(*k.good_jitter, (t, p)), rng.uniform(*k.poor_jitter, (t, p)))
-    boxes = _clip(_jitter(rng, around, jit), width, height)
-    for _ in range(3):   # a proposal around an undetected object never localises it (IoU <= 0.5)
-        bad = (source < o) & ~hit & (pair_iou(boxes, around, plus_one=True) > 0.5)
-        if not bad.any():
-            break
-        c = (boxes[..., :2] + boxes[..., 2:]) / 2
-        half = (boxes[..., 2:] - boxes[..., :2]) * 0.3
-        boxes = np.where(bad[..., None], _clip(np.concatenate([c - half, c + half], -1), width, height), boxes)
-    side = rng.uniform(*k.clutter_size, (t, p, 2)) * np.array([width, height])
-    centre = rng.uniform(0, 1, (t, p, 2)) * (np.array([width, height]) - side) + side / 2
-    clutter_boxes = np.concatenate([centre - side / 2, centre + side / 2], -1)
-    boxes = np.where((source == o)[..., None], clutter_boxes, boxes)                  # (T, P, 4)
+    boxes = jittered_proposals(rng, around, hit, source < o, k.good_jitter, k.poor_jitter, width, height,
+                               plus_one=True)                                        # the anet rule's IoU
+    boxes = np.where((source == o)[..., None], clutter_boxes(rng, t, p, k.clutter_size, width, height), boxes)
 
-    weight = iou_matrix(boxes, gt.transpose(1, 0, 2)) * inview.T[:, None, :]          # (T, P, O)
-    total = weight.sum(-1, keepdims=True)
-    weight = np.where(total > 1, weight / np.maximum(total, 1e-9), weight)
-    rest = 1.0 - weight.sum(-1, keepdims=True)
-    clutter = _unit(k.clutter_scene * world.vector("scene", plan.vid) + rng.standard_normal((t, p, d)) / np.sqrt(d))
-    feats = weight @ appearance + rest * clutter + k.feature_noise * rng.standard_normal((t, p, d)) / np.sqrt(d)
+    weight, rest = overlap_weights(boxes, gt, inview.T)                              # (T, P, O), (T, P, 1)
+    clutter = clutter_vectors(rng, k.clutter_scene * world.vector("scene", plan.vid), t, p)
+    feats = region_features(rng, weight @ appearance, rest, clutter, k.feature_noise)
 
     src_vg = np.array([vg_ids.get(cl[0], 0) for cl in classes] + [0])
     rpn_class = np.where(source == o, rng.integers(1, max(len(vg_ids), 2), (t, p)), src_vg[source])
@@ -336,13 +286,11 @@ def simulate_anet(out: str | Path, preset: str = "smoke", seed: int = 0, feature
                   max_segments: dict[str, int] | None = None) -> Path:
     """Write a simulated ActivityNet-Entities directory at ``out`` (built in a temporary sibling, then renamed);
     ``max_segments`` {split: N}: the first N segments of each split instead of the preset's."""
-    import h5py
-
     out, data_dir = Path(out), Path(data_dir)
     if out.exists():
         raise DataError(f"{out}: already exists; simulate writes a new directory")
     knobs = knobs or AnetKnobs()
-    dim = int(feature_dim or PRESETS.get(preset, {}).get("feature_dim", 0))
+    dim = int(feature_dim or WORLD_SIZES.get(preset, {}).get("feature_dim", 0))
     if dim < 1:
         raise DataError(f"feature dim must be >= 1, got {feature_dim!r}")
     t0 = time.time()
@@ -385,10 +333,10 @@ def simulate_anet(out: str | Path, preset: str = "smoke", seed: int = 0, feature
             vids = [v for s in splits for v in videos[s]]
             write_json(tmp / f"{CLEANED_PREFIX}{name}.json", {"vocab": vocab, "annotations": {v: ann[v] for v in vids}})
         meta = {
-            "dataset": "activitynet-entities", "simulated": True, "generator": "workbench.sim.anet",
+            "dataset": "activitynet-entities", "simulated": True, "generator": GENERATOR,
             "generator_version": GENERATOR_VERSION, "preset": preset, "seed": int(seed), "feature_dim": dim,
             "num_proposals": P, "frames_per_segment": T, "knobs": dataclasses.asdict(knobs),
-            "max_segments": max_segments if max_segments is not None else PRESETS[preset]["max_segments"],
+            "max_segments": max_segments if max_segments is not None else WORLD_SIZES[preset]["max_segments"],
             "language": f"real: {SKELETON} (sentences, process_clss, process_idx, timestamps, vocab)",
             "split": f"videos of the skeleton by blake2b('{SPLIT_SALT}', vid): "
                      + ", ".join(f"{s} {int(100 * sh)}%" for s, sh in SPLIT_SHARES),
@@ -409,10 +357,6 @@ def calibration_stats(preset: str = "demo", seed: int = 0, knobs: AnetKnobs | No
                       data_dir: str | Path = ANET_DATA, draws: int = 3) -> dict[str, dict[str, float]]:
     """Random and Upper Bound (rule ``anet``) of ``split``'s simulated boxes, without writing features
     (feature_dim 1): the numbers the detector knobs were calibrated against (Table 2)."""
-    from ..baselines import random_boxes, upper_bound_boxes
-    from ..evaluate import evaluate_boxes
-    from ..datasets.anet import gt_segments
-
     knobs = knobs or AnetKnobs()
     vocab, plans = plan_segments(preset, seed, data_dir)
     world = AnetWorld(seed, 1, knobs, vocab, class_frequency(data_dir))
@@ -434,7 +378,6 @@ def calibration_stats(preset: str = "demo", seed: int = 0, knobs: AnetKnobs | No
         def boxes(self, key):
             return props[key]
 
-    from ..records import ClassVocab
     cv = ClassVocab(list(vocab), {c: i for i, c in enumerate(vocab)})
     out = {"upper_bound": evaluate_boxes(gt, upper_bound_boxes(gt, _Props(), plus_one=True), cv, rule="anet")}
     rand = [evaluate_boxes(gt, random_boxes(gt, _Props(), seed=s), cv, rule="anet") for s in range(draws)]
@@ -445,38 +388,19 @@ def calibration_stats(preset: str = "demo", seed: int = 0, knobs: AnetKnobs | No
 
 # --- CLI (dispatched from `simulate --dataset anet`) ------------------------------------------
 
-_SHARES = ("min_visible_frac", "object_share", "max_object_share", "clutter_scene")   # knobs in [0, 1]
-_SIGNED = ("detect_logit", "detect_freq_slope")                                      # any finite number
+# what parse_knobs checks of each knob's value (the ranges tuples are set in code)
+RANGES = {**{k: "probability" for k in ("min_visible_frac", "object_share", "max_object_share", "clutter_scene")},
+          **{k: "finite" for k in ("detect_logit", "detect_freq_slope")},
+          **{k: "positive" for k in ("num_proposals", "good_proposals")},
+          **{k: "non_negative" for k in ("context", "instance_spread", "feature_noise", "max_distractors")}}
+RENAMED = {"context": "context_strength"}      # a knob's name in worlds written before issue 22
 
 
 def parse_anet_knobs(items: list[str] | None, base: AnetKnobs | None = None, where: str = "--set") -> AnetKnobs:
-    """``KNOB=VALUE`` strings applied to ``base``: every scalar knob of ``AnetKnobs`` (the ranges tuples are
-    set in code); an unknown knob, a bad value or a knob given twice raises DataError naming it."""
-    import math
-
-    base = base or AnetKnobs()
-    types = {f.name: type(f.default) for f in dataclasses.fields(AnetKnobs) if not isinstance(f.default, tuple)}
-    values: dict = {}
-    for item in items or []:
-        if "=" not in item:
-            raise DataError(f"{where} {item!r}: expected KNOB=VALUE")
-        k, v = (x.strip() for x in item.split("=", 1))
-        if k not in types:
-            raise DataError(f"{where}: unknown knob {k!r} of the ActivityNet-Entities world; knobs: {sorted(types)}")
-        if k in values:
-            raise DataError(f"{where}: knob {k} given twice")
-        try:
-            x = types[k](v) if types[k] is float else int(v)
-        except ValueError:
-            raise DataError(f"{where}: knob {k} expects {types[k].__name__}, got {v!r}") from None
-        ok = (math.isfinite(x) and (k in _SIGNED or (0 <= x <= 1 if k in _SHARES else x >= 0))
-              and not (k in ("num_proposals", "good_proposals") and x < 1))
-        if not ok:
-            want = ("finite" if k in _SIGNED else "in [0, 1]" if k in _SHARES
-                    else ">= 1" if k in ("num_proposals", "good_proposals") else ">= 0")
-            raise DataError(f"{where}: knob {k} must be {want}, got {v!r}")
-        values[k] = x
-    return dataclasses.replace(base, **values)
+    """``KNOB=VALUE`` strings applied to ``base``: every scalar knob of ``AnetKnobs``; an unknown knob, a bad
+    value or a knob given twice raises DataError naming it (``knobs.parse_knobs``)."""
+    return parse_knobs(items, base or AnetKnobs(), RANGES, where, what="ActivityNet world knob", once=True,
+                       renamed=RENAMED)
 
 
 def run(args) -> int:
@@ -489,16 +413,11 @@ def run(args) -> int:
     if getattr(args, "world", "v2") == "v1":
         raise DataError("--world v1 is a YouCook2 world; the ActivityNet-Entities world has one generator")
     t0 = time.time()
-    sets = list(getattr(args, "set", None) or [])
-    if args.context_strength is not None:
-        if any(s.split("=", 1)[0].strip() == "context_strength" for s in sets):
-            raise DataError("--context-strength and --set context_strength=: give the knob once")
-        sets.append(f"context_strength={args.context_strength}")
-    knobs = parse_anet_knobs(sets)
+    knobs = parse_anet_knobs(getattr(args, "set", None))
     caps = parse_max_segments(getattr(args, "max_segments", None) or [])
     limits = None
     if caps:                                            # a prefix of the preset's segments, as in the YouCook2 world
-        preset_caps = PRESETS.get(args.preset, {}).get("max_segments", {})
+        preset_caps = WORLD_SIZES.get(args.preset, {}).get("max_segments", {})
         limits = {s: min(n, preset_caps[s]) if preset_caps.get(s) else n for s, n in caps.items()}
         limits = {**{s: n for s, n in preset_caps.items() if s not in limits}, **limits}
     write_replacing(out, args.force, lambda target: simulate_anet(target, preset=args.preset, seed=args.seed,

@@ -17,9 +17,10 @@ import time
 import numpy as np
 
 from ..boxes import iou_matrix
-from .simulate import PRESETS, REAL_DATA, make_world, plan_segments
 from .knobs import WorldKnobs
-from .v2 import segment_boxes, segment_truth
+from .oracles import HeadroomAccumulator, Queries
+from .simulate import REAL_DATA, WORLD_SIZES, make_world, plan_segments
+from .v2 import segment_boxes, segment_truth, simulate_segment_v2
 
 TARGET = {"random_micro": 12.19, "random_macro": 10.36, "ub_micro": 68.56, "ub_macro": 62.42}   # paper, val
 
@@ -80,12 +81,9 @@ def calibrate(preset: str = "demo", seed: int = 0, rounds: int = 3, knobs: World
 def measure_headroom(preset: str = "demo", seed: int = 0, knobs=None, feature_dim: int | None = None,
                      splits: tuple[str, ...] = ("validation",), data_dir=None) -> dict:
     """The ``--stats`` object of a world without writing it (the same numbers as ``simulate --stats``)."""
-    from .oracles import HeadroomAccumulator, Queries
-    from .v2 import simulate_segment_v2
-
     data_dir = data_dir or REAL_DATA
     plans = plan_segments(preset, seed, data_dir)
-    world = make_world("v2", seed, int(feature_dim or PRESETS[preset]["feature_dim"]), knobs, data_dir)
+    world = make_world("v2", seed, int(feature_dim or WORLD_SIZES[preset]["feature_dim"]), knobs, data_dir)
     queries = Queries(world, plans["training"])
     out = {}
     for split in splits:

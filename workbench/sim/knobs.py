@@ -1,4 +1,5 @@
-"""The knobs of world v2: defaults, how each was set, and strict ``--set KNOB=VALUE`` parsing.
+"""The knobs of world v2: defaults, how each was set; and the strict ``--set KNOB=VALUE`` parsing of every
+world's knobs (``parse_knobs``).
 
 ``SOURCES`` says for every knob where its default comes from. ``context`` (ρ) is the independent
 variable and is never calibrated. The detector knobs (detect_*, share_*) are calibrated on the world's
@@ -85,7 +86,7 @@ SOURCES = {
     "appearance_from_words": "a priori, an assumption (no real statistic exists for how far a class's look follows "
                              "its name's word vector): 0 keeps every earlier world; the generalization protocol "
                              "uses 0.5, declared before any trained method ran on such a world (data/SIMULATOR.md)",
-}
+}   # recorded verbatim in every v2 dataset.json ("knob_sources"): data/SIMULATOR.md is sim/SIMULATOR.md's old path
 # knobs added after worlds were written: a dataset.json without them holds the world of this value
 ADDED_LATER = {"appearance_from_words": 0.0}
 
@@ -94,7 +95,24 @@ def parse_world_sets(items: list[str] | dict[str, Any] | None, base: WorldKnobs 
                      where: str = "--set") -> WorldKnobs:
     """``KNOB=VALUE`` strings (or a dict) applied to ``base``; an unknown knob or a bad value raises
     DataError naming the knob."""
-    base = base or WorldKnobs()
+    return parse_knobs(items, base or WorldKnobs(), RANGES, where)
+
+
+# what parse_knobs checks of a knob's value (a knob of no other kind: finite)
+RANGES = {**{k: "probability" for k in PROBABILITIES}, **{k: "non_negative" for k in NON_NEGATIVE},
+          **{k: "positive" for k in POSITIVE}}
+_OUT_OF_RANGE = {"probability": ("is a probability / share and must be in [0, 1]", lambda x: 0.0 <= x <= 1.0),
+                 "non_negative": ("must be >= 0", lambda x: x >= 0), "positive": ("must be >= 1", lambda x: x >= 1),
+                 "finite": ("", lambda x: True)}
+
+
+def parse_knobs(items: list[str] | dict[str, Any] | None, base, ranges: dict[str, str], where: str = "--set",
+                what: str = "world knob", settable: tuple[str, ...] | None = None, once: bool = False,
+                renamed: dict[str, str] | None = None):
+    """``KNOB=VALUE`` strings (or a dict) applied to ``base``, a frozen dataclass of a world's knobs (any world:
+    v1, v2, the ActivityNet world): its int and float knobs (``settable``: only these), each value of the kind
+    ``ranges`` names (probability | non_negative | positive; finite otherwise). An unknown knob, a bad value, a
+    knob given twice (``once``) or by its old name (``renamed`` {knob: old name}) raises DataError naming it."""
     if isinstance(items, dict):
         pairs = list(items.items())
     else:
@@ -104,11 +122,17 @@ def parse_world_sets(items: list[str] | dict[str, Any] | None, base: WorldKnobs 
                 raise DataError(f"{where} {item!r}: expected KNOB=VALUE")
             k, v = item.split("=", 1)
             pairs.append((k.strip(), v.strip()))
-    types = {f.name: f.type for f in fields(WorldKnobs)}
+    types = {f.name: f.type for f in fields(base) if f.type in (int, float, "int", "float")
+             and (settable is None or f.name in settable)}
+    old = {was: now for now, was in (renamed or {}).items()}
     values: dict[str, Any] = {}
     for k, v in pairs:
+        if k in old and k not in types:
+            raise DataError(f"{where}: {what} {k} is now called {old[k]} (--set {old[k]}=VALUE)")
         if k not in types:
-            raise DataError(f"{where}: unknown world knob {k!r}; knobs: {sorted(types)}")
+            raise DataError(f"{where}: unknown {what} {k!r}; knobs: {sorted(types)}")
+        if once and k in values:
+            raise DataError(f"{where}: {what} {k} given twice")
         typ = int if types[k] in (int, "int") else float
         try:
             if isinstance(v, bool):
@@ -117,14 +141,11 @@ def parse_world_sets(items: list[str] | dict[str, Any] | None, base: WorldKnobs 
             if typ is int and isinstance(v, float) and not v.is_integer():
                 raise ValueError
         except (TypeError, ValueError):
-            raise DataError(f"{where}: world knob {k} expects {typ.__name__}, got {v!r}") from None
+            raise DataError(f"{where}: {what} {k} expects {typ.__name__}, got {v!r}") from None
         if x != x or x in (float("inf"), float("-inf")):
-            raise DataError(f"{where}: world knob {k} must be finite, got {v!r}")
-        if k in PROBABILITIES and not 0.0 <= x <= 1.0:
-            raise DataError(f"{where}: world knob {k} is a probability / share and must be in [0, 1], got {v!r}")
-        if k in NON_NEGATIVE and x < 0:
-            raise DataError(f"{where}: world knob {k} must be >= 0, got {v!r}")
-        if k in POSITIVE and x < 1:
-            raise DataError(f"{where}: world knob {k} must be >= 1, got {v!r}")
+            raise DataError(f"{where}: {what} {k} must be finite, got {v!r}")
+        message, ok = _OUT_OF_RANGE[ranges.get(k, "finite")]
+        if not ok(x):
+            raise DataError(f"{where}: {what} {k} {message}, got {v!r}")
         values[k] = x
     return dataclasses.replace(base, **values)

@@ -12,7 +12,7 @@ the integer GT box in pixels):
 * ``oracle_state``: the object's own noiseless appearance in that frame (its true state).
 
 Training-time headroom (what a context-free query can learn from the training bags; SCL infers with
-E_f alone, so context can only help it through training, see data/SIMULATOR.md "Which oracle bounds which
+E_f alone, so context can only help it through training, see SIMULATOR.md "Which oracle bounds which
 method"), each one query per label class learned from the training split's features (``TrainingBags``):
 
 * ``oracle_class_em``: MIL-EM class prototypes: in every training bag (a named object's segment, its
@@ -30,12 +30,19 @@ with / without a visible twin, and before / after a state change (``no_change`` 
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 
-from ..boxes import iou_matrix
 from .base import PRONOUNS, SegmentPlan, SegmentSim
-from .v2 import MENTION_TYPES, SegmentTruth, WorldV2, noiseless, segment_truth
+from ..boxes import iou_matrix
+from ..datasets.yc2 import holdout_classes, load_class_file, load_official_annotations
+from ..evaluate import evaluate_boxes, gt_units, heldout_metrics
+from ..io import DataError, read_json
+from .knobs import ADDED_LATER, WorldKnobs
+from ..paths import ANNOTATION_NAMES, BOX_DIR, CLASS_FILE, DATASET_META, FEATURE_DIR, WORLD_TRUTH_FILE, YC2_DATA
+from .stats import parsed_corpus, real_statistics
+from .v2 import MENTION_TYPES, SegmentTruth, WorldV2, noiseless, segment_truth, word_looks
 
 METHODS = ("random", "upper_bound", "oracle_class", "oracle_language", "oracle_state",
            "oracle_class_em", "oracle_teacher_em", "oracle_class_box")
@@ -45,6 +52,8 @@ EM_MAX_BYTES = 512 * 2**20   # float16 features the EM bags may hold (a larger s
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
+    """A vector (D,) scaled to unit length by its flat norm (not ``base.unit``'s last-axis norm, which can differ in
+    the last bit: the oracle numbers of written worlds stay as they are)."""
     return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
@@ -250,14 +259,6 @@ def teacher_looks(path, keys) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     ``stated_look`` (what a perfect contextual teacher knows); another's is its class's plain look (used only
     when it is the transfer's negative). Rebuilt from world_truth.json and the world (seed, dim, knobs) of
     dataset.json; a dataset without it, or whose truth has no training rows, is a DataError."""
-    from pathlib import Path
-
-    from ..datasets.yc2 import load_class_file
-    from ..io import DataError, read_json
-    from ..paths import CLASS_FILE, DATASET_META, WORLD_TRUTH_FILE, YC2_DATA
-    from .knobs import ADDED_LATER, WorldKnobs
-    from .stats import parsed_corpus, real_statistics
-
     path = Path(path)
     meta_path, truth_path = path / DATASET_META, path / WORLD_TRUTH_FILE
     if not meta_path.is_file() or read_json(meta_path).get("world") != "v2":
@@ -268,7 +269,7 @@ def teacher_looks(path, keys) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     truth = read_json(truth_path)
     knobs = WorldKnobs(**{**ADDED_LATER, **meta["knobs"]})
     world = WorldV2(int(meta["seed"]), int(meta["feature_dim"]), knobs, load_class_file(YC2_DATA / CLASS_FILE),
-                    real_statistics(YC2_DATA), parsed_corpus(YC2_DATA))     # what data.simulator.make_world builds
+                    real_statistics(YC2_DATA), parsed_corpus(YC2_DATA))     # what simulate.make_world builds
     out = {}
     for key in keys:
         rows = truth.get(key)
@@ -291,15 +292,6 @@ def word_oracle(path) -> dict:
     no sentence, no context); score it like a run (the dataset's STVG rule) on every object and on the
     held-out classes only. {split: {"all": metrics, "heldout": metrics or None}}. At w = 0 the looks do not
     follow the words, so this is chance; it rises with w as far as the projection survives the noise."""
-    from pathlib import Path
-
-    from ..datasets.yc2 import holdout_classes
-    from ..datasets.yc2 import load_class_file, load_official_annotations
-    from ..evaluate import evaluate_boxes, gt_units, heldout_metrics
-    from ..io import DataError, read_json
-    from ..paths import ANNOTATION_NAMES, BOX_DIR, CLASS_FILE, DATASET_META, FEATURE_DIR
-    from .v2 import word_looks
-
     path = Path(path)
     meta = read_json(path / DATASET_META)
     if meta.get("world") != "v2":

@@ -1,38 +1,52 @@
-"""Simulate a YouCook2-BB dataset (the embedded default) in the real on-disk layouts.
+"""Simulate a dataset (``python -m workbench simulate``): the one driver of every world.
 
-The world is described in ``SIMULATOR.md`` beside this file. Every random draw of a segment
-comes from a generator seeded by (seed, segment key), so a smaller preset is a consistent subset
-of a larger one and the same seed gives byte-identical files.
+A YouCook2-BB world (``--dataset yc2``, the default) in the real on-disk layouts: world v2 (``v2.py``, the
+default) or world v1 (``v1.py``), each registered in ``WORLDS``; the ActivityNet-Entities world (``--dataset
+anet``, ``anet.py``) in GVD's layout. The worlds are described in ``SIMULATOR.md`` and ``SIMULATOR_ANET.md``
+beside this file. Every random draw of a segment comes from a generator seeded by (seed, segment key), so a
+smaller size is a consistent subset of a larger one and the same seed gives byte-identical files.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
-import re
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
+from tqdm.auto import tqdm
 
-from ..boxes import iou_matrix
-from ..io import DataError, atomic_path, read_json, write_json
-from ..paths import WORLD_TRUTH_FILE, STORE_DIR, ANNOTATION_NAMES, BOX_DIR, CLASS_FILE, DATASET_META, FEATURE_DIR, SENTENCES_FILE, TRAINING_VID_FILE, YC2_DATA, YOUCOOKII_FILE
-from ..datasets.yc2 import DatasetDir
-from ..features.store import stamp_world
-from .base import UnitVectors, parse_max_segments, proposals_around, write_replacing
-from .base import FRAME, PRONOUNS, SegmentPlan, SegmentSim, _clip, _hash_int, _jitter, _rng, _unit
-from ..datasets.yc2 import SPLIT_DICT_NAMES, SPLITS, load_class_file, load_official_annotations, load_sentences, load_split_dict, load_youcookii, write_official_annotations, write_split_dict
-from ..records import GTObject, GTSegment, SegmentInfo, SplitEntry, Box
+from . import v1
+from .anet import run as run_anet
+from .base import (FRAME, PRONOUNS, SegmentPlan, SegmentSim, WORLD_STATS_FILE, hash_int, parse_max_segments,
+                   write_replacing)
+from ..baselines import proposal_hit_rates
+from ..datasets.yc2 import (DatasetDir, SPLITS, SPLIT_DICT_NAMES, apply_holdout, load_class_file,
+                            load_official_annotations, load_sentences, load_split_dict, load_youcookii,
+                            write_official_annotations, write_split_dict)
+from ..features.store import FeatureStore, stamp_world
+from ..io import DataError, read_json, write_json
+from .knobs import ADDED_LATER, WorldKnobs, parse_world_sets
+from .oracles import HeadroomAccumulator, Queries, TrainingBags
+from ..paths import (ANNOTATION_NAMES, BOX_DIR, CLASS_FILE, DATASET_META, SENTENCES_FILE, STORE_DIR,
+                     TRAINING_VID_FILE, WORLD_TRUTH_FILE, YC2_DATA, YOUCOOKII_FILE)
+from ..records import Box, GTObject, GTSegment, SegmentInfo, SplitEntry
+from .sinks import NpySink, StoreSink
+from .stats import parsed_corpus, real_statistics
+from .v2 import GENERATOR_VERSION_V2, WorldV2
 
-GENERATOR_VERSION = "yc2-sim-1"
+# dataset.json's "generator" of the YouCook2 worlds: this driver's module when they were first written (kept: the
+# files of every world stay byte for byte, and a store's world identity includes it)
+GENERATOR = "workbench.data.simulator"
 REAL_DATA = YC2_DATA
 RWIDTH = 720                                 # every YouCook2-BB video is resized to 720 px wide
 ANNOTATION_FILES = {split: names[0] for split, names in ANNOTATION_NAMES.items()}  # what simulate writes
 
-PRESETS = {
+WORLD_SIZES = {
     # max_segments: per split (0 = all real segments); max_frames: only segments this short (0 = any)
     "smoke": dict(feature_dim=32, max_segments={"training": 60, "validation": 20, "testing": 20}, max_frames=8),
     "demo": dict(feature_dim=128, max_segments={}, max_frames=0),
@@ -41,65 +55,47 @@ PRESETS = {
     "full": dict(feature_dim=4096, max_segments={}, max_frames=0),
 }
 
-_STOPWORDS = frozenset("""a an the and or of to in on into onto with for from at by over under up down out off
-    then until some all it its them that they this these those each few more about as is are be until well""".split())
 
+# --- the YouCook2 worlds ----------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class Knobs:
-    """Every knob of the simulated world (recorded in dataset.json)."""
+class WorldVersion:
+    """A YouCook2 world ``simulate`` writes. Its world object has ``segment(plan)`` -> (SegmentSim, truth or
+    None) and ``meta()`` -> what dataset.json records of it beyond its knobs."""
 
-    num_proposals: int = 20            # P: proposals per frame
-    context_strength: float = 0.5      # size of the sentence-context shift of an object's appearance (0 = none)
-    instance_spread: float = 0.3       # per-object deviation from its (class, context) appearance
-    feature_noise: float = 0.5         # norm of the per-region Gaussian noise (appearances have norm 1)
-    clutter_scene: float = 0.7         # weight of the video's scene vector in a clutter vector
-    max_distractors: int = 2           # unnamed objects of the same video that co-occur in a segment
-    min_visible_frac: float = 0.4      # an object is in the frame for a contiguous span of >= this fraction
-    occluded_prob: float = 0.1         # per visible frame
-    occluded_weight: float = 0.5       # an occluded object contributes this much to what overlaps it
-    detect_prob: float = 0.58          # per (object, frame): the detector localises the object at all
-    object_share: float = 0.25         # share of a frame's proposals drawn around each visible object
-    max_object_share: float = 0.8      # cap on the share of all objects together (the rest is clutter)
-    good_jitter: tuple = (0.02, 0.25)  # jitter scale (fraction of box size) of a detected object's proposals
-    poor_jitter: tuple = (0.25, 0.60)  # jitter scale when not detected (IoU then kept <= 0.5)
-    object_width: tuple = (0.12, 0.50) # GT box width as a fraction of the frame width
-    clutter_size: tuple = (0.08, 0.60) # clutter box side as a fraction of the frame side
+    generator_version: str
+    knobs: type                       # its knobs' frozen dataclass (``knobs()``: the defaults; ``to_dict()``)
+    build: Callable                   # (seed, feature_dim, knobs, data_dir) -> the world
+    parse_sets: Callable              # `--set KNOB=VALUE` strings -> knobs
+    truth: bool                       # records world_truth.json and the oracles' world_stats.json
 
 
-# --- appearance -------------------------------------------------------------------------------
+def _build_v1(seed: int, dim: int, knobs: v1.Knobs, data_dir: Path) -> v1.World:
+    return v1.World(seed, dim, knobs, load_class_file(data_dir / CLASS_FILE).forms)
 
-class World:
-    """Appearance vectors of classes, words and scenes for one (seed, feature_dim, knobs)."""
 
-    def __init__(self, seed: int, feature_dim: int, knobs: Knobs, class_forms: dict[str, int]):
-        self.seed, self.dim, self.knobs = int(seed), int(feature_dim), knobs
-        self.class_forms = class_forms
-        self.vector = UnitVectors(self.seed, self.dim, "vec")   # vector(*parts) -> unit (D,) fixed by (seed, parts)
+def _build_v2(seed: int, dim: int, knobs: WorldKnobs, data_dir: Path) -> WorldV2:
+    return WorldV2(seed, dim, knobs, load_class_file(data_dir / CLASS_FILE), real_statistics(data_dir),
+                   parsed_corpus(data_dir))
 
-    def class_appearance(self, cid: int) -> np.ndarray:
-        return self.vector("class", cid)
 
-    def context_words(self, sentence: str) -> list[str]:
-        """The sentence's words that carry context: not object names, not stop words."""
-        words = re.findall(r"[a-z]+", sentence.lower())
-        return [w for w in words if w not in _STOPWORDS and w not in self.class_forms]
+WORLDS = {
+    "v1": WorldVersion(v1.GENERATOR_VERSION, v1.Knobs, _build_v1, v1.parse_sets, truth=False),
+    "v2": WorldVersion(GENERATOR_VERSION_V2, WorldKnobs, _build_v2, parse_world_sets, truth=True),
+}
+DEFAULT_WORLD = "v2"
 
-    def context_direction(self, cid: int, words: list[str]) -> np.ndarray:
-        """Unit direction of the (class, context) shift: each word moves every class the same way
-        (a shared part) and this class its own way (a class-specific part)."""
-        if not words:
-            return np.zeros(self.dim)
-        v = sum(self.vector("word", w) + self.vector("class-word", cid, w) for w in words)
-        return _unit(v)
 
-    def object_appearance(self, cid: int, sentence: str) -> np.ndarray:
-        """Appearance (D,) of an object of class ``cid`` described by ``sentence``."""
-        a = self.class_appearance(cid)
-        k = self.knobs.context_strength
-        if k:
-            a = a + k * self.context_direction(cid, self.context_words(sentence))
-        return _unit(a)
+def make_world(world: str, seed: int, dim: int, knobs, data_dir: Path):
+    """The appearance world of ``world`` (a name of WORLDS) with ``knobs`` (None: that world's defaults)."""
+    version = WORLDS[world]
+    return version.build(seed, dim, knobs or version.knobs(), Path(data_dir))
+
+
+def segment_arrays(world, plan: SegmentPlan):
+    """Every array of one segment, for any world: (SegmentSim, truth or None). The one function
+    through which generation produces per-segment arrays (the sinks plug in after it)."""
+    return world.segment(plan)
 
 
 # --- segment plans ----------------------------------------------------------------------------
@@ -119,17 +115,18 @@ def _referents(entries: list[SplitEntry]) -> dict[tuple[str, int], int]:
 
 
 def _label_rng_choice(seed: int, key: str, i: int, p_alt: float) -> bool:
-    return (_hash_int(seed, "label", key, i) % 10_000) / 10_000 < p_alt
+    return (hash_int(seed, "label", key, i) % 10_000) / 10_000 < p_alt
 
 
 def plan_segments(preset: str, seed: int, data_dir: str | Path = REAL_DATA,
-                  max_segments: dict[str, int] | None = None) -> dict[str, list[SegmentPlan]]:
+                  max_segments: dict[str, int] | None = None, size: dict | None = None) -> dict[str, list[SegmentPlan]]:
     """The segments of each split for ``preset``, from the real YouCook2-BB files in ``data_dir``;
-    ``max_segments`` ({split: n}) keeps only the first n of a split (a prefix of the preset)."""
-    if preset not in PRESETS:
-        raise DataError(f"unknown simulator preset {preset!r}; presets: {sorted(PRESETS)}")
+    ``max_segments`` ({split: n}) keeps only the first n of a split (a prefix of the preset).
+    ``size``: a size of WORLD_SIZES' layout that is none of them (``preset`` then only names it)."""
+    if size is None and preset not in WORLD_SIZES:
+        raise DataError(f"unknown simulator preset {preset!r}; presets: {sorted(WORLD_SIZES)}")
     data_dir = Path(data_dir)
-    p = PRESETS[preset]
+    p = WORLD_SIZES[preset] if size is None else size
     vocab = load_class_file(data_dir / CLASS_FILE)
     sentences = load_sentences(data_dir / SENTENCES_FILE)
     infos = load_youcookii(data_dir / YOUCOOKII_FILE)
@@ -174,7 +171,7 @@ def plan_segments(preset: str, seed: int, data_dir: str | Path = REAL_DATA,
             if e.vid in test_height:
                 rheight = test_height[e.vid]
             else:
-                u = (_hash_int(seed, "rheight", e.vid) % 1_000_000) / 1_000_000
+                u = (hash_int(seed, "rheight", e.vid) % 1_000_000) / 1_000_000
                 rheight = heights[int(np.searchsorted(height_cdf, u, side="right"))]
             real = public_test.get(key) if split == "testing" else None
             labels = []
@@ -198,76 +195,7 @@ def plan_segments(preset: str, seed: int, data_dir: str | Path = REAL_DATA,
     return plans
 
 
-# --- one segment ------------------------------------------------------------------------------
-
-def _object_tracks(rng: np.random.Generator, n: int, t: int, width: float, height: float, k: Knobs):
-    """GT boxes (n, t, 4) in pixels moving smoothly, with a contiguous visible span and occlusions."""
-    w = width * rng.uniform(*k.object_width, size=(n, 1))
-    h = np.minimum(w * np.exp(rng.normal(0.0, 0.35, size=(n, 1))), 0.9 * height)
-    size = np.exp(np.cumsum(rng.normal(0.0, 0.03, size=(n, t)), axis=1))     # (n, t)
-    w, h = np.minimum(w * size, 0.95 * width), np.minimum(h * size, 0.95 * height)
-    cx = rng.uniform(0.25, 0.75, size=(n, 1)) * width + np.cumsum(rng.normal(0, 0.015 * width, (n, t)), axis=1)
-    cy = rng.uniform(0.25, 0.75, size=(n, 1)) * height + np.cumsum(rng.normal(0, 0.015 * height, (n, t)), axis=1)
-    cx = np.clip(cx, w / 2, width - w / 2)
-    cy = np.clip(cy, h / 2, height - h / 2)
-    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1)  # (n, t, 4)
-    length = np.maximum(1, np.round(rng.uniform(k.min_visible_frac, 1.0, size=n) * t)).astype(int)
-    start = (rng.random(n) * (t - length + 1)).astype(int)
-    frames = np.arange(t)
-    outside = (frames < start[:, None]) | (frames >= (start + length)[:, None])     # (n, t)
-    occluded = ~outside & (rng.random((n, t)) < k.occluded_prob)
-    return boxes, outside, occluded
-
-
-def simulate_segment(world: World, plan: SegmentPlan) -> SegmentSim:
-    """Draw the objects, proposals and region features of one segment (vectorised over frames)."""
-    k, d = world.knobs, world.dim
-    rng = _rng(world.seed, "segment", plan.key)
-    t, p = plan.num_frames, k.num_proposals
-    n_dis = int(rng.integers(0, k.max_distractors + 1)) if plan.distractor_pool else 0
-    n_dis = min(n_dis, len(plan.distractor_pool))
-    distractors = [int(c) for c in rng.choice(plan.distractor_pool, size=n_dis, replace=False)] if n_dis else []
-    o = len(plan.class_ids) + n_dis
-
-    # Appearance of each object instance (O, D): named objects shift with their sentence context,
-    # pronouns look like their referent, distractors look like their class.
-    base = [world.object_appearance(c, plan.sentence) for c in plan.looks_like]
-    base += [world.class_appearance(c) for c in distractors]
-    appearance = _unit(np.stack(base) + k.instance_spread * rng.standard_normal((o, d)) / np.sqrt(d))
-
-    width, height = float(plan.rwidth), float(plan.rheight)
-    gt, outside, occluded = _object_tracks(rng, o, t, width, height, k)
-    scale = np.array([FRAME / width, FRAME / height, FRAME / width, FRAME / height])
-    gt224 = gt * scale                                                     # (O, T, 4)
-
-    # Which object each proposal is drawn around (index O = clutter).
-    present = ~outside.T                                                   # (T, O)
-    share = present * k.object_share
-    total = share.sum(1, keepdims=True)
-    share = np.where(total > k.max_object_share, share * k.max_object_share / np.maximum(total, 1e-9), share)
-    cum = np.cumsum(share, axis=1)                                         # (T, O)
-    source = (rng.random((t, p))[..., None] >= cum[:, None, :]).sum(-1)    # (T, P) in 0..O
-    detected = rng.random((t, o)) < k.detect_prob                          # (T, O)
-
-    boxes = proposals_around(rng, source, detected, gt224, k.good_jitter, k.poor_jitter)  # (T, P, 4)
-    cw = FRAME * rng.uniform(*k.clutter_size, (t, p, 2))
-    cc = rng.uniform(0, 1, (t, p, 2)) * (FRAME - cw) + cw / 2
-    clutter_boxes = np.concatenate([cc - cw / 2, cc + cw / 2], -1)
-    boxes = np.where((source == o)[..., None], clutter_boxes, boxes)       # (T, P, 4)
-
-    # Region features: the appearance of what a proposal overlaps, weighted by IoU, plus clutter and noise.
-    weight = iou_matrix(boxes, gt224.transpose(1, 0, 2))                   # (T, P, O)
-    vis = np.where(outside, 0.0, np.where(occluded, k.occluded_weight, 1.0)).T   # (T, O)
-    weight = weight * vis[:, None, :]
-    total = weight.sum(-1, keepdims=True)
-    weight = np.where(total > 1, weight / np.maximum(total, 1e-9), weight)
-    rest = 1.0 - weight.sum(-1, keepdims=True)                             # (T, P, 1)
-    scene = world.vector("scene", plan.vid)
-    clutter = _unit(k.clutter_scene * scene + rng.standard_normal((t, p, d)) / np.sqrt(d))
-    feats = weight @ appearance + rest * clutter + k.feature_noise * rng.standard_normal((t, p, d)) / np.sqrt(d)
-    return SegmentSim(gt, outside, occluded, appearance, boxes.astype(np.float32), feats.astype(np.float32),
-                      len(plan.class_ids))
-
+# --- one segment's annotation -------------------------------------------------------------
 
 def gt_segment(plan: SegmentPlan, sim: SegmentSim) -> GTSegment:
     """The official-format annotation of a segment's named objects (integer pixel boxes)."""
@@ -282,96 +210,90 @@ def gt_segment(plan: SegmentPlan, sim: SegmentSim) -> GTSegment:
 
 # --- the dataset directory --------------------------------------------------------------------
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    with atomic_path(path, suffix=".npy") as tmp:
-        np.save(tmp, array)
-
-
 OUTPUTS = ("npy", "store", "both")
-WORLDS = ("v1", "v2")
-DEFAULT_WORLD = "v2"
-WORLD_STATS_FILE = "world_stats.json"       # v2: oracle headroom per split (`simulate --stats`)
 
 
 def default_output(preset: str) -> str:
     """``full`` writes the HDF5 stores directly (its per-segment .npy files would be ~89 GB); the
-    small presets keep the per-segment .npy layout that ``build-store`` converts."""
+    small sizes keep the per-segment .npy layout that ``build-store`` converts."""
     return "store" if preset == "full" else "npy"
 
 
-def segment_arrays(world, plan: SegmentPlan):
-    """Every array of one segment, for either world: (SegmentSim, truth or None). The one function
-    through which generation produces per-segment arrays (the sinks plug in after it)."""
-    if isinstance(world, World):
-        return simulate_segment(world, plan), None
-    from .v2 import simulate_segment_v2
-    return simulate_segment_v2(world, plan)
+class TruthRecorder:
+    """A world's truth while its segments are written (``WorldVersion.truth``): the world_truth.json rows of
+    every segment, the training-time oracles' bags (fitted once training is done) and each annotated split's
+    oracle headroom (world_stats.json)."""
 
+    def __init__(self, world, training: list[SegmentPlan]):
+        self.queries = Queries(world, training)
+        self.bags = TrainingBags(self.queries)
+        self.rows: dict[str, list[dict]] = {}
+        self.headroom: dict[str, dict] = {}
+        self.acc: HeadroomAccumulator | None = None
 
-def make_world(world: str, seed: int, dim: int, knobs, data_dir: Path):
-    """The appearance world of ``world`` (v1 | v2) with ``knobs`` (None: that world's defaults)."""
-    vocab = load_class_file(data_dir / CLASS_FILE)
-    if world == "v1":
-        return World(seed, dim, knobs or Knobs(), vocab.forms)
-    from .knobs import WorldKnobs
-    from .stats import parsed_corpus, real_statistics
-    from .v2 import WorldV2
-    return WorldV2(seed, dim, knobs or WorldKnobs(), vocab, real_statistics(data_dir), parsed_corpus(data_dir))
+    def begin_split(self, split: str) -> None:
+        self.acc = HeadroomAccumulator(self.queries) if split in ANNOTATION_FILES else None
 
+    def add(self, split: str, plan: SegmentPlan, sim: SegmentSim, truth) -> None:
+        if split == "training":
+            self.bags.add(plan, sim, truth)
+        elif self.acc is not None:
+            self.acc.add(plan, sim, truth)
+        else:
+            return
+        self.rows[plan.key] = _truth_rows(truth, sim)
 
-def _knob_dict(knobs) -> dict:
-    return knobs.to_dict() if hasattr(knobs, "to_dict") else dataclasses.asdict(knobs)
+    def end_split(self, split: str) -> None:
+        if split == "training":
+            self.bags.fit()
+        if self.acc is not None:
+            self.headroom[split] = {**self.acc.result(), "learned_from": self.bags.info()}
+
+    def write(self, root: Path) -> None:
+        write_json(root / WORLD_STATS_FILE, self.headroom, indent=1)
+        write_json(root / WORLD_TRUTH_FILE, self.rows)
 
 
 def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim: int | None = None,
              knobs=None, data_dir: str | Path = REAL_DATA, progress: bool = False,
              output: str | None = None, checkpoint_seconds: float = 60.0,
-             max_segments: dict[str, int] | None = None, world: str = DEFAULT_WORLD, holdout: int = 0) -> Path:
-    """Write a simulated dataset directory at ``out`` (built in a sibling folder, then renamed).
+             max_segments: dict[str, int] | None = None, world: str = DEFAULT_WORLD, holdout: int = 0,
+             size: dict | None = None) -> Path:
+    """Write a simulated YouCook2-BB dataset directory at ``out`` (built in a sibling folder, then renamed).
 
-    ``world``: "v2" (default; ``knobs`` a ``world.knobs.WorldKnobs``) or "v1" (the yc2-sim-1 world,
-    byte for byte; ``knobs`` a ``Knobs``).
+    ``world``: a name of WORLDS, "v2" (default; ``knobs`` a ``knobs.WorldKnobs``) or "v1" (the yc2-sim-1 world,
+    byte for byte; ``knobs`` a ``v1.Knobs``).
     ``output``: "npy" per-segment files (CI/NAFAE layout), "store" the HDF5 stores directly
     (``<out>/store/<split>.h5``), or "both"; default ``default_output(preset)``. With a store the
     sibling folder is ``.<name>.partial`` and is kept when interrupted: the same call resumes it
     from its last checkpoint (every ``checkpoint_seconds``).
-    ``holdout`` K > 0: K testing classes unseen in training (``data/holdout.py``). ``out`` must not exist yet.
-    Returns ``out``.
+    ``holdout`` K > 0: K testing classes unseen in training (``datasets.yc2.apply_holdout``). ``out`` must not
+    exist yet. ``size``: the world's size when it is none of WORLD_SIZES (``plan_segments``); ``preset`` names
+    it in dataset.json. Returns ``out``.
     """
-    from .sinks import NpySink, StoreSink
-
     out = Path(out)
     if out.exists():
         raise DataError(f"{out}: already exists; simulate writes a new directory")
     if world not in WORLDS:
         raise DataError(f"unknown world {world!r}; worlds: {list(WORLDS)}")
+    version = WORLDS[world]
     output = output or default_output(preset)
     if output not in OUTPUTS:
         raise DataError(f"simulate: output must be one of {OUTPUTS}, got {output!r}")
-    v2 = world == "v2"
-    if v2:
-        from .knobs import SOURCES, WorldKnobs
-        from .oracles import HeadroomAccumulator, Queries, TrainingBags
-        from .v2 import GENERATOR_VERSION_V2
-        knobs = knobs or WorldKnobs()
-        if not isinstance(knobs, WorldKnobs):
-            raise DataError(f"world v2 takes WorldKnobs, got {type(knobs).__name__}")
-    else:
-        knobs = knobs or Knobs()
-    dim = int(PRESETS.get(preset, {}).get("feature_dim", 0) if feature_dim is None else feature_dim)
+    knobs = knobs or version.knobs()
+    if not isinstance(knobs, version.knobs):
+        raise DataError(f"world {world} takes {version.knobs.__name__}, got {type(knobs).__name__}")
+    dim = int((size or WORLD_SIZES.get(preset, {})).get("feature_dim", 0) if feature_dim is None else feature_dim)
     if dim < 1:
         raise DataError(f"simulate: --feature-dim (feature_dim) must be >= 1, got {feature_dim!r}")
     data_dir = Path(data_dir)
     t0 = time.time()
-    plans = plan_segments(preset, seed, data_dir, max_segments)
+    plans = plan_segments(preset, seed, data_dir, max_segments, size)
     holdout_meta = {}
     if holdout:
-        from ..datasets.yc2 import apply_holdout
         plans, holdout_meta = apply_holdout(plans, holdout, seed, load_class_file(data_dir / CLASS_FILE).names)
-    gen = make_world(world, seed, dim, knobs, data_dir)
-    queries = Queries(gen, plans["training"]) if v2 else None
-    bags = TrainingBags(queries) if v2 else None      # the training-time oracles' bags (fitted after training)
-    version = GENERATOR_VERSION_V2 if v2 else GENERATOR_VERSION
+    gen = version.build(seed, dim, knobs, data_dir)
+    recorder = TruthRecorder(gen, plans["training"]) if version.truth else None
     out.parent.mkdir(parents=True, exist_ok=True)
     resumable = output != "npy"
     if resumable:
@@ -379,8 +301,8 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
         tmp.mkdir(exist_ok=True)
     else:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    identity = {"generator_version": version, "preset": preset, "seed": int(seed), "feature_dim": dim,
-                "knobs": json.dumps(_knob_dict(knobs), sort_keys=True), "holdout": int(holdout)}
+    identity = {"generator_version": version.generator_version, "preset": preset, "seed": int(seed),
+                "feature_dim": dim, "knobs": json.dumps(knobs.to_dict(), sort_keys=True), "holdout": int(holdout)}
     sinks = []
     if output in ("npy", "both"):
         sinks.append(NpySink(tmp))
@@ -388,86 +310,22 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
         sinks.append(StoreSink(tmp, knobs.num_proposals, dim, identity))
     finished = False
     try:
-        shutil.copyfile(data_dir / CLASS_FILE, tmp / CLASS_FILE)
-        all_plans = [pl for s in SPLITS for pl in plans[s]]
-        write_json(tmp / SENTENCES_FILE, {pl.key: pl.sentence for pl in all_plans})
-        for split in SPLITS:
-            write_split_dict(tmp / SPLIT_DICT_NAMES[split],
-                             [SplitEntry(split, pl.recipe, pl.vid, pl.seg, pl.class_ids) for pl in plans[split]])
-        _write_youcookii(tmp / YOUCOOKII_FILE, all_plans, data_dir)
-        _write_training_vid(tmp / TRAINING_VID_FILE, plans["training"])
-        stats, headroom, truth_out = {}, {}, {}
+        _write_language(tmp, plans, data_dir)
+        stats = {}
         for split in SPLITS:
             todo = plans[split]
-            starts = [r for r in (s.begin_split(split, todo) for s in sinks) if r is not None]
-            start = min(starts, default=0)
-            annotated = split in ANNOTATION_FILES
-            acc = HeadroomAccumulator(queries) if v2 and annotated else None
-            learn = bags is not None and split == "training"
-            gts = []
-            if learn and start:  # v2 resume: regenerate the done training segments' bags and truth (no writes)
-                for pl in todo[:start]:
-                    sim, truth = segment_arrays(gen, pl)
-                    bags.add(pl, sim, truth)
-                    truth_out[pl.key] = _truth_rows(truth, sim)
-            if annotated and start and not v2:
-                gts = _partial_gts(tmp, split, todo, start)
-            elif annotated and start:  # v2 resume: regenerate the done segments' truth (no writes)
-                for pl in todo[:start]:
-                    sim, truth = segment_arrays(gen, pl)
-                    gts.append(gt_segment(pl, sim))
-                    acc.add(pl, sim, truth)
-                    truth_out[pl.key] = _truth_rows(truth, sim)
-            bar = _progress(split, len(todo), start) if progress and resumable else None
-            last = time.time()
-            for i in range(start, len(todo)):
-                pl = todo[i]
-                sim, truth = segment_arrays(gen, pl)
-                for sink in sinks:
-                    sink.write(split, i, pl, sim.features, sim.rpn)
-                if annotated:
-                    gts.append(gt_segment(pl, sim))
-                if acc is not None:
-                    acc.add(pl, sim, truth)
-                    truth_out[pl.key] = _truth_rows(truth, sim)
-                if learn:
-                    bags.add(pl, sim, truth)
-                    truth_out[pl.key] = _truth_rows(truth, sim)
-                if bar is not None:
-                    bar.update(1)
-                elif progress and (i + 1) % 1000 == 0:
-                    print(f"  {split}: {i + 1}/{len(todo)} segments ({time.time() - t0:.0f}s)", flush=True)
-                if resumable and time.time() - last > checkpoint_seconds and i + 1 < len(todo):
-                    if annotated:  # the annotations of the done segments first, then the resume point
-                        write_official_annotations(tmp / (ANNOTATION_FILES[split] + ".partial"), gts)
-                    for sink in sinks:
-                        sink.commit(split, i + 1)
-                    last = time.time()
-            if bar is not None:
-                bar.close()
-            if annotated:
-                write_official_annotations(tmp / ANNOTATION_FILES[split], gts)
-                (tmp / (ANNOTATION_FILES[split] + ".partial")).unlink(missing_ok=True)
-            if learn:
-                bags.fit()
-            if acc is not None:
-                headroom[split] = {**acc.result(), "learned_from": bags.info()}
-            for sink in sinks:
-                sink.end_split(split)
+            _write_split(tmp, split, todo, gen, sinks, recorder, progress and resumable,
+                         checkpoint_seconds if resumable else None, t0, progress)
             stats[split] = {"segments": len(todo), "frames": sum(pl.num_frames for pl in todo)}
         meta = {
-            "dataset": "youcook2-bb", "simulated": True, "generator": "workbench.sim.simulate",
-            "generator_version": version, "preset": preset, "seed": int(seed), "feature_dim": dim,
-            "num_proposals": knobs.num_proposals, "knobs": _knob_dict(knobs),
+            "dataset": "youcook2-bb", "simulated": True, "generator": GENERATOR,
+            "generator_version": version.generator_version, "preset": preset, "seed": int(seed), "feature_dim": dim,
+            "num_proposals": knobs.num_proposals, "knobs": knobs.to_dict(),
             "frames": "real durations (end - start of youcookii_annotations.json) for every split",
-            "splits": stats, **holdout_meta,
+            "splits": stats, **holdout_meta, **gen.meta(),
         }
-        if v2:
-            write_json(tmp / WORLD_STATS_FILE, headroom, indent=1)
-            write_json(tmp / WORLD_TRUTH_FILE, truth_out)
-            meta = {**meta, "world": "v2", "knob_sources": SOURCES}
-            if gen.words_info:                     # appearance_from_words > 0: which word vectors the looks follow
-                meta["appearance_words"] = gen.words_info
+        if recorder is not None:
+            recorder.write(tmp)
         if output != "npy":
             meta["output"] = output
         if max_segments:
@@ -484,9 +342,70 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
     return out
 
 
-def _progress(split: str, total: int, start: int):
-    from tqdm.auto import tqdm
+def _write_language(tmp: Path, plans: dict[str, list[SegmentPlan]], data_dir: Path) -> None:
+    """The real-language files of the simulated segments: classes, sentences, split dicts, NAFAE and
+    training-video layouts."""
+    shutil.copyfile(data_dir / CLASS_FILE, tmp / CLASS_FILE)
+    all_plans = [pl for s in SPLITS for pl in plans[s]]
+    write_json(tmp / SENTENCES_FILE, {pl.key: pl.sentence for pl in all_plans})
+    for split in SPLITS:
+        write_split_dict(tmp / SPLIT_DICT_NAMES[split],
+                         [SplitEntry(split, pl.recipe, pl.vid, pl.seg, pl.class_ids) for pl in plans[split]])
+    _write_youcookii(tmp / YOUCOOKII_FILE, all_plans, data_dir)
+    _write_training_vid(tmp / TRAINING_VID_FILE, plans["training"])
 
+
+def _write_split(tmp: Path, split: str, todo: list[SegmentPlan], gen, sinks: list, recorder: TruthRecorder | None,
+                 bar: bool, checkpoint_seconds: float | None, t0: float, progress: bool) -> None:
+    """Every segment of ``split`` through the sinks, its annotations and (``recorder``) its truth; resumed after
+    the sinks' last commit, checkpointed every ``checkpoint_seconds`` (None: not resumable)."""
+    starts = [r for r in (s.begin_split(split, todo) for s in sinks) if r is not None]
+    start = min(starts, default=0)
+    annotated = split in ANNOTATION_FILES
+    if recorder is not None:
+        recorder.begin_split(split)
+    gts = []
+    if start and recorder is not None:  # resume: regenerate the done segments' truth (nothing is written twice)
+        for pl in todo[:start]:
+            sim, truth = segment_arrays(gen, pl)
+            if annotated:
+                gts.append(gt_segment(pl, sim))
+            recorder.add(split, pl, sim, truth)
+    elif start and annotated:           # resume without truth: the done segments' annotations as written
+        gts = _partial_gts(tmp, split, todo, start)
+    shown = _progress(split, len(todo), start) if bar else None
+    last = time.time()
+    for i in range(start, len(todo)):
+        pl = todo[i]
+        sim, truth = segment_arrays(gen, pl)
+        for sink in sinks:
+            sink.write(split, i, pl, sim.features, sim.rpn)
+        if annotated:
+            gts.append(gt_segment(pl, sim))
+        if recorder is not None:
+            recorder.add(split, pl, sim, truth)
+        if shown is not None:
+            shown.update(1)
+        elif progress and (i + 1) % 1000 == 0:
+            print(f"  {split}: {i + 1}/{len(todo)} segments ({time.time() - t0:.0f}s)", flush=True)
+        if checkpoint_seconds is not None and time.time() - last > checkpoint_seconds and i + 1 < len(todo):
+            if annotated:  # the annotations of the done segments first, then the resume point
+                write_official_annotations(tmp / (ANNOTATION_FILES[split] + ".partial"), gts)
+            for sink in sinks:
+                sink.commit(split, i + 1)
+            last = time.time()
+    if shown is not None:
+        shown.close()
+    if annotated:
+        write_official_annotations(tmp / ANNOTATION_FILES[split], gts)
+        (tmp / (ANNOTATION_FILES[split] + ".partial")).unlink(missing_ok=True)
+    if recorder is not None:
+        recorder.end_split(split)
+    for sink in sinks:
+        sink.end_split(split)
+
+
+def _progress(split: str, total: int, start: int):
     return tqdm(total=total, initial=start, desc=f"simulate {split}", unit="seg", mininterval=5)
 
 
@@ -565,10 +484,8 @@ def ensure_dataset(path: str | Path, preset: str = "smoke", seed: int = 0, knobs
                             f"expected preset {preset!r} seed {seed!r}")
         recorded = dict(meta.get("knobs") or {})
         if meta.get("world") == "v2":                # a world written before a knob existed has its neutral value
-            from .knobs import ADDED_LATER
             recorded = {**ADDED_LATER, **recorded}
-        if knobs is not None and recorded != json.loads(json.dumps(knobs.to_dict() if hasattr(knobs, "to_dict")
-                                                                  else dataclasses.asdict(knobs))):
+        if knobs is not None and recorded != json.loads(json.dumps(knobs.to_dict())):
             raise DataError(f"{path / 'dataset.json'}: holds a world with other knobs; use another directory")
         return path
     if path.exists() and any(path.iterdir()):
@@ -582,15 +499,11 @@ def ensure_dataset(path: str | Path, preset: str = "smoke", seed: int = 0, knobs
 
 def world_stats(path: str | Path, split: str) -> dict[str, float]:
     """Random and upper-bound box accuracy of a dataset's proposal files (``baselines.proposal_hit_rates``)."""
-    from ..baselines import proposal_hit_rates
-
     ds = DatasetDir(path)
     gts = load_official_annotations(ds.annotations(split))
 
     store = None
     if not (ds.feature_root / BOX_DIR / split).is_dir() and ds.store(split).is_file():
-        from ..features.store import FeatureStore
-
         store = FeatureStore(ds.store(split))  # `--output store`: no .npy files; boxes in annotation pixels
 
     def pairs():
@@ -616,15 +529,15 @@ def world_stats(path: str | Path, split: str) -> dict[str, float]:
 
 def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, help="dataset directory to create (must not exist unless --force)")
-    parser.add_argument("--preset", default="smoke", choices=sorted(PRESETS), help="dataset size")
+    parser.add_argument("--preset", default="smoke", choices=sorted(WORLD_SIZES),
+                        help="dataset size (WORLD_SIZES; --dataset anet: anet.WORLD_SIZES)")
     parser.add_argument("--seed", type=int, default=0, help="world seed (same seed -> identical files)")
     parser.add_argument("--feature-dim", type=int, default=None, help="region feature dim D (default: the preset's)")
     parser.add_argument("--world", default=DEFAULT_WORLD, choices=WORLDS,
                         help="v2 (default): states from language (yc2-sim-2); v1: the yc2-sim-1 world, byte for byte")
     parser.add_argument("--set", action="append", metavar="KNOB=VALUE",
-                        help="world v2 knob (repeatable), e.g. --set context=0.9; see data/SIMULATOR.md")
-    parser.add_argument("--context-strength", type=float, default=None,
-                        help="world v1 only: sentence-context shift of object appearance (default 0.5)")
+                        help="a knob of the world (repeatable), e.g. --set context=0.9 (world v1: context only); "
+                             "see sim/SIMULATOR.md")
     parser.add_argument("--output", choices=OUTPUTS, default=None,
                         help="npy: per-segment .npy files; store: the HDF5 feature stores directly (resumable: "
                              "rerun the same command after an interruption); both. Default: store for the "
@@ -632,32 +545,21 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-segments", action="append", default=[], metavar="SPLIT=N",
                         help="keep only the first N segments of SPLIT (a prefix of the preset); repeatable")
     parser.add_argument("--dataset", default="yc2", choices=("yc2", "anet"),
-                        help="yc2 (default): YouCook2-BB; anet: ActivityNet-Entities in GVD's layout (data/SIMULATOR_ANET.md)")
+                        help="yc2 (default): YouCook2-BB; anet: ActivityNet-Entities in GVD's layout (sim/SIMULATOR_ANET.md)")
     parser.add_argument("--holdout", type=int, default=0, metavar="K",
-                        help="yc2: K testing classes never seen in training (Table 4's protocol, data/holdout.py)")
+                        help="yc2: K testing classes never seen in training (Table 4's protocol, "
+                             "datasets.yc2.apply_holdout)")
     parser.add_argument("--force", action="store_true", help="replace an existing simulated dataset at --out")
     parser.add_argument("--stats", action="store_true",
                         help="print one JSON object keyed by split: random, upper bound and (v2) the oracles")
 
 
 def run(args) -> int:
-    import sys
-
     if args.dataset == "anet":
-        from .anet import run as run_anet
         return run_anet(args)
 
     out = Path(args.out)
-    if args.world == "v1":
-        if args.set:
-            raise DataError("--set: world knobs are world v2's; world v1 takes --context-strength")
-        cs = Knobs.context_strength if args.context_strength is None else args.context_strength
-        knobs = Knobs(context_strength=cs)
-    else:
-        from .knobs import parse_world_sets
-        if args.context_strength is not None:
-            raise DataError("--context-strength is world v1's knob; world v2 takes --set context=VALUE")
-        knobs = parse_world_sets(args.set)
+    knobs = WORLDS[args.world].parse_sets(args.set)
     caps = parse_max_segments(args.max_segments)
     t0 = time.time()
     write_replacing(out, args.force, lambda target: simulate(

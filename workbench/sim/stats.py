@@ -15,11 +15,14 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from ..datasets.yc2 import SPLIT_DICT_NAMES, load_class_file, load_sentences, load_split_dict
-from ..records import parse_seg_key
-from .cues import CONTAINER_NAMES, GROUPS, KINDS, Mention, carry_over, parse_mentions
+import numpy as np
 
-REAL_DATA = Path(__file__).resolve().parents[2] / "data" / "youcook2_bb"
+from .cues import CONTAINER_NAMES, GROUPS, KINDS, Mention, carry_over, parse_mentions
+from ..datasets.yc2 import SPLIT_DICT_NAMES, load_class_file, load_sentences, load_split_dict
+from ..paths import YC2_DATA
+from ..records import parse_seg_key
+
+REAL_DATA = YC2_DATA
 
 
 @functools.lru_cache(maxsize=4)
@@ -133,8 +136,6 @@ def _real_statistics(data_dir: str) -> str:
 def glove_group_excess(data_dir: Path) -> float:
     """Mean GloVe cosine of two class names of the same group minus that of two names of different
     groups (the class-name similarity the groups add), from the vendored GloVe vectors."""
-    import numpy as np
-
     vectors = json.loads((data_dir / "word_embedding_glove.json").read_text())
     names = [(g, w) for g, ws in GROUPS.items() for w in ws.split() if w in vectors]
     v = np.array([vectors[w] for _, w in names], dtype=np.float64)

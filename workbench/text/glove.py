@@ -22,7 +22,8 @@ from typing import Iterable
 
 import numpy as np
 
-from ..io import DataError, expect
+from .contextual import resolve_encoder
+from ..io import DataError, expect, read_json
 from ..paths import YC2_DATA
 
 YC2_VOCAB = YC2_DATA / "word_embedding_glove.json"
@@ -103,8 +104,6 @@ STATIC_SOURCES = {"minilm-static": "minilm"}
 def glove_fingerprint(source: str) -> str:
     """Identity of a GloVe source without reading its vectors (for cache invalidation)."""
     if source in STATIC_SOURCES:
-        from .contextual import resolve_encoder
-
         return f"static:{resolve_encoder(STATIC_SOURCES[source])[1]}"
     return _file_fingerprint(resolve_source(source))
 
@@ -112,9 +111,9 @@ def glove_fingerprint(source: str) -> str:
 def static_vectors(encoder: str, words: Iterable[str] | None) -> dict[str, np.ndarray]:
     """{word: mean input embedding of its word pieces} of an installed encoder (every whole-word piece
     of its vocabulary when ``words`` is None)."""
+    # transformers is an optional heavy dependency: imported only when this runs
     from transformers import AutoModel, AutoTokenizer
 
-    from .contextual import resolve_encoder
 
     path, _ = resolve_encoder(encoder)
     tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
@@ -168,8 +167,6 @@ def read_glove_text(path: str | os.PathLike, words: Iterable[str] | None = None,
 
 def read_glove_json(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Read a ``{word: [floats]}`` JSON (the vendored yc2-vocab file)."""
-    from ..io import read_json
-
     raw = read_json(path)
     expect(isinstance(raw, dict) and raw, str(path), "expected a non-empty JSON object {word: vector}")
     out = {w: np.asarray(v, dtype=np.float32) for w, v in raw.items()}

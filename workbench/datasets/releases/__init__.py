@@ -15,14 +15,13 @@ import json
 import time
 from pathlib import Path
 
+from . import ci, gvd, nafae, vog
+from .base import Release, start
 from ...io import DataError, expect
 from ...paths import DATASET_META, SPLITS
-from .base import Release, start
 
 
 def _releases() -> list[Release]:
-    from . import ci, gvd, nafae, vog
-
     return [ci.RELEASE, vog.RELEASE, gvd.RELEASE, nafae.RELEASE]
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ...features.store import build_store, store_is_current
 from ...io import DataError, expect, read_json, write_json
 from ...paths import DATASET_META, STORE_DIR
 
@@ -45,9 +46,9 @@ def link(target: Path, out: Path, name: str, files: dict) -> None:
 
 def store_done(path: Path, source_root: str, release: str) -> bool:
     """A store built by a previous run of the same import (resumable)."""
+    # h5py only where a store is opened
     import h5py
 
-    from ...features.store import store_is_current
 
     if not path.is_file() or not store_is_current(path):
         return False
@@ -57,9 +58,9 @@ def store_done(path: Path, source_root: str, release: str) -> bool:
 
 def build(out: Path, split: str, source, release: str, src: Path, log, num_proposals: int) -> dict:
     """Build (or keep) ``out/store/<split>.h5`` from a release's Source, stamped with the release and its source."""
+    # h5py only where a store is opened
     import h5py
 
-    from ...features.store import build_store
 
     path = out / STORE_DIR / f"{split}.h5"
     if store_done(path, str(src.resolve()), release):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .base import Release, build, finish, link
 from ...paths import SPLITS
+from ..yc2 import yc2_source
 
 ANN = Path("mm_data/vg/video_grounding/data/youcook2/annotations")
 FEAT = Path("datasets/yc2_cvpr")
@@ -33,8 +34,6 @@ def recognise(root: Path) -> bool:
 
 
 def import_ci(src: Path, out: Path, log, num_proposals: int) -> dict:
-    from ..yc2 import yc2_source
-
     files: dict[str, str] = {}
     for name in REQUIRED:
         link(src / ANN / name, out, name, files)

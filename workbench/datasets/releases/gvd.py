@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..anet import CLEANED_PREFIX, GVD_FEATURES, GVD_INDEX, PROPOSAL_H5, SPLIT_IDS, gvd_source, split_videos
 from .base import Release, build, finish, link
-from ..anet import CLEANED_PREFIX, GVD_FEATURES, GVD_INDEX, PROPOSAL_H5, SPLIT_IDS
 from ...io import expect
 from ...paths import SPLITS
 
@@ -40,8 +40,6 @@ def _find(src: Path, name: str) -> Path | None:
 
 
 def import_gvd(src: Path, out: Path, log, num_proposals: int) -> dict:
-    from ..anet import gvd_source, split_videos
-
     files: dict[str, str] = {}
     link(src / ANET / GVD_FEATURES, out, GVD_FEATURES, files)
     link(src / ANET / PROPOSAL_H5, out, PROPOSAL_H5, files)

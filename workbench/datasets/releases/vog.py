@@ -27,12 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..base import BOX_SPACE_ABSENT, BOX_SPACE_ANNOTATION, Source, SourceSegment
 from .base import Release, build, finish, link
-from ..yc2 import load_box100_frames, load_class_file, load_official_annotations, load_split_dict, load_youcookii, write_split_dict
-from ...records import parse_seg_key, SplitEntry
 from ...io import DataError, expect, read_json, write_json
 from ...paths import YC2_DATA
-from ..base import BOX_SPACE_ABSENT, BOX_SPACE_ANNOTATION, Source, SourceSegment
+from ...records import SplitEntry, parse_seg_key
+from ..yc2 import (load_box100_frames, load_class_file, load_official_annotations, load_split_dict, load_youcookii,
+                   write_split_dict)
 
 ANN = Path("data/yc2/annotations")
 FEAT = Path("data/yc2/roi_pooled_feat")
@@ -54,6 +55,7 @@ def _gt_file(src: Path, split: str) -> Path | None:
 
 
 def load_pth(path: Path, key: str, what: str) -> np.ndarray:
+    # torch is heavy: light commands (evaluate, --help) must not load it
     import torch
 
     try:
@@ -68,6 +70,7 @@ class BoxRows:
     """``<split>-box-100.pth`` rows by segment, in frame order 1..T (``<split>-box-100.txt`` names the rows)."""
 
     def __init__(self, src: Path, split: str):
+        # torch is heavy: light commands (evaluate, --help) must not load it
         import torch
 
         self.txt, self.pth = src / BOX / f"{split}-box-100.txt", src / BOX / f"{split}-box-100.pth"

@@ -1,0 +1,136 @@
+"""``python -m workbench throughput``: runs per core-hour of a sweep, one process per run (``--process-per-run``:
+papermill and a kernel per run, the path before workers) against a persistent worker (a kept kernel; or
+``run_preset`` in the worker, ``--no-notebooks``), at the ablation grid's run size and at the context curve's.
+
+Each measurement is ``python -m workbench sweep --executor inline`` in a child process; its CPU time (user +
+system of the child and of every process it waited for: papermill, kernels) comes from ``getrusage``. The same
+command once more, every run then finished and skipped, measures what a sweep costs besides its runs (imports,
+the dataset checks, the tables); it is subtracted: CPU per run = (sweep - skipped sweep) / runs. A worker's
+kernel start is a cost of its runs (amortized over ``--seeds`` x presets runs here; over more in a real grid).
+CPU time, not wall time: other jobs on the machine matter less (they still slow a core's caches). The runs of
+every mode are compared, metrics.json and log.jsonl byte for byte but for wall-clock seconds.
+
+OUT/<size>-<mode>/          the sweep folders
+OUT/throughput.json         every measurement, the machine, the load average before and after
+OUT/throughput.md           the table: CPU s per run, runs per core-hour, speed-up over one process per run
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from ..io import DataError, write_json, write_text
+from ..paths import REPO
+from ..precision import resolve
+from ..prepare import fill_missing
+from .sweep import unit_dir
+
+# The ablation grid's run (docs/DECISIONS.md: 960 training / 300 eval segments, batch 16, embed 128, 10 epochs, one
+# thread) and the context curve's (the same run, 3 epochs).
+GRID_RUN = {"max_train_segments": 960, "max_eval_segments": 300, "batch_size": 16, "lr": 1e-3, "embed_dim": 128,
+            "threads": 1}
+SIZES = {"grid": {**GRID_RUN, "epochs": 10}, "curve": {**GRID_RUN, "epochs": 3}}
+MODES = {"process": ["--process-per-run"], "kernel": [], "inline": ["--no-notebooks"]}   # process: before workers
+WALL = re.compile(r'("(?:train_)?seconds": )[-+.0-9eE]+')
+
+
+def child_cpu(cmd: list[str]) -> tuple[float, float, int]:
+    """(CPU seconds, wall seconds, exit status) of ``cmd`` and every process it waited for."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.time()
+    rc = subprocess.run(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cpu, time.time() - t0, rc
+
+
+def sweep_cmd(data: Path, out: Path, presets: list[str], seeds: int, size: str, mode: str) -> list[str]:
+    sets = [a for k, v in SIZES[size].items() for a in ("--set", f"{k}={v}")]
+    return [sys.executable, "-m", "workbench", "sweep", "--grid", "ablations", "--presets", ",".join(presets),
+            "--data", str(data), "--out", str(out), "--seeds", str(seeds), "--executor", "inline", *sets,
+            *MODES[mode]]
+
+
+def measure(data: Path, out: Path, presets: list[str], seeds: int, size: str, mode: str,
+            log=print) -> dict:
+    """One sweep of ``presets`` x ``seeds`` at ``size`` in ``mode`` from scratch, then again (all skipped)."""
+    folder = out / f"{size}-{mode}"
+    shutil.rmtree(folder, ignore_errors=True)
+    cmd = sweep_cmd(data, folder, presets, seeds, size, mode)
+    cpu, wall, rc = child_cpu(cmd)
+    if rc != 0:
+        raise DataError(f"throughput: `{' '.join(cmd)}` failed (exit {rc}); see {folder}")
+    fixed, fixed_wall, _ = child_cpu(cmd)
+    runs = len(presets) * seeds
+    per_run = (cpu - fixed) / runs
+    row = {"size": size, "mode": mode, "runs": runs, "cpu_s": round(cpu, 1), "wall_s": round(wall, 1),
+           "fixed_cpu_s": round(fixed, 1), "cpu_s_per_run": round(per_run, 2),
+           "runs_per_core_hour": round(3600 / per_run, 1), "command": " ".join(cmd)}
+    log(f"throughput: {size} {mode}: {row['cpu_s_per_run']} CPU s per run ({runs} runs, sweep {row['cpu_s']} s, "
+        f"fixed {row['fixed_cpu_s']} s, wall {row['wall_s']} s)")
+    return row
+
+
+def records(folder: Path, presets: list[str], seeds: int) -> dict:
+    """Every run's metrics.json and log.jsonl, wall-clock seconds blanked."""
+    return {(p, s): [WALL.sub(r"\1_", (unit_dir(folder, p, s) / "run" / f).read_text())
+                     for f in ("metrics.json", "log.jsonl")] for p in presets for s in range(seeds)}
+
+
+def markdown(rows: list[dict], same: dict[str, bool], load: tuple) -> str:
+    lines = ["| size | mode | runs | CPU s / run | runs / core-hour | vs process | results |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        base = next(b for b in rows if b["size"] == r["size"] and b["mode"] == "process")
+        lines.append(f"| {r['size']} | {r['mode']} | {r['runs']} | {r['cpu_s_per_run']:.1f} | "
+                     f"{r['runs_per_core_hour']:.0f} | {base['cpu_s_per_run'] / r['cpu_s_per_run']:.2f}x | "
+                     f"{'identical' if same.get(r['size'] + '-' + r['mode'], True) else 'DIFFER'} |")
+    lines.append(f"\nload average (1 min) before / after: {load[0]:.2f} / {load[1]:.2f}; {os.cpu_count()} CPUs")
+    return "\n".join(lines) + "\n"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="dataset directory (e.g. `simulate --preset demo --output store "
+                   "--max-segments training=960 --max-segments validation=300 --max-segments testing=300`)")
+    p.add_argument("--out", required=True, help="folder for the sweeps and the report")
+    p.add_argument("--presets", default="stvg,scl", help="comma-separated presets of every sweep (default stvg,scl)")
+    p.add_argument("--seeds", type=int, default=1, help="seeds per preset (runs per sweep: presets x seeds)")
+    p.add_argument("--sizes", default="grid,curve", help=f"comma-separated, of {sorted(SIZES)}")
+    p.add_argument("--modes", default="process,kernel,inline", help=f"comma-separated, of {list(MODES)} "
+                   "(process: one papermill process per run, the path before workers; measured first)")
+
+
+def run(args: argparse.Namespace) -> int:
+    sizes, modes = args.sizes.split(","), args.modes.split(",")
+    bad = [s for s in sizes if s not in SIZES] + [m for m in modes if m not in MODES]
+    if bad or "process" not in modes:
+        raise DataError(f"throughput: unknown size / mode {bad}, or no `process` mode to compare with")
+    data, out = Path(args.data).resolve(), Path(args.out)
+    presets = [p.strip() for p in args.presets.split(",") if p.strip()]
+    out.mkdir(parents=True, exist_ok=True)
+    fill_missing(data)                                  # built here, not inside a measured sweep
+    torch.set_num_threads(1)
+    resolve("auto", "cpu")                              # dtype=auto at one thread: measured once, cached per machine
+    load0 = os.getloadavg()
+    rows, same = [], {}
+    for size in sizes:
+        for mode in ["process", *[m for m in modes if m != "process"]]:
+            rows.append(measure(data, out, presets, args.seeds, size, mode))
+            ref = records(out / f"{size}-process", presets, args.seeds)
+            same[f"{size}-{mode}"] = records(out / f"{size}-{mode}", presets, args.seeds) == ref
+    load = (load0[0], os.getloadavg()[0])
+    write_json(out / "throughput.json", {"rows": rows, "identical": same, "load_1min": load, "cpus": os.cpu_count(),
+                                         "presets": presets, "seeds": args.seeds, "sizes": SIZES}, indent=2)
+    text = markdown(rows, same, load)
+    write_text(out / "throughput.md", text)
+    print(text)
+    return 0 if all(same.values()) else 1
