@@ -1,7 +1,6 @@
 """The GPU check for the machine as lent (docs/GPU.md): its CPU dry run through a stand-in of the lent
 machine's Python, with the network refused; the sync-free step that CUDA graphs capture against the
 training loop's step; the carry folder's checks (tags, duplicates, manifest) and its plan."""
-import importlib.util
 import json
 import os
 import subprocess
@@ -43,10 +42,9 @@ socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = connect, c
 
 
 def _carry():
-    spec = importlib.util.spec_from_file_location("gpu_carry", REPO / "workbench" / "experiments" / "gpu_carry.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from workbench.experiments import gpu_carry
+
+    return gpu_carry
 
 
 @pytest.mark.slow

@@ -577,16 +577,10 @@ def check_holdout(root: str | Path) -> list[int]:
     """The held-out class ids of a dataset directory ([] without the protocol); DataError naming the
     file and key when they are not class ids of class_file.csv or a training object list names one."""
     root = Path(root)
-    meta_path = root / DATASET_META
-    if not meta_path.is_file():
-        return []
-    meta = read_json(meta_path)
-    if not isinstance(meta, dict) or HOLDOUT_KEY not in meta:
-        return []
-    held = meta[HOLDOUT_KEY]
-    where = f"{meta_path}: {HOLDOUT_KEY}"
-    expect(isinstance(held, list) and all(isinstance(c, int) and not isinstance(c, bool) for c in held), where,
-           f"expected a list of class ids, got {held!r}")
+    held = holdout_classes(root)
+    if not held:
+        return held
+    where = f"{root / DATASET_META}: {HOLDOUT_KEY}"
     n = len(load_class_file(root / CLASS_FILE))
     bad = [c for c in held if not 0 <= c < n]
     expect(not bad, where, f"class ids {bad} are outside the vocabulary of {root / CLASS_FILE} (0..{n - 1})")

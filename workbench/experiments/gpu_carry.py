@@ -32,7 +32,6 @@ refuses, instead of quietly wrong ones. Its features differ from the original's 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib
 import json
 import re
@@ -46,6 +45,8 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.tags import parse_tag, sys_tags
+
+from ..io import file_sha256
 from safetensors.torch import load_file, save_file
 
 REPO = Path(__file__).resolve().parents[2]
@@ -271,17 +272,9 @@ def unpack_encoder(src: Path, site: Path) -> dict:
 
 # --- the carry folder ---------------------------------------------------------------------------
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def manifest(carry: Path) -> dict:
     files = sorted(p for p in carry.rglob("*") if p.is_file() and p.name != "MANIFEST.json")
-    rows = [{"file": str(p.relative_to(carry)), "bytes": p.stat().st_size, "sha256": _sha256(p)} for p in files]
+    rows = [{"file": str(p.relative_to(carry)), "bytes": p.stat().st_size, "sha256": file_sha256(p)} for p in files]
     m = {"files": rows, "bytes": sum(r["bytes"] for r in rows), "plan": plan()}
     (carry / "MANIFEST.json").write_text(json.dumps(m, indent=1) + "\n")
     return m
@@ -309,7 +302,7 @@ def unpack(carry: Path, site: Path) -> dict:
     m = json.loads(mf.read_text())
     for row in m["files"]:
         p = carry / row["file"]
-        if not p.is_file() or p.stat().st_size != row["bytes"] or _sha256(p) != row["sha256"]:
+        if not p.is_file() or p.stat().st_size != row["bytes"] or file_sha256(p) != row["sha256"]:
             raise SystemExit(f"gpu_carry: {p} is missing or differs from {mf}")
     wheels = [carry / r["file"] for r in m["files"] if r["file"].endswith(".whl")]
     missing = sorted(set(m["plan"]) - {_wheel_name(w)[0] for w in wheels})

@@ -25,7 +25,7 @@ from .. import __version__
 from ..datasets import detect
 from ..datasets.base import BOX_CONVENTION, BOX_SPACE_224, BOX_SPACE_ANNOTATION, SourceSegment
 from ..datasets.yc2 import DatasetDir, check_split
-from ..io import DataError, SegmentIndex, atomic_path, expect, read_json
+from ..io import DataError, SegmentIndex, atomic_path, expect, file_sha256, read_json
 from ..paths import DATASET_META
 
 FORMAT_VERSION = 2  # 2: /frame_crc and index_sha256 (integrity checks)
@@ -171,14 +171,6 @@ def stamp_world(store_dir: str | Path, meta: dict) -> None:
 # The sha256 of the split's box annotations the store was built beside: annotations of another world (same keys and
 # frame counts) copied in later are refused by ``check_store_annotations`` instead of being scored.
 ANNOTATIONS_ATTR = "annotations_sha256"
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _stamp_annotations(f: h5py.File, root: Path, split: str) -> None:
