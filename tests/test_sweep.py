@@ -125,8 +125,10 @@ def test_sweep_presets_subset_checks_names(tmp_path, capsys, monkeypatch):
     assert main(["sweep", "--grid", "ablations", "--data", str(tmp_path), "--out", str(tmp_path / "sw"),
                  "--presets", "scl,nope"]) == 2
     assert "--presets" in capsys.readouterr().err and not (tmp_path / "sw").exists()
+    from workbench.experiments import sweep_command
+
     seen = {}
-    monkeypatch.setattr(sweep, "sweep", lambda presets, *a, **k: seen.setdefault("presets", presets) and
+    monkeypatch.setattr(sweep_command, "sweep", lambda presets, *a, **k: seen.setdefault("presets", presets) and
                         pd.DataFrame({"status": ["ok"]}))
     (tmp_path / "sw").mkdir()
     (tmp_path / "sw" / "results.md").write_text("")

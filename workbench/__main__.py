@@ -28,7 +28,7 @@ COMMANDS = {
     "predict": ("workbench.predict", "top-1 proposal per (object, frame) of a trained run"),
     "bench": ("workbench.bench", "time training steps of a preset"),
     "bench-public": ("workbench.experiments.public_stvg", "time the public STVG code's training step against ours, in one process"),
-    "sweep": ("workbench.experiments.sweep", "run a grid of presets through the training notebook with papermill"),
+    "sweep": ("workbench.experiments.sweep_command", "run a grid of presets through the training notebook with papermill"),
     "throughput": ("workbench.experiments.throughput", "runs per core-hour of a sweep: one process per run vs persistent workers"),
     "study": ("workbench.experiments.study", "train named variants (preset + overrides) over seeds in-process; paired Δ"),
     "figures": ("workbench.report.figures", "write the paper figures of a sweep (PNG, PDF, HTML + provenance)"),

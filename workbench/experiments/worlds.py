@@ -16,6 +16,7 @@ figure: ``report.curve``.
 """
 from __future__ import annotations
 
+import functools
 import shutil
 import time
 from pathlib import Path
@@ -34,6 +35,7 @@ from ..report.runs import RUN, check_run_identity, recorded_error
 from ..run import git_info
 from ..sim.knobs import parse_world_sets
 from ..sim.simulate import ensure_dataset
+from .sweep import sweep as grid_sweep
 
 AXES = {"context": ("context", (0.0, 0.25, 0.5, 0.75, 0.9))}
 CURVE_PRESETS = ("dvsa", "stvg", "stvg-bert", "fusion-ensemble", "scl", "scl-infer-u", "scl-infer-both")
@@ -155,14 +157,12 @@ def _finished(d: Path, breakdown: bool) -> bool:
 def world_sweep(knob: str, values: tuple[float, ...], presets: list[str], data_root: str | Path, out: str | Path,
                 seeds: int = DEFAULT_SEEDS, world_preset: str = "curve", world_seed: int = 0,
                 world_sets: dict | None = None, overrides: dict[str, Any] | None = None, breakdown: bool = True,
-                log=print, run_presets=None) -> pd.DataFrame:
+                log=print, sweep_options: dict[str, Any] | None = None) -> pd.DataFrame:
     """Train ``presets`` x ``seeds`` on one world per ``values`` of ``knob``; returns the results table.
 
-    ``run_presets(presets, data, out, overrides, grid=..., log=...)`` trains presets on one dataset into
-    one directory: ``sweep.sweep`` (passed in by the `sweep` command; this module does not import it)."""
-    if run_presets is None:
-        raise DataError("world_sweep needs run_presets (sweep.sweep)")
-    sweep = run_presets
+    Each world's runs are one grid sweep (``experiments.sweep.sweep``) with ``sweep_options`` (jobs, executor,
+    cluster options, run mode)."""
+    sweep = functools.partial(grid_sweep, **(sweep_options or {}))
 
     data_root, out = Path(data_root).resolve(), Path(out)
     world_sets, overrides = dict(world_sets or {}), dict(overrides or {})
