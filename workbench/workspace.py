@@ -137,11 +137,10 @@ def check_store_worlds(stores: dict, root: Path) -> None:
         return
     unstamped = []
     for split, st in stores.items():
-        stamp = st.attrs.get("dataset_identity")
+        stamp = st.stamp("dataset_identity")
         if stamp is None:
             unstamped.append(split)
             continue
-        stamp = stamp.decode() if isinstance(stamp, bytes) else str(stamp)
         if stamp != here:
             a, b = json.loads(stamp), json.loads(here)
             diff = [f"{k}: {a.get(k)!r} there, {b.get(k)!r} here" for k in sorted(set(a) | set(b))

@@ -182,10 +182,9 @@ def _stamp_annotations(f: h5py.File, root: Path, split: str) -> None:
 def check_store_annotations(store: "FeatureStore", annotations: Path) -> None:
     """The annotation file is the one the store was built beside (its stamped sha256); stores built before the
     stamp existed are not checked."""
-    want = store.attrs.get(ANNOTATIONS_ATTR)
+    want = store.stamp(ANNOTATIONS_ATTR)
     if want is None:
         return
-    want = want.decode() if isinstance(want, bytes) else str(want)
     have = file_sha256(annotations)
     if have != want:
         raise DataError(f"{annotations}: not the annotation file the store {store.path} was built beside "
@@ -286,6 +285,11 @@ class FeatureStore(SegmentIndex):
             self._f.close()
             raise
 
+    def stamp(self, name: str) -> str | None:
+        """A text attribute of the store (an identity or digest stamped when it was built), None when absent."""
+        v = self.attrs.get(name)
+        return None if v is None else v.decode() if isinstance(v, bytes) else str(v)
+
     def _open(self, num_proposals: int | None) -> None:
         f = self._f
         where = str(self.path)
@@ -345,8 +349,7 @@ class FeatureStore(SegmentIndex):
         expect(F == fe.shape[0], where, f"frame counts sum to {F} but /features has {fe.shape[0]} frames")
         expect(self._crc.shape == (F, 2), where, f"/frame_crc has shape {self._crc.shape}, expected ({F}, 2)")
         digest = index_digest(self.seg_ids, off, cnt, self._crc)
-        a = self.attrs["index_sha256"]
-        a = a.decode() if isinstance(a, bytes) else str(a)
+        a = self.stamp("index_sha256")
         expect(digest == a, where, "index datasets (/seg_ids, /frame_offset, /frame_count, /frame_crc) do not match "
                "their digest index_sha256; the store was modified after it was built: rebuild it with `build-store`")
 
