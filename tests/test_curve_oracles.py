@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 
+from workbench.io import DataError
 from workbench.report import curve
 
 OLD = ("random", "upper_bound", "oracle_class", "oracle_language", "oracle_state")
@@ -64,3 +66,21 @@ def test_predictions_and_figure_show_the_training_time_headroom(tmp_path, monkey
     old = df[~df["preset"].isin(curve.TRAINING_ORACLES)]                     # no world has them: no band, no error
     monkeypatch.setattr(curve, "load_frame", lambda o: old)
     assert not any("training-time" in (t.name or "") for t in curve.curve_figure(out).data)
+
+
+def test_committed_copy_gets_the_training_time_oracles_from_its_worlds_simulated_again(tmp_path):
+    out = _sweep(tmp_path)
+    curve.write_results(out)                                   # the committed copy: sweep.json + results.csv
+    again = tmp_path / "again"
+    for v, base in ((0.5, 30.0), (0.9, 30.0)):
+        (again / f"context-{v:g}").mkdir(parents=True)
+        (again / f"context-{v:g}" / "world_stats.json").write_text(json.dumps(_stats(curve.ORACLES, base)))
+    df = curve.refresh_oracles(out, again)
+    orc = df[(df["kind"] == "oracle") & (df["value"] == 0.5)]
+    assert set(orc["preset"]) == set(curve.ORACLES)
+    assert "| *oracle_class_em* | - | absent" not in (out / "results.md").read_text()
+    assert set(curve.load_frame(out)["preset"]) >= set(curve.TRAINING_ORACLES)     # results.csv rewritten
+    (again / "context-0.9" / "world_stats.json").write_text(json.dumps(_stats(curve.ORACLES, 31.0)))
+    with pytest.raises(DataError, match=r"context-0.9/world_stats.json: random validation_box_micro = 31.0.*"
+                                        r"not the world the sweep ran on"):
+        curve.refresh_oracles(out, again)

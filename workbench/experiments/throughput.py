@@ -40,14 +40,18 @@ GRID_RUN = {"max_train_segments": 960, "max_eval_segments": 300, "batch_size": 1
             "threads": 1}
 SIZES = {"grid": {**GRID_RUN, "epochs": 10}, "curve": {**GRID_RUN, "epochs": 3}}
 MODES = {"process": ["--process-per-run"], "kernel": [], "inline": ["--no-notebooks"]}   # process: before workers
+BEFORE = "before"   # --before CHECKOUT: that checkout's own sweep, default flags (e.g. the code before workers and
+                    # the fixed-cost cuts: its sweep ran one papermill process per run)
 WALL = re.compile(r'("(?:train_)?seconds": )[-+.0-9eE]+')
 
 
-def child_cpu(cmd: list[str]) -> tuple[float, float, int]:
-    """(CPU seconds, wall seconds, exit status) of ``cmd`` and every process it waited for."""
+def child_cpu(cmd: list[str], code: Path = REPO) -> tuple[float, float, int]:
+    """(CPU seconds, wall seconds, exit status) of ``cmd`` run with the package of checkout ``code`` and every
+    process it waited for."""
+    env = {**os.environ, "PYTHONPATH": str(code)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.time()
-    rc = subprocess.run(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+    rc = subprocess.run(cmd, cwd=code, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return cpu, time.time() - t0, rc
@@ -57,24 +61,25 @@ def sweep_cmd(data: Path, out: Path, presets: list[str], seeds: int, size: str, 
     sets = [a for k, v in SIZES[size].items() for a in ("--set", f"{k}={v}")]
     return [sys.executable, "-m", "workbench", "sweep", "--grid", "ablations", "--presets", ",".join(presets),
             "--data", str(data), "--out", str(out), "--seeds", str(seeds), "--executor", "inline", *sets,
-            *MODES[mode]]
+            *MODES.get(mode, [])]
 
 
 def measure(data: Path, out: Path, presets: list[str], seeds: int, size: str, mode: str,
-            log=print) -> dict:
-    """One sweep of ``presets`` x ``seeds`` at ``size`` in ``mode`` from scratch, then again (all skipped)."""
+            log=print, code: Path = REPO) -> dict:
+    """One sweep of ``presets`` x ``seeds`` at ``size`` in ``mode`` from scratch, then again (all skipped);
+    ``code``: the checkout whose package runs it (another one for the ``before`` mode)."""
     folder = out / f"{size}-{mode}"
     shutil.rmtree(folder, ignore_errors=True)
     cmd = sweep_cmd(data, folder, presets, seeds, size, mode)
-    cpu, wall, rc = child_cpu(cmd)
+    cpu, wall, rc = child_cpu(cmd, code)
     if rc != 0:
-        raise DataError(f"throughput: `{' '.join(cmd)}` failed (exit {rc}); see {folder}")
-    fixed, fixed_wall, _ = child_cpu(cmd)
+        raise DataError(f"throughput: `{' '.join(cmd)}` in {code} failed (exit {rc}); see {folder}")
+    fixed, fixed_wall, _ = child_cpu(cmd, code)
     runs = len(presets) * seeds
     per_run = (cpu - fixed) / runs
     row = {"size": size, "mode": mode, "runs": runs, "cpu_s": round(cpu, 1), "wall_s": round(wall, 1),
            "fixed_cpu_s": round(fixed, 1), "cpu_s_per_run": round(per_run, 2),
-           "runs_per_core_hour": round(3600 / per_run, 1), "command": " ".join(cmd)}
+           "runs_per_core_hour": round(3600 / per_run, 1), "command": " ".join(cmd), "code": str(code)}
     log(f"throughput: {size} {mode}: {row['cpu_s_per_run']} CPU s per run ({runs} runs, sweep {row['cpu_s']} s, "
         f"fixed {row['fixed_cpu_s']} s, wall {row['wall_s']} s)")
     return row
@@ -87,12 +92,16 @@ def records(folder: Path, presets: list[str], seeds: int) -> dict:
 
 
 def markdown(rows: list[dict], same: dict[str, bool], load: tuple) -> str:
-    lines = ["| size | mode | runs | CPU s / run | runs / core-hour | vs process | results |",
-             "|---|---|---|---|---|---|---|"]
+    bases = [m for m in (BEFORE, "process") if any(r["mode"] == m for r in rows)]
+    lines = ["| size | mode | runs | CPU s / run | runs / core-hour | " + " | ".join(f"vs {m}" for m in bases)
+             + " | results |", "|---|---|---|---|---|" + "---|" * len(bases) + "---|"]
     for r in rows:
-        base = next(b for b in rows if b["size"] == r["size"] and b["mode"] == "process")
+        ratios = []
+        for m in bases:
+            base = next(b for b in rows if b["size"] == r["size"] and b["mode"] == m)
+            ratios.append(f"{base['cpu_s_per_run'] / r['cpu_s_per_run']:.2f}x")
         lines.append(f"| {r['size']} | {r['mode']} | {r['runs']} | {r['cpu_s_per_run']:.1f} | "
-                     f"{r['runs_per_core_hour']:.0f} | {base['cpu_s_per_run'] / r['cpu_s_per_run']:.2f}x | "
+                     f"{r['runs_per_core_hour']:.0f} | {' | '.join(ratios)} | "
                      f"{'identical' if same.get(r['size'] + '-' + r['mode'], True) else 'DIFFER'} |")
     lines.append(f"\nload average (1 min) before / after: {load[0]:.2f} / {load[1]:.2f}; {os.cpu_count()} CPUs")
     return "\n".join(lines) + "\n"
@@ -107,6 +116,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sizes", default="grid,curve", help=f"comma-separated, of {sorted(SIZES)}")
     p.add_argument("--modes", default="process,kernel,inline", help=f"comma-separated, of {list(MODES)} "
                    "(process: one papermill process per run, the path before workers; measured first)")
+    p.add_argument("--before", metavar="CHECKOUT", help="also measure the sweep of another checkout of the workbench "
+                   "with its default flags (mode `before`, measured first), e.g. `git worktree add /tmp/before "
+                   "9168f94` for the code before the persistent workers and the fixed-cost cuts (issue 25)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -114,6 +126,9 @@ def run(args: argparse.Namespace) -> int:
     bad = [s for s in sizes if s not in SIZES] + [m for m in modes if m not in MODES]
     if bad or "process" not in modes:
         raise DataError(f"throughput: unknown size / mode {bad}, or no `process` mode to compare with")
+    before = Path(args.before).resolve() if args.before else None
+    if before is not None and not (before / "workbench" / "__main__.py").is_file():
+        raise DataError(f"throughput --before {args.before}: not a checkout of the workbench (no workbench/__main__.py)")
     data, out = Path(args.data).resolve(), Path(args.out)
     presets = [p.strip() for p in args.presets.split(",") if p.strip()]
     out.mkdir(parents=True, exist_ok=True)
@@ -123,13 +138,17 @@ def run(args: argparse.Namespace) -> int:
     load0 = os.getloadavg()
     rows, same = [], {}
     for size in sizes:
-        for mode in ["process", *[m for m in modes if m != "process"]]:
-            rows.append(measure(data, out, presets, args.seeds, size, mode))
-            ref = records(out / f"{size}-process", presets, args.seeds)
+        order = [BEFORE] * (before is not None) + ["process", *[m for m in modes if m != "process"]]
+        for mode in order:
+            rows.append(measure(data, out, presets, args.seeds, size, mode,
+                                code=before if mode == BEFORE else REPO))
+        ref = records(out / f"{size}-process", presets, args.seeds)
+        for mode in order:
             same[f"{size}-{mode}"] = records(out / f"{size}-{mode}", presets, args.seeds) == ref
     load = (load0[0], os.getloadavg()[0])
     write_json(out / "throughput.json", {"rows": rows, "identical": same, "load_1min": load, "cpus": os.cpu_count(),
-                                         "presets": presets, "seeds": args.seeds, "sizes": SIZES}, indent=2)
+                                         "presets": presets, "seeds": args.seeds, "sizes": SIZES,
+                                         "before": str(before) if before else None}, indent=2)
     text = markdown(rows, same, load)
     write_text(out / "throughput.md", text)
     print(text)

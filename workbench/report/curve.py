@@ -77,19 +77,58 @@ def results_frame(out: str | Path) -> pd.DataFrame:
                 rows.append(row)
         stats = world / "world_stats.json"
         if stats.is_file():
-            st = read_json(stats)
-            for o in ORACLES:
-                if o in TRAINING_ORACLES and not any(o in (st.get(sp) or {}) for sp in ("validation", "testing")):
-                    continue                                     # a world simulated before the oracle existed
-                row = {"value": v, "preset": o, "seed": None, "kind": "oracle", "status": "ok"}
-                for split in ("validation", "testing"):
-                    for k in ORACLE_METRICS:
-                        row[column(split, k)] = (st.get(split, {}).get(o) or {}).get(k)
-                for group in BREAKDOWN_GROUPS:
-                    for name, a in st.get("validation", {}).get(group, {}).items():
-                        row[val(name)] = (a.get(o) or {}).get("box_micro")
-                rows.append(row)
+            rows += oracle_rows(v, read_json(stats))
     return pd.DataFrame(rows)
+
+
+def oracle_rows(value: float, st: dict) -> list[dict]:
+    """One row per oracle a world's world_stats.json holds (``value``: the world's axis value)."""
+    rows = []
+    for o in ORACLES:
+        if o in TRAINING_ORACLES and not any(o in (st.get(sp) or {}) for sp in ("validation", "testing")):
+            continue                                     # a world simulated before the oracle existed
+        row = {"value": value, "preset": o, "seed": None, "kind": "oracle", "status": "ok"}
+        for split in ("validation", "testing"):
+            for k in ORACLE_METRICS:
+                row[column(split, k)] = (st.get(split, {}).get(o) or {}).get(k)
+        for group in BREAKDOWN_GROUPS:
+            for name, a in st.get("validation", {}).get(group, {}).items():
+                row[val(name)] = (a.get(o) or {}).get("box_micro")
+        rows.append(row)
+    return rows
+
+
+def refresh_oracles(out: str | Path, worlds: str | Path, tol: float = 1e-4) -> pd.DataFrame:
+    """Replace the oracle rows of a world sweep's committed copy (``out``: sweep.json + results.csv) by those of
+    its worlds simulated again under ``worlds`` (``worlds/<knob>-<value>/world_stats.json``), e.g. to add oracles
+    defined after the sweep ran. Each world must give the copy's existing oracle numbers again (the same world;
+    results.csv keeps 4 decimals, ``tol``), else DataError naming the world, oracle and column. Rewrites
+    results.csv and results.md; returns the new frame."""
+    out, worlds = Path(out), Path(worlds)
+    meta = read_json(out / "sweep.json")
+    df = load_frame(out)
+    parts = []
+    for v in meta["values"]:
+        stats = worlds / value_name(meta["axis"], v) / "world_stats.json"
+        if not stats.is_file():
+            raise DataError(f"{stats}: not found (simulate the world {meta['axis']}={v} with --stats first)")
+        new = pd.DataFrame(oracle_rows(v, read_json(stats)))
+        here = df["value"].astype(float) == float(v)
+        old = df[here & (df["kind"] == "oracle")]
+        for _, r in old.iterrows():
+            match = new[new["preset"] == r["preset"]]
+            if match.empty:
+                raise DataError(f"{stats}: no {r['preset']} (results.csv of {out} has it)")
+            for c in [c for c in old.columns if c.startswith(("validation_", "testing_")) and pd.notna(r[c])]:
+                got = match.iloc[0].get(c)
+                if got is None or pd.isna(got) or abs(float(got) - float(r[c])) > tol:
+                    raise DataError(f"{stats}: {r['preset']} {c} = {got}, but results.csv of {out} has {r[c]}: "
+                                    f"not the world the sweep ran on")
+        parts += [df[here & (df["kind"] != "oracle")], new]
+    fresh = pd.concat(parts, ignore_index=True)
+    write_table(fresh, out / "results.csv")
+    write_text(out / "results.md", results_markdown(out, fresh))
+    return fresh
 
 
 def summary_frame(df: pd.DataFrame) -> pd.DataFrame:

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import viz
 from ..boxes import iou
-from .curve import curve_figure
+from .curve import curve_figure, refresh_oracles
 from .grid import results_frame
 from ..io import DataError, atomic_path, read_json, write_json
 from ..predict import concepts, ground_segment, load_run
@@ -176,14 +176,20 @@ def tsne_figure(run: str | Path, split: str = "training", max_segments: int = 30
 
 
 def sweep_figures(sweep_dir: str | Path, out: str | Path, split: str = "validation", seed: int = 0,
-                  tsne_segments: int = 300, static: bool = True, log=print) -> list[Path]:
+                  tsne_segments: int = 300, static: bool = True, log=print, worlds: str | Path | None = None
+                  ) -> list[Path]:
     """Every figure a sweep supports: results table, bars, similarity maps (stvg vs scl), concept t-SNE; a world
-    sweep's: its curve (``curve.curve_figure``)."""
+    sweep's: its curve (``curve.curve_figure``), its oracle rows first refreshed from ``worlds`` when given
+    (``curve.refresh_oracles``)."""
     check_tsne_args(tsne_segments, seed)              # before anything is read or drawn
     sweep_dir = Path(sweep_dir)
     if not (sweep_dir / "sweep.json").is_file():
         raise DataError(f"{sweep_dir}: not a sweep directory (no sweep.json)")
     meta = read_json(sweep_dir / "sweep.json")
+    if worlds is not None:
+        if meta.get("grid") != "world":
+            raise DataError(f"--worlds: {sweep_dir} is not a world sweep (sweep.json grid {meta.get('grid')!r})")
+        refresh_oracles(sweep_dir, worlds)
     if meta.get("grid") == "world":                     # a world sweep (`sweep --grid context`): its curve
         name = "context_curve" if meta["axis"] == "context" else f"{meta['axis']}_curve"
         runs = sorted(sweep_dir.glob("*/*/seed-*/run"))
@@ -234,10 +240,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="t-SNE seed")
     p.add_argument("--tsne-segments", type=int, default=300, help="training segments in the concept t-SNE")
     p.add_argument("--no-static", action="store_true", help="HTML + provenance only (no PNG / PDF)")
+    p.add_argument("--worlds", metavar="ROOT", help="a world sweep's committed copy: first replace its oracle rows by "
+                   "those of its worlds simulated again with --stats under ROOT/<knob>-<value>/ (checked to be the same "
+                   "worlds), e.g. to add the training-time oracles")
 
 
 def run(args: argparse.Namespace) -> int:
     t0 = time.time()
-    paths = sweep_figures(args.sweep, args.out, args.split, args.seed, args.tsne_segments, not args.no_static)
+    paths = sweep_figures(args.sweep, args.out, args.split, args.seed, args.tsne_segments, not args.no_static,
+                          worlds=args.worlds)
     print(json.dumps({"figures": sorted(str(p) for p in paths), "seconds": round(time.time() - t0, 1)}, indent=1))
     return 0

@@ -410,8 +410,8 @@ def run(args) -> int:
     if getattr(args, "output", None) is not None:
         raise DataError("--output: the ActivityNet-Entities world writes GVD's layout (per-segment .npy files and "
                         "the proposal HDF5); build its stores with `prepare` / `build-store`")
-    if getattr(args, "world", "v2") == "v1":
-        raise DataError("--world v1 is a YouCook2 world; the ActivityNet-Entities world has one generator")
+    if getattr(args, "world", "v2") != "v2":                 # v2 is --world's default: not given
+        raise DataError(f"--world {args.world} is a YouCook2 world; the ActivityNet-Entities world has one generator")
     t0 = time.time()
     knobs = parse_anet_knobs(getattr(args, "set", None))
     caps = parse_max_segments(getattr(args, "max_segments", None) or [])

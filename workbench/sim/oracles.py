@@ -43,6 +43,7 @@ from .knobs import ADDED_LATER, WorldKnobs
 from ..paths import ANNOTATION_NAMES, BOX_DIR, CLASS_FILE, DATASET_META, FEATURE_DIR, WORLD_TRUTH_FILE, YC2_DATA
 from .stats import parsed_corpus, real_statistics
 from .v2 import MENTION_TYPES, SegmentTruth, WorldV2, noiseless, segment_truth, word_looks
+from . import v3
 
 METHODS = ("random", "upper_bound", "oracle_class", "oracle_language", "oracle_state",
            "oracle_class_em", "oracle_teacher_em", "oracle_class_box")
@@ -254,22 +255,25 @@ class HeadroomAccumulator:
 
 
 def teacher_looks(path, keys) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{segment key: (look (K, D) float32, cued (K,) bool)} of the named objects of ``keys`` in a world v2
+    """{segment key: (look (K, D) float32, cued (K,) bool)} of the named objects of ``keys`` in a world v2 or v3
     dataset at ``path``: the oracle teacher's truth (cfg.teacher = "oracle"). A cued object's look is
     ``stated_look`` (what a perfect contextual teacher knows); another's is its class's plain look (used only
     when it is the transfer's negative). Rebuilt from world_truth.json and the world (seed, dim, knobs) of
     dataset.json; a dataset without it, or whose truth has no training rows, is a DataError."""
     path = Path(path)
     meta_path, truth_path = path / DATASET_META, path / WORLD_TRUTH_FILE
-    if not meta_path.is_file() or read_json(meta_path).get("world") != "v2":
-        raise DataError(f"{meta_path}: not a world v2 dataset; teacher='oracle' needs the world's truth")
+    if not meta_path.is_file() or read_json(meta_path).get("world") not in ("v2", "v3"):
+        raise DataError(f"{meta_path}: not a world v2 or v3 dataset; teacher='oracle' needs the world's truth")
     meta = read_json(meta_path)
     if not truth_path.is_file():
         raise DataError(f"{truth_path}: not found; teacher='oracle' needs the world's truth (re-simulate the world)")
     truth = read_json(truth_path)
-    knobs = WorldKnobs(**{**ADDED_LATER, **meta["knobs"]})
-    world = WorldV2(int(meta["seed"]), int(meta["feature_dim"]), knobs, load_class_file(YC2_DATA / CLASS_FILE),
-                    real_statistics(YC2_DATA), parsed_corpus(YC2_DATA))     # what simulate.make_world builds
+    if meta["world"] == "v3":                                                # what simulate.make_world builds
+        world = v3.build(int(meta["seed"]), int(meta["feature_dim"]), v3.WorldKnobsV3(**meta["knobs"]), YC2_DATA)
+    else:
+        knobs = WorldKnobs(**{**ADDED_LATER, **meta["knobs"]})
+        world = WorldV2(int(meta["seed"]), int(meta["feature_dim"]), knobs, load_class_file(YC2_DATA / CLASS_FILE),
+                        real_statistics(YC2_DATA), parsed_corpus(YC2_DATA))
     out = {}
     for key in keys:
         rows = truth.get(key)
@@ -294,8 +298,9 @@ def word_oracle(path) -> dict:
     follow the words, so this is chance; it rises with w as far as the projection survives the noise."""
     path = Path(path)
     meta = read_json(path / DATASET_META)
-    if meta.get("world") != "v2":
-        raise DataError(f"{path / DATASET_META}: world {meta.get('world')!r}; the word oracle needs a world v2 dataset")
+    if meta.get("world") not in ("v2", "v3"):
+        raise DataError(f"{path / DATASET_META}: world {meta.get('world')!r}; the word oracle needs a world v2 or v3 "
+                        "dataset")
     vocab = load_class_file(path / CLASS_FILE)
     looks, _ = word_looks(int(meta["seed"]), int(meta["feature_dim"]), vocab)
     held = holdout_classes(path)

@@ -1,7 +1,7 @@
 """Simulate a dataset (``python -m workbench simulate``): the one driver of every world.
 
 A YouCook2-BB world (``--dataset yc2``, the default) in the real on-disk layouts: world v2 (``v2.py``, the
-default) or world v1 (``v1.py``), each registered in ``WORLDS``; the ActivityNet-Entities world (``--dataset
+default), world v3 (``v3.py``) or world v1 (``v1.py``), each registered in ``WORLDS``; the ActivityNet-Entities world (``--dataset
 anet``, ``anet.py``) in GVD's layout. The worlds are described in ``SIMULATOR.md`` and ``SIMULATOR_ANET.md``
 beside this file. Every random draw of a segment comes from a generator seeded by (seed, segment key), so a
 smaller size is a consistent subset of a larger one and the same seed gives byte-identical files.
@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import v1
+from . import v1, v3
 from .anet import run as run_anet
 from .base import (FRAME, PRONOUNS, SegmentPlan, SegmentSim, WORLD_STATS_FILE, hash_int, parse_max_segments,
                    write_replacing)
@@ -82,6 +82,7 @@ def _build_v2(seed: int, dim: int, knobs: WorldKnobs, data_dir: Path) -> WorldV2
 WORLDS = {
     "v1": WorldVersion(v1.GENERATOR_VERSION, v1.Knobs, _build_v1, v1.parse_sets, truth=False),
     "v2": WorldVersion(GENERATOR_VERSION_V2, WorldKnobs, _build_v2, parse_world_sets, truth=True),
+    "v3": WorldVersion(v3.GENERATOR_VERSION_V3, v3.WorldKnobsV3, v3.build, v3.parse_sets, truth=True),
 }
 DEFAULT_WORLD = "v2"
 
@@ -261,8 +262,8 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
              size: dict | None = None) -> Path:
     """Write a simulated YouCook2-BB dataset directory at ``out`` (built in a sibling folder, then renamed).
 
-    ``world``: a name of WORLDS, "v2" (default; ``knobs`` a ``knobs.WorldKnobs``) or "v1" (the yc2-sim-1 world,
-    byte for byte; ``knobs`` a ``v1.Knobs``).
+    ``world``: a name of WORLDS, "v2" (default; ``knobs`` a ``knobs.WorldKnobs``), "v3" (``v3.WorldKnobsV3``) or
+    "v1" (the yc2-sim-1 world, byte for byte; ``knobs`` a ``v1.Knobs``).
     ``output``: "npy" per-segment files (CI/NAFAE layout), "store" the HDF5 stores directly
     (``<out>/store/<split>.h5``), or "both"; default ``default_output(preset)``. With a store the
     sibling folder is ``.<name>.partial`` and is kept when interrupted: the same call resumes it
@@ -281,7 +282,7 @@ def simulate(out: str | Path, preset: str = "smoke", seed: int = 0, feature_dim:
     if output not in OUTPUTS:
         raise DataError(f"simulate: output must be one of {OUTPUTS}, got {output!r}")
     knobs = knobs or version.knobs()
-    if not isinstance(knobs, version.knobs):
+    if type(knobs) is not version.knobs:                  # exactly: v3's knobs subclass v2's
         raise DataError(f"world {world} takes {version.knobs.__name__}, got {type(knobs).__name__}")
     dim = int((size or WORLD_SIZES.get(preset, {})).get("feature_dim", 0) if feature_dim is None else feature_dim)
     if dim < 1:
@@ -534,7 +535,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="world seed (same seed -> identical files)")
     parser.add_argument("--feature-dim", type=int, default=None, help="region feature dim D (default: the preset's)")
     parser.add_argument("--world", default=DEFAULT_WORLD, choices=WORLDS,
-                        help="v2 (default): states from language (yc2-sim-2); v1: the yc2-sim-1 world, byte for byte")
+                        help="v2 (default): states from language (yc2-sim-2); v3: v2 with compound heads as looks "
+                             "and twins from one sentence (yc2-sim-3); v1: the yc2-sim-1 world, byte for byte")
     parser.add_argument("--set", action="append", metavar="KNOB=VALUE",
                         help="a knob of the world (repeatable), e.g. --set context=0.9 (world v1: context only); "
                              "see sim/SIMULATOR.md")

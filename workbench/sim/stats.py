@@ -3,7 +3,8 @@
 ``real_statistics(data_dir)`` recomputes, from the vendored files (``data/youcook2_bb``), every number
 ``SIMULATOR.md`` quotes: cue rates by source and kind, per class, the containers and how often they
 follow a preposition, the top-10 share and the pronoun share of labels, and the statistics the world's
-knobs are set from (twin rate, surprise rate, class frequencies).
+knobs are set from (twin rate, surprise rate, class frequencies; world v3's same-sentence twin rate and its
+compound heads).
 
 ``python -m workbench.sim.stats [DATA_DIR]`` prints them as JSON.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cues import CONTAINER_NAMES, GROUPS, KINDS, Mention, carry_over, parse_mentions
+from .cues import CONTAINER_NAMES, GROUPS, KINDS, Mention, carry_over, compound_heads, parse_mentions
 from ..datasets.yc2 import SPLIT_DICT_NAMES, load_class_file, load_sentences, load_split_dict
 from ..paths import YC2_DATA
 from ..records import parse_seg_key
@@ -122,6 +123,11 @@ def _real_statistics(data_dir: str) -> str:
         "entry_rate": _pct(sum(m.enters for m in ms_np), len(ms_np)),
     }
     out["knob_sources"]["glove_group_excess"] = glove_group_excess(data_dir)
+    train_sentences = [corpus.get(k, []) for k in dicts["training"]]
+    out["knob_sources"]["same_sentence_twin_rate"] = same_sentence_twin_rate(train_sentences)
+    sentences = load_sentences(data_dir / "seg_sentence_dict.json")
+    out["compound_heads"] = compound_head_statistics(
+        [(ms, compound_heads(ms, sentences[k], vocab)) for k, ms in zip(dicts["training"], train_sentences)], vocab)
     # State frequencies per class (training end states of non-pronoun mentions, "" = plain).
     states: dict[int, Counter] = defaultdict(Counter)
     for m in ms_np:
@@ -131,6 +137,34 @@ def _real_statistics(data_dir: str) -> str:
                 states[m.class_id][m.start_state()] += 1
     out["class_states"] = {vocab.names[c]: dict(cnt.most_common()) for c, cnt in sorted(states.items())}
     return json.dumps(out)
+
+
+def same_sentence_twin_rate(sentences: list[list[Mention]]) -> float:
+    """Percent of cued mentions (non-pronoun, not negated, a state cue in their sentence) whose class the same
+    sentence mentions again in another state, as the sentence alone states it (start > end; plain counts:
+    `add the chopped onion and the green onion`, `add chopped onion and onion`): world v3's twin rate.
+    ``sentences``: each sentence's mentions (``parse_mentions``)."""
+    cued = twins = 0
+    for mentions in sentences:
+        ms = [m for m in mentions if not m.is_pronoun and not m.negated]
+        stated = [(m.start_state(carried=False), m.end_state(carried=False)) for m in ms]
+        for i, m in enumerate(ms):
+            if m.sentence_cues:
+                cued += 1
+                twins += any(o.class_id == m.class_id and stated[j] != stated[i] for j, o in enumerate(ms) if j != i)
+    return _pct(twins, cued)
+
+
+def compound_head_statistics(sentences: list[tuple[list[Mention], list[str]]], vocab) -> dict:
+    """How often a non-pronoun mention names a substance by a compound head (``cues.compound_heads``: world v3's
+    looks), in percent of non-pronoun mentions: in all, with a head that is a class, with another head; the
+    most frequent heads. ``sentences``: (mentions, their heads) per sentence."""
+    heads = [h for ms, hs in sentences for m, h in zip(ms, hs) if not m.is_pronoun]
+    named = Counter(h for h in heads if h)
+    n_class = sum(k for h, k in named.items() if h in vocab.forms)
+    return {"mentions": len(heads), "with_head": _pct(sum(named.values()), len(heads)),
+            "class_head": _pct(n_class, len(heads)), "word_head": _pct(sum(named.values()) - n_class, len(heads)),
+            "top_heads": dict(named.most_common(12))}
 
 
 def glove_group_excess(data_dir: Path) -> float:

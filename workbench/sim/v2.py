@@ -52,6 +52,10 @@ class SegmentTruth:
 class WorldV2:
     """Appearance vectors of classes, states, hands and backgrounds for one (seed, D, knobs)."""
 
+    name = "v2"                    # dataset.json's "world"
+    knob_sources = SOURCES         # where each knob's default comes from (dataset.json's "knob_sources")
+    twins_share_frames = True      # a twin is visible exactly in the frames of the object it twins
+
     def __init__(self, seed: int, feature_dim: int, knobs: WorldKnobs, vocab, statistics: dict,
                  corpus: dict[str, list[Mention]]):
         self.seed, self.dim, self.knobs, self.vocab = int(seed), int(feature_dim), knobs, vocab
@@ -96,13 +100,17 @@ class WorldV2:
         key = ("app", cid, state)
         v = self._cache.get(key)
         if v is None:
-            a = self.class_appearance(cid)
-            if state and self.knobs.context:
-                h = self.knobs.state_share
-                d = unit(np.sqrt(h) * self.vector("state", state) + np.sqrt(1 - h) * self.vector("class-state", cid, state))
-                a = unit((1 - self.knobs.context) * a + self.knobs.context * d)    # moved toward the state look
-            v = self._cache[key] = a
+            v = self._cache[key] = self.in_state(self.class_appearance(cid), state, ("class-state", cid, state))
         return v
+
+    def in_state(self, base: np.ndarray, state: str, specific: tuple) -> np.ndarray:
+        """``base`` (D,) moved toward the look of ``state`` by the fraction ρ ("" or ρ = 0: ``base``); the state
+        look is ``state_share`` shared by every class, the rest the vector of ``specific`` (its class's part)."""
+        if not state or not self.knobs.context:
+            return base
+        h = self.knobs.state_share
+        d = unit(np.sqrt(h) * self.vector("state", state) + np.sqrt(1 - h) * self.vector(*specific))
+        return unit((1 - self.knobs.context) * base + self.knobs.context * d)    # moved toward the state look
 
     def detect_prob(self, cid: int) -> float:
         k = self.knobs
@@ -114,7 +122,7 @@ class WorldV2:
 
     def meta(self) -> dict:
         """What dataset.json records of this world beyond its knobs (after its splits)."""
-        meta = {"world": "v2", "knob_sources": SOURCES}
+        meta = {"world": self.name, "knob_sources": self.knob_sources}
         if self.words_info:                    # appearance_from_words > 0: which word vectors the looks follow
             meta["appearance_words"] = self.words_info
         return meta
@@ -250,7 +258,7 @@ def segment_boxes(world: WorldV2, plan: SegmentPlan, truth: SegmentTruth) -> Seg
             cw, ch = c[:, 2] - c[:, 0], c[:, 3] - c[:, 1]
             x1, y1 = c[:, 0] + u[0] * cw, c[:, 1] + u[1] * ch
             gt[i] = np.stack([x1, y1, x1 + s[0] * cw, y1 + s[1] * ch], -1)
-        if ob.role == "twin":                             # in the same frames as the object it twins
+        if ob.role == "twin" and world.twins_share_frames:  # in the same frames as the object it twins
             outside[i] = outside[ob.of]
         if ob.role == "hand":                             # beside the acted-on object, in hand_prob of its frames
             b = gt[ob.of]
