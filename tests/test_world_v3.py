@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from workbench.datasets.yc2 import load_class_file
+from workbench.experiments.worlds import world_sweep
 from workbench.io import DataError
 from workbench.sim import simulate as sim
 from workbench.sim.cues import parse_mentions
@@ -154,3 +155,21 @@ def test_the_oracle_teacher_reads_a_v3_world(small3):
     for key in keys:
         look, cued = looks[key]
         assert look.shape[0] == len(truth[key]) and cued.tolist() == [r["mention"] == "cued" for r in truth[key]]
+
+
+def test_a_folder_of_one_world_is_not_taken_for_another(tmp_path):
+    """ensure_dataset (world sweeps, train's smoke default) refuses a dataset of another generator."""
+    d = sim.ensure_dataset(tmp_path / "w", preset="smoke", world="v3")
+    assert sim.ensure_dataset(d, preset="smoke", world="v3") == d                     # the same world: kept
+    with pytest.raises(DataError, match=r"holds a 'yc2-sim-3' world, expected 'yc2-sim-2' \(world v2\)"):
+        sim.ensure_dataset(d, preset="smoke")
+
+
+def test_world_sweep_records_its_world_and_refuses_to_mix_two(tmp_path):
+    out = tmp_path / "curve"
+    out.mkdir()
+    (out / "sweep.json").write_text(json.dumps({"axis": "context", "world_preset": "smoke", "world_seed": 0,
+                                                "world_sets": {}, "overrides": {}}))   # from before --world: v2
+    with pytest.raises(DataError, match=r"holds a sweep with world='v2', not 'v3'"):
+        world_sweep("context", (0.5,), ["stvg"], tmp_path / "worlds", out, seeds=1, world_preset="smoke", world="v3")
+    assert not (tmp_path / "worlds").exists()

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..config import Config, MODEL_PRESETS, parse_sets
 from .executor import ClusterOptions, EXECUTORS
 from ..io import DataError
-from ..sim.knobs import parse_world_sets
+from ..sim.simulate import DEFAULT_WORLD, WORLDS
 from .sweep import DEFAULT_SEEDS, GRIDS, GRID_SETS, sweep
 from .worlds import AXES, CURVE_PRESETS, parse_axis, world_sweep
 
@@ -29,6 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     w = p.add_argument_group("world sweeps (--grid context, or any simulator knob with --axis)")
     w.add_argument("--data-root", help="directory holding one simulated world per axis value (created as needed)")
     w.add_argument("--axis", metavar="KNOB=V1,V2,...", help="vary this world v2 knob instead of the grid's axis")
+    w.add_argument("--world", default=DEFAULT_WORLD, choices=WORLDS, help="simulator world of every world folder "
+                   "(v2, the default; v3; v1: `simulate --world`)")
     w.add_argument("--world-preset", default="curve", help="simulator size of each world (curve | demo | smoke)")
     w.add_argument("--world-seed", type=int, default=0, help="simulator seed of every world")
     w.add_argument("--world-set", action="append", metavar="KNOB=VALUE", help="world knob held fixed (repeatable)")
@@ -110,10 +112,10 @@ def run(args: argparse.Namespace) -> int:
         knob, values = parse_axis(args.axis) if args.axis else AXES[args.grid]
         presets = parse_presets(args.presets) if args.presets else list(CURVE_PRESETS)
         world_sets = parse_sets(args.world_set)
-        parse_world_sets(world_sets, where="--world-set")
+        WORLDS[args.world].parse_sets(world_sets, where="--world-set")
         options = dict(jobs=args.jobs, executor=args.executor, options=cluster_options(args), runs=runs_mode(args))
         df = world_sweep(knob, values, presets, args.data_root, args.out, args.seeds, args.world_preset,
-                         args.world_seed, world_sets, overrides, sweep_options=options)
+                         args.world_seed, world_sets, overrides, sweep_options=options, world=args.world)
         print((Path(args.out) / "results.md").read_text())
         return 1 if (df["status"] != "ok").any() else 0
     if not args.data:

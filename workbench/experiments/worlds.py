@@ -34,7 +34,7 @@ from ..report.curve import BREAKDOWN, value_name, write_results
 from ..report.runs import RUN, check_run_identity, recorded_error
 from ..run import git_info
 from ..sim.knobs import parse_world_sets
-from ..sim.simulate import ensure_dataset
+from ..sim.simulate import DEFAULT_WORLD, WORLDS, ensure_dataset
 from .sweep import sweep as grid_sweep
 
 AXES = {"context": ("context", (0.0, 0.25, 0.5, 0.75, 0.9))}
@@ -72,12 +72,13 @@ def check_axis_values(knob: str, values) -> None:
 
 
 def ensure_world(data_root: Path, knob: str, value: float, preset: str, seed: int, world_sets: dict,
-                 text_from: Path | None = None, log=print) -> Path:
-    """The prepared world (simulated, stores, text features) of one axis value under ``data_root``."""
-    knobs = parse_world_sets({**world_sets, knob: value}, where="world sweep")
+                 text_from: Path | None = None, log=print, world: str = DEFAULT_WORLD) -> Path:
+    """The prepared world (simulated, stores, text features) of one axis value under ``data_root``; ``world``: a
+    name of ``sim.simulate.WORLDS``."""
+    knobs = WORLDS[world].parse_sets({**world_sets, knob: value}, where="world sweep")
     d = data_root / value_name(knob, value)
     t0 = time.time()
-    ensure_dataset(d, preset=preset, seed=seed, knobs=knobs)
+    ensure_dataset(d, preset=preset, seed=seed, knobs=knobs, world=world)
     tf = d / "text_features.h5"
     if text_from is not None and not tf.exists() and (text_from / "text_features.h5").is_file():
         shutil.copyfile(text_from / "text_features.h5", tf)    # same sentences: reused if its inputs hash matches
@@ -157,8 +158,9 @@ def _finished(d: Path, breakdown: bool) -> bool:
 def world_sweep(knob: str, values: tuple[float, ...], presets: list[str], data_root: str | Path, out: str | Path,
                 seeds: int = DEFAULT_SEEDS, world_preset: str = "curve", world_seed: int = 0,
                 world_sets: dict | None = None, overrides: dict[str, Any] | None = None, breakdown: bool = True,
-                log=print, sweep_options: dict[str, Any] | None = None) -> pd.DataFrame:
-    """Train ``presets`` x ``seeds`` on one world per ``values`` of ``knob``; returns the results table.
+                log=print, sweep_options: dict[str, Any] | None = None, world: str = DEFAULT_WORLD) -> pd.DataFrame:
+    """Train ``presets`` x ``seeds`` on one world (of generator ``world``) per ``values`` of ``knob``; returns the
+    results table.
 
     Each world's runs are one grid sweep (``experiments.sweep.sweep``) with ``sweep_options`` (jobs, executor,
     cluster options, run mode)."""
@@ -183,19 +185,19 @@ def world_sweep(knob: str, values: tuple[float, ...], presets: list[str], data_r
 
     with folder_lock(out):                              # one writer per sweep folder, for the whole sweep
         return _world_sweep_locked(knob, values, presets, data_root, out, seeds, world_preset, world_seed,
-                                   world_sets, overrides, breakdown, log, sweep, git_info)
+                                   world_sets, overrides, breakdown, log, sweep, git_info, world)
 
 
 def _world_sweep_locked(knob, values, presets, data_root, out, seeds, world_preset, world_seed, world_sets,
-                        overrides, breakdown, log, sweep, git_info) -> pd.DataFrame:
+                        overrides, breakdown, log, sweep, git_info, world) -> pd.DataFrame:
     meta_path = out / "sweep.json"
     meta = {"grid": "world", "axis": knob, "values": list(values), "presets": list(presets),
-            "seeds": list(range(seeds)), "data_root": str(data_root), "world_preset": world_preset,
+            "seeds": list(range(seeds)), "data_root": str(data_root), "world": world, "world_preset": world_preset,
             "world_seed": world_seed, "world_sets": world_sets, "overrides": overrides, "git": git_info(),
             "seconds": {}}
     if meta_path.is_file():
-        old = read_json(meta_path)
-        for k in ("axis", "world_preset", "world_seed", "world_sets", "overrides"):
+        old = {"world": DEFAULT_WORLD, **read_json(meta_path)}     # a sweep.json from before --world: world v2
+        for k in ("axis", "world", "world_preset", "world_seed", "world_sets", "overrides"):
             if old.get(k) != meta[k]:
                 raise DataError(f"{meta_path}: holds a sweep with {k}={old.get(k)!r}, not {meta[k]!r}; use another --out")
         meta["seconds"] = old.get("seconds", {})
@@ -203,7 +205,8 @@ def _world_sweep_locked(knob, values, presets, data_root, out, seeds, world_pres
     first = None
     for v in values:
         t0 = time.time()
-        d = ensure_world(data_root, knob, v, world_preset, world_seed, world_sets, text_from=first, log=log)
+        d = ensure_world(data_root, knob, v, world_preset, world_seed, world_sets, text_from=first, log=log,
+                         world=world)
         first = first or d
         meta["seconds"][f"world {value_name(knob, v)}"] = meta["seconds"].get(f"world {value_name(knob, v)}",
                                                                             round(time.time() - t0, 1))

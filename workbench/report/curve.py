@@ -168,7 +168,8 @@ def results_markdown(out: Path, df: pd.DataFrame) -> str:
     meta = read_json(Path(out) / "sweep.json")
     knob = meta["axis"]
     lines = [f"# World sweep: {knob} in {meta['values']}", "",
-             f"World preset `{meta['world_preset']}` (seed {meta['world_seed']}, knobs {meta['world_sets'] or 'default'}),"
+             f"World {meta.get('world', 'v2')}, preset `{meta['world_preset']}` (seed {meta['world_seed']}, knobs "
+             f"{meta['world_sets'] or 'default'}),"
              f" seeds {meta['seeds']}, overrides {meta['overrides'] or 'none'}. Val/test box accuracy in %, mean ± std "
              "over seeds; gain = per-seed paired difference of val box micro to stvg: mean ± std [95 % Student-t "
              "interval over seeds]. Oracles are training-free (`simulate --stats`)."
@@ -437,6 +438,7 @@ def curve_figure(out: str | Path, presets: tuple[str, ...] | None = None):
                                      error_y=dict(type="data", array=r["gain_vs_stvg_std"].fillna(0))), 1, 2)
     fig.add_hline(y=0, line=dict(color="black", width=1), row=1, col=2)
     fig.update_xaxes(title_text=meta["axis"] + (" (ρ)" if meta["axis"] == "context" else ""))
-    fig.update_layout(width=1200, height=500, title=f"{meta['axis']} curve · world {meta['world_preset']} · "
+    fig.update_layout(width=1200, height=500, title=f"{meta['axis']} curve · world {meta.get('world', 'v2')} "
+                      f"{meta['world_preset']} · "
                       f"{len(meta['seeds'])} seed(s)")
     return fig

@@ -475,14 +475,18 @@ def is_complete(path: str | Path) -> bool:
 
 def ensure_dataset(path: str | Path, preset: str = "smoke", seed: int = 0, knobs=None,
                    world: str = DEFAULT_WORLD) -> Path:
-    """Simulate ``preset`` at ``path`` unless a complete dataset of the same preset and seed is there
-    (with ``knobs`` given: the same knobs too)."""
+    """Simulate ``preset`` of ``world`` at ``path`` unless a complete dataset of the same world, preset and seed is
+    there (with ``knobs`` given: the same knobs too)."""
     path = Path(path)
     if is_complete(path):
         meta = read_json(path / DATASET_META)
         if meta.get("preset") != preset or meta.get("seed") != seed:
             raise DataError(f"{path / DATASET_META}: holds preset {meta.get('preset')!r} seed {meta.get('seed')!r}, "
                             f"expected preset {preset!r} seed {seed!r}")
+        want = WORLDS[world].generator_version
+        if meta.get("generator_version") != want:
+            raise DataError(f"{path / DATASET_META}: holds a {meta.get('generator_version')!r} world, expected {want!r} "
+                            f"(world {world}); use another directory")
         recorded = dict(meta.get("knobs") or {})
         if meta.get("world") == "v2":                # a world written before a knob existed has its neutral value
             recorded = {**ADDED_LATER, **recorded}
