@@ -831,7 +831,7 @@ def _(capsys, tmp_path, **_):
 
 
 @case("a hand-corrupted committed results.csv drawn by figures", "silent",
-      {"huge value": ("val_box_micro", "4000.0"), "text": ("test_box_micro", "oops"), "cut line": (None, None),
+      {"huge value": ("validation_box_micro", "4000.0"), "text": ("testing_box_micro", "oops"), "cut line": (None, None),
        "unknown row": ("value", "0.33")})
 def _(capsys, tmp_path, param, **_):
     col, value = param
