@@ -113,7 +113,7 @@ def test_curve_figure_names_rows_with_the_encoder_that_ran(tmp_path, monkeypatch
     assert {"stvg", "stvg-bert [MiniLM-L6]"} <= names and "stvg-bert" not in names
 
 
-def test_one_schema_reads_old_world_sweep_columns():
+def test_one_schema_reads_old_world_sweep_columns(tmp_path):
     """A world sweep's results.csv of before one schema (``val_box_micro``, ``val_cued``, ``row``) reads under
     today's names; a file naming one column under both names is refused."""
     assert results.canonical_column("val_box_micro") == VAL
@@ -122,7 +122,14 @@ def test_one_schema_reads_old_world_sweep_columns():
     assert results.canonical_column("row") == "label"
     for name in ("validation_box_micro", "testing_heldout_query_micro", "value", "paper_testing_box_micro"):
         assert results.canonical_column(name) == name
-    df = curve.load_frame(REPO / "figures" / "context_curve")              # committed with the old names
+    src = REPO / "figures" / "context_curve"                                # its table, under the old names
+    (tmp_path / "sweep.json").write_text((src / "sweep.json").read_text())
+    lines = (src / "results.csv").read_text().splitlines()
+    old = {VAL: "val_box_micro", "testing_box_micro": "test_box_micro", "label": "row"}
+    lines[0] = ",".join(old.get(c, c) for c in lines[0].split(","))
+    assert "val_box_micro" in lines[0] and "row" in lines[0].split(",")
+    (tmp_path / "results.csv").write_text("\n".join(lines) + "\n")
+    df = curve.load_frame(tmp_path)
     assert {VAL, "testing_box_micro", "validation_with_twin_box_micro", "label"} <= set(df.columns)
     assert not [c for c in df.columns if c.startswith(("val_", "test_"))]
 
