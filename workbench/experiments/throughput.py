@@ -48,7 +48,7 @@ WALL = re.compile(r'("(?:train_)?seconds": )[-+.0-9eE]+')
 def child_cpu(cmd: list[str], code: Path = REPO) -> tuple[float, float, int]:
     """(CPU seconds, wall seconds, exit status) of ``cmd`` run with the package of checkout ``code`` and every
     process it waited for."""
-    env = {**os.environ, "PYTHONPATH": str(code)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(code), *filter(None, [os.environ.get("PYTHONPATH")])])}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.time()
     rc = subprocess.run(cmd, cwd=code, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode

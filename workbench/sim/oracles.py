@@ -39,16 +39,15 @@ from ..boxes import iou_matrix
 from ..datasets.yc2 import holdout_classes, load_class_file, load_official_annotations
 from ..evaluate import evaluate_boxes, gt_units, heldout_metrics
 from ..io import DataError, read_json
-from .knobs import ADDED_LATER, WorldKnobs
 from ..paths import ANNOTATION_NAMES, BOX_DIR, CLASS_FILE, DATASET_META, FEATURE_DIR, WORLD_TRUTH_FILE, YC2_DATA
-from .stats import parsed_corpus, real_statistics
 from .v2 import MENTION_TYPES, SegmentTruth, WorldV2, noiseless, segment_truth, word_looks
-from . import v3
+from .worlds import WORLDS, make_world, recorded_knobs
 
 METHODS = ("random", "upper_bound", "oracle_class", "oracle_language", "oracle_state",
            "oracle_class_em", "oracle_teacher_em", "oracle_class_box")
 EM_FRAMES = 5          # frames per training bag the EM oracles read (evenly spaced; the training default T)
 EM_ITERS = 20          # hard-EM iterations (stops earlier when no pick changes)
+TRUTH_WORLDS = tuple(n for n, v in WORLDS.items() if v.truth)    # the worlds that write world_truth.json
 EM_MAX_BYTES = 512 * 2**20   # float16 features the EM bags may hold (a larger split: its first segments)
 
 
@@ -262,18 +261,16 @@ def teacher_looks(path, keys) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     dataset.json; a dataset without it, or whose truth has no training rows, is a DataError."""
     path = Path(path)
     meta_path, truth_path = path / DATASET_META, path / WORLD_TRUTH_FILE
-    if not meta_path.is_file() or read_json(meta_path).get("world") not in ("v2", "v3"):
-        raise DataError(f"{meta_path}: not a world v2 or v3 dataset; teacher='oracle' needs the world's truth")
-    meta = read_json(meta_path)
+    meta = read_json(meta_path) if meta_path.is_file() else {}
+    name = meta.get("world")
+    if name not in TRUTH_WORLDS:
+        raise DataError(f"{meta_path}: not a world {' or '.join(TRUTH_WORLDS)} dataset; teacher='oracle' needs the "
+                        "world's truth")
     if not truth_path.is_file():
         raise DataError(f"{truth_path}: not found; teacher='oracle' needs the world's truth (re-simulate the world)")
     truth = read_json(truth_path)
-    if meta["world"] == "v3":                                                # what simulate.make_world builds
-        world = v3.build(int(meta["seed"]), int(meta["feature_dim"]), v3.WorldKnobsV3(**meta["knobs"]), YC2_DATA)
-    else:
-        knobs = WorldKnobs(**{**ADDED_LATER, **meta["knobs"]})
-        world = WorldV2(int(meta["seed"]), int(meta["feature_dim"]), knobs, load_class_file(YC2_DATA / CLASS_FILE),
-                        real_statistics(YC2_DATA), parsed_corpus(YC2_DATA))
+    world = make_world(name, int(meta["seed"]), int(meta["feature_dim"]), WORLDS[name].knobs(**recorded_knobs(meta)),
+                       YC2_DATA)
     out = {}
     for key in keys:
         rows = truth.get(key)
@@ -298,9 +295,9 @@ def word_oracle(path) -> dict:
     follow the words, so this is chance; it rises with w as far as the projection survives the noise."""
     path = Path(path)
     meta = read_json(path / DATASET_META)
-    if meta.get("world") not in ("v2", "v3"):
-        raise DataError(f"{path / DATASET_META}: world {meta.get('world')!r}; the word oracle needs a world v2 or v3 "
-                        "dataset")
+    if meta.get("world") not in TRUTH_WORLDS:
+        raise DataError(f"{path / DATASET_META}: world {meta.get('world')!r}; the word oracle needs a world "
+                        f"{' or '.join(TRUTH_WORLDS)} dataset")
     vocab = load_class_file(path / CLASS_FILE)
     looks, _ = word_looks(int(meta["seed"]), int(meta["feature_dim"]), vocab)
     held = holdout_classes(path)

@@ -1,7 +1,7 @@
 """Simulate a dataset (``python -m workbench simulate``): the one driver of every world.
 
 A YouCook2-BB world (``--dataset yc2``, the default) in the real on-disk layouts: world v2 (``v2.py``, the
-default), world v3 (``v3.py``) or world v1 (``v1.py``), each registered in ``WORLDS``; the ActivityNet-Entities world (``--dataset
+default), world v3 (``v3.py``) or world v1 (``v1.py``), each registered in ``WORLDS`` (``worlds.py``); the ActivityNet-Entities world (``--dataset
 anet``, ``anet.py``) in GVD's layout. The worlds are described in ``SIMULATOR.md`` and ``SIMULATOR_ANET.md``
 beside this file. Every random draw of a segment comes from a generator seeded by (seed, segment key), so a
 smaller size is a consistent subset of a larger one and the same seed gives byte-identical files.
@@ -13,14 +13,11 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import v1, v3
 from .anet import run as run_anet
 from .base import (FRAME, PRONOUNS, SegmentPlan, SegmentSim, WORLD_STATS_FILE, hash_int, parse_max_segments,
                    write_replacing)
@@ -30,14 +27,12 @@ from ..datasets.yc2 import (DatasetDir, SPLITS, SPLIT_DICT_NAMES, apply_holdout,
                             write_official_annotations, write_split_dict)
 from ..features.store import FeatureStore, stamp_world
 from ..io import DataError, read_json, write_json
-from .knobs import ADDED_LATER, WorldKnobs, parse_world_sets
 from .oracles import HeadroomAccumulator, Queries, TrainingBags
 from ..paths import (ANNOTATION_NAMES, BOX_DIR, CLASS_FILE, DATASET_META, SENTENCES_FILE, STORE_DIR,
                      TRAINING_VID_FILE, WORLD_TRUTH_FILE, YC2_DATA, YOUCOOKII_FILE)
 from ..records import Box, GTObject, GTSegment, SegmentInfo, SplitEntry
 from .sinks import NpySink, StoreSink
-from .stats import parsed_corpus, real_statistics
-from .v2 import GENERATOR_VERSION_V2, WorldV2
+from .worlds import DEFAULT_WORLD, WORLDS, make_world, recorded_knobs   # noqa: F401 (make_world: simulate's API)
 
 # dataset.json's "generator" of the YouCook2 worlds: this driver's module when they were first written (kept: the
 # files of every world stay byte for byte, and a store's world identity includes it)
@@ -57,41 +52,6 @@ WORLD_SIZES = {
 
 
 # --- the YouCook2 worlds ----------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class WorldVersion:
-    """A YouCook2 world ``simulate`` writes. Its world object has ``segment(plan)`` -> (SegmentSim, truth or
-    None) and ``meta()`` -> what dataset.json records of it beyond its knobs."""
-
-    generator_version: str
-    knobs: type                       # its knobs' frozen dataclass (``knobs()``: the defaults; ``to_dict()``)
-    build: Callable                   # (seed, feature_dim, knobs, data_dir) -> the world
-    parse_sets: Callable              # `--set KNOB=VALUE` strings -> knobs
-    truth: bool                       # records world_truth.json and the oracles' world_stats.json
-
-
-def _build_v1(seed: int, dim: int, knobs: v1.Knobs, data_dir: Path) -> v1.World:
-    return v1.World(seed, dim, knobs, load_class_file(data_dir / CLASS_FILE).forms)
-
-
-def _build_v2(seed: int, dim: int, knobs: WorldKnobs, data_dir: Path) -> WorldV2:
-    return WorldV2(seed, dim, knobs, load_class_file(data_dir / CLASS_FILE), real_statistics(data_dir),
-                   parsed_corpus(data_dir))
-
-
-WORLDS = {
-    "v1": WorldVersion(v1.GENERATOR_VERSION, v1.Knobs, _build_v1, v1.parse_sets, truth=False),
-    "v2": WorldVersion(GENERATOR_VERSION_V2, WorldKnobs, _build_v2, parse_world_sets, truth=True),
-    "v3": WorldVersion(v3.GENERATOR_VERSION_V3, v3.WorldKnobsV3, v3.build, v3.parse_sets, truth=True),
-}
-DEFAULT_WORLD = "v2"
-
-
-def make_world(world: str, seed: int, dim: int, knobs, data_dir: Path):
-    """The appearance world of ``world`` (a name of WORLDS) with ``knobs`` (None: that world's defaults)."""
-    version = WORLDS[world]
-    return version.build(seed, dim, knobs or version.knobs(), Path(data_dir))
-
 
 def segment_arrays(world, plan: SegmentPlan):
     """Every array of one segment, for any world: (SegmentSim, truth or None). The one function
@@ -487,10 +447,7 @@ def ensure_dataset(path: str | Path, preset: str = "smoke", seed: int = 0, knobs
         if meta.get("generator_version") != want:
             raise DataError(f"{path / DATASET_META}: holds a {meta.get('generator_version')!r} world, expected {want!r} "
                             f"(world {world}); use another directory")
-        recorded = dict(meta.get("knobs") or {})
-        if meta.get("world") == "v2":                # a world written before a knob existed has its neutral value
-            recorded = {**ADDED_LATER, **recorded}
-        if knobs is not None and recorded != json.loads(json.dumps(knobs.to_dict())):
+        if knobs is not None and recorded_knobs(meta) != json.loads(json.dumps(knobs.to_dict())):
             raise DataError(f"{path / 'dataset.json'}: holds a world with other knobs; use another directory")
         return path
     if path.exists() and any(path.iterdir()):

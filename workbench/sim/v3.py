@@ -146,6 +146,6 @@ class WorldV3(WorldV2):
 
 
 def build(seed: int, dim: int, knobs: WorldKnobsV3, data_dir: Path) -> WorldV3:
-    """World v3 of the real YouCook2-BB files in ``data_dir`` (``simulate.WORLDS["v3"]``)."""
+    """World v3 of the real YouCook2-BB files in ``data_dir`` (``worlds.WORLDS["v3"]``)."""
     return WorldV3(seed, dim, knobs, load_class_file(Path(data_dir) / CLASS_FILE), real_statistics(data_dir),
                    headed_corpus(Path(data_dir)))
