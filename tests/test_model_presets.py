@@ -3,8 +3,9 @@ import pytest
 import torch
 
 from workbench.bench import synthetic_batch
-from workbench.config import MODEL_PRESETS, preset
+from workbench.config import _CHOICES, MODEL_PRESETS, preset
 from workbench.model import build_model, loss_weights, sample_negatives
+from workbench.model.scl import INFER_PARTS
 
 DIMS = dict(visual=24, glove=12, ctx=10, classes=67)  # classes: label embeddings of dvsa / vog
 
@@ -75,7 +76,8 @@ def test_infer_modes():
                            ("scl-infer-both", parts["f"] + parts["u"])):
             other = build_model(tiny(name), DIMS)
             other.load_state_dict(sd)
-            assert torch.allclose(other.ground(b), want, atol=1e-6)
+            assert torch.equal(other.ground(b), want)   # ground computes only the parts it adds: same bits
+    assert set(INFER_PARTS) == set(_CHOICES["infer"])
 
 
 def test_bad_config_is_refused():

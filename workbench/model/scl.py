@@ -16,6 +16,9 @@ from .negatives import Negatives
 from .text import GloveBiLSTM, TextEmbedding
 from .visual import VisualEmbedding
 
+# The text branches whose scores ``ground`` adds up under each cfg.infer (ground_parts computes only these).
+INFER_PARTS = {"f": ("f",), "u": ("u",), "both": ("f", "u")}
+
 
 def loss_weights(cfg: Config) -> dict[str, float]:
     """Weight of each loss term (Eq. 18); a term switched off is absent (and not computed).
@@ -256,28 +259,30 @@ class SCL(GroundingModel):
         return out
 
     # --- inference ---------------------------------------------------------------------------
-    def ground_parts(self, batch: dict, chunk_frames: int = 64) -> dict[str, torch.Tensor]:
-        """Proposal scores (B, K, T, N) of each text branch, computed frame-chunked.
+    def ground_parts(self, batch: dict, chunk_frames: int = 64, names: tuple[str, ...] = ("f", "u")
+                     ) -> dict[str, torch.Tensor]:
+        """Proposal scores (B, K, T, N) of each text branch of ``names`` the model has, computed frame-chunked.
 
         "f": the main query (E_f(o) for stvg/scl); "u": U(o) (presets with U). Frames are
         independent under frame-span attention, so chunking over T changes nothing but memory.
         """
         t = self._texts(batch)
         texts = {"f": normalize(t["main"])}
-        if self.uses_u and "u" not in texts:
+        if self.uses_u and "u" in names:
             texts["u"] = texts["f"] if self.cfg.query == "selector" else normalize(t["u"])
+        texts = {k: v for k, v in texts.items() if k in names}
         parts: dict[str, list] = {k: [] for k in texts}
         regions = batch["regions"]
         for t0 in range(0, regions.shape[1], chunk_frames):
             chunk = regions[:, t0:t0 + chunk_frames]
-            vis, _ = self._embed(self.visual, chunk)
+            vis = normalize(self.visual(chunk))  # (B, t, N, d) unit; no frame features: nothing reads them here
             for k, text in texts.items():
                 parts[k].append(similarity(text, vis))
         return {k: torch.cat(v, 2) for k, v in parts.items()}
 
     def ground(self, batch: dict, chunk_frames: int = 64) -> torch.Tensor:
         """Proposal scores (B, K, T, N) under cfg.infer ("f" M^f, "u" M with U, "both" their sum)."""
-        parts = self.ground_parts(batch, chunk_frames)
+        parts = self.ground_parts(batch, chunk_frames, INFER_PARTS[self.cfg.infer])   # only the scores it adds up
         if self.cfg.infer == "u":
             return parts["u"]
         if self.cfg.infer == "both":
