@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from workbench.__main__ import main
-from workbench.experiments import worlds
+from workbench.experiments import world_sweep as worlds
 from workbench.io import DataError
 from workbench.report import curve, results
 

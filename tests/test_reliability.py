@@ -1330,7 +1330,7 @@ def _(capsys, world, tmp_path, fake_trainer, **_):
 
 @case("a world sweep given --world-set and --axis of one knob", "silent")
 def _(capsys, tmp_path, monkeypatch, **_):
-    from workbench.experiments import worlds as curve
+    from workbench.experiments import world_sweep as curve
 
     def no_world(*a, **k):
         raise AssertionError("a world was made")

@@ -182,12 +182,28 @@ def test_resident_batches_are_the_streamed_batches(smoke_data):
     a = TrainBatches(store, text, 8, 3, seed=5)
     b = ResidentBatches(store, text, 8, 3, seed=5, device="cpu", chunk_frames=7)
     n = 0
-    for x, y in zip(a.epoch(2), b.epoch(2)):
-        assert x.keys() == y.keys()
+    # streamed with a reader thread (prefetch 2), resident, and streamed in the loop (prefetch 0): the same batches
+    for x, y, z in zip(a.epoch(2), b.epoch(2), a.epoch(2, prefetch=0), strict=True):
+        assert x.keys() == y.keys() == z.keys()
         for k in x:
             torch.testing.assert_close(x[k], y[k], rtol=0, atol=0, msg=k)
+            torch.testing.assert_close(x[k], z[k], rtol=0, atol=0, msg=k)
         n += 1
     assert n == len(a) > 0
+
+
+def test_prefetch_auto_reads_in_the_loop_on_cpu_and_ahead_on_cuda():
+    """cfg.prefetch -1 (auto): 0 on CPU (the reader thread cost CPU time, PERFORMANCE.md section 5), 2 on CUDA;
+    an explicit value is kept; below -1 is refused."""
+    from workbench.config import Config
+    from workbench.engine import read_ahead
+    from workbench.io import DataError
+
+    assert read_ahead(Config(), torch.device("cpu")) == 0
+    assert read_ahead(Config(), torch.device("cuda")) == 2
+    assert read_ahead(Config(prefetch=3), torch.device("cpu")) == 3
+    with pytest.raises(DataError, match="prefetch"):
+        Config().replace(prefetch=-2)
 
 
 _FAULTS = """
@@ -205,19 +221,22 @@ print(allocator.state()["mode"], (faults() - f0) // 10)
 
 
 @pytest.mark.skipif(not allocator._glibc(), reason="glibc only")
-@pytest.mark.parametrize("setting", ["heap", "system"])
+@pytest.mark.parametrize("setting", ["heap", "system", None])
 def test_large_tensors_reuse_memory_instead_of_page_faulting(setting, monkeypatch):
-    """With SCL_WORKBENCH_MALLOC=heap, import workbench keeps freed memory (allocator.py): allocating
-    the step's largest tensor again costs no page faults; with glibc's defaults (system, the default)
-    every 4 KB page faults again (~9,600)."""
+    """By default (None: SCL_WORKBENCH_MALLOC unset) and with ``heap``, import workbench keeps freed memory
+    (allocator.py): allocating the step's largest tensor again costs no page faults; with glibc's defaults
+    (``system``) every 4 KB page faults again (~9,600)."""
     import subprocess
     import sys
 
-    monkeypatch.setenv("SCL_WORKBENCH_MALLOC", setting)
+    if setting is None:
+        monkeypatch.delenv("SCL_WORKBENCH_MALLOC", raising=False)
+    else:
+        monkeypatch.setenv("SCL_WORKBENCH_MALLOC", setting)
     out = subprocess.run([sys.executable, "-c", _FAULTS], capture_output=True, text=True, check=True).stdout.split()
-    assert out[0] == setting
+    assert out[0] == (setting or "heap")
     per_alloc = int(out[1])
-    if setting == "heap":
+    if setting != "system":
         assert per_alloc < 500
     else:
         assert per_alloc > 5000

@@ -174,7 +174,7 @@ def test_breakdown_of_the_contextual_branch_alone(smoke_data, tmp_path):
     (``curve.run_breakdown(..., infer="u")``); infer="f" is the run's own breakdown; a preset without U is refused."""
     from conftest import TINY
     from workbench.__main__ import main
-    from workbench.experiments.worlds import run_breakdown
+    from workbench.experiments.world_sweep import run_breakdown
 
     sets = [x for k, v in {**TINY, "epochs": 1, "max_eval_segments": 5}.items() for x in ("--set", f"{k}={v}")]
     runs = {}

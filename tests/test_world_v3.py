@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from workbench.datasets.yc2 import load_class_file
-from workbench.experiments.worlds import world_sweep
+from workbench.experiments.world_sweep import world_sweep
 from workbench.io import DataError
 from workbench.sim import simulate as sim
 from workbench.sim.cues import parse_mentions

@@ -17,9 +17,9 @@ import os as _os
 # before torch loads its OpenMP runtime; an explicit user setting wins.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-# SCL_WORKBENCH_MALLOC=heap keeps freed memory in the process (glibc), so CPU steps stop
-# page-faulting their large tensors back in; off by default (no measurable wall-time gain here).
-# See workbench/allocator.py.
+# Freed memory stays in the process (glibc), so CPU steps stop page-faulting their large tensors
+# back in (-3 to -5 % CPU per research-size run); SCL_WORKBENCH_MALLOC=system keeps glibc's
+# defaults. See workbench/allocator.py.
 from . import allocator as _allocator  # noqa: E402
 
 _allocator.configure()
@@ -44,7 +44,7 @@ _API = {
 }
 # namespaces for notebooks: ``from workbench import viz`` -> workbench.report.viz
 _SUBMODULES = {"notebook": "notebook", "viz": "report.viz", "sweep": "experiments.sweep", "results": "report.results",
-               "worlds": "experiments.worlds"}
+               "worlds": "experiments.world_sweep"}
 
 __all__ = sorted([*_API, *_SUBMODULES])
 

@@ -1,19 +1,25 @@
-"""Optionally keep freed memory in the process instead of handing it back to the kernel (glibc only).
+"""Keep freed memory in the process instead of handing it back to the kernel (glibc only).
 
 A CPU training step allocates the same large tensors every time: the matmul-dtype copy of the
 (B, T, N, 4096) input (39 MB at the reference shape), the (B, T, N, 512) activations and their
-gradients. glibc's malloc serves blocks above its mmap threshold (at most 32 MB) with fresh
-``mmap`` pages and ``munmap``s them on free, so each step page-faults those pages in again.
-``SCL_WORKBENCH_MALLOC=heap`` (set before ``import workbench``) sets ``M_MMAP_MAX = 0`` (large
-blocks come from the heap too) and a 1 GiB ``M_TRIM_THRESHOLD`` (freed heap is kept for the next
-step). Results are bit-identical: only where memory comes from changes.
+gradients; evaluation allocates (segments x frames, N, d) blocks of several MB per group. glibc's
+malloc serves blocks above its mmap threshold with fresh ``mmap`` pages and ``munmap``s them on
+free (and trims the heap top above 128 KB), so each step page-faults those pages in again.
+``heap`` (the default) sets ``M_MMAP_MAX = 0`` (large blocks come from the heap too) and a 1 GiB
+``M_TRIM_THRESHOLD`` (freed heap is kept for the next step). Results are bit-identical: only where
+memory comes from changes (torch aligns every tensor to 64 bytes either way).
+``SCL_WORKBENCH_MALLOC=system`` (set before ``import workbench``) keeps glibc's defaults.
 
-Measured on the reference stvg step (bf16, B=48, T=5, N=20, D=4096; docs/PERFORMANCE.md): minor
-page faults per bench process 770k -> 231k and kernel time 2.1 s -> 1.0 s, but the wall time per
-step did not change measurably (10 paired rounds at 2 threads: -13 ms, 95 % interval [-39, +12]
-ms; 6 at 1 thread: -82 ms [-206, +41]) and peak RSS of a training run rose ~15 %. So it is
-off by default (``system``: glibc's defaults); runs and ``bench`` record which was in effect.
-Other C libraries (musl, macOS) are left alone.
+Measured (docs/PERFORMANCE.md, sections 0 and 5):
+- At the research size (960 / 300 segments, 10 epochs, 1 thread; the ablation grid's run), paired
+  processes on an idle AMX Xeon: system CPU time 2.0-2.5 s -> 0.9 s, minor page faults 0.76-1.1M ->
+  85-97k, the whole run -1.1 s (stvg, -5 %) and -0.8 to -1.1 s (scl, -3 %) of CPU; same peak RSS
+  (738 MB, scl 3 epochs); metrics.json and log.jsonl identical. This made it the default (stop 22).
+- At the reference shape (bf16, B=48, T=5, N=20, D=4096): minor page faults per bench process
+  770k -> 231k and kernel time 2.1 s -> 1.0 s, but no measurable wall-time change per step (10
+  paired rounds at 2 threads: -13 ms, 95 % interval [-39, +12] ms), and peak RSS of a full-scale
+  training run ~15 % higher.
+Runs and ``bench`` record which mode was in effect. Other C libraries (musl, macOS) are left alone.
 """
 from __future__ import annotations
 
@@ -34,12 +40,12 @@ def configure() -> dict:
     global _state
     if _state["reason"] != "not configured":
         return state()
-    want = os.environ.get(ENV, "system").strip().lower()
+    want = os.environ.get(ENV, "heap").strip().lower()
     if want not in ("heap", "system"):
         _state = {"mode": "system", "reason": f"{ENV}={want!r} is not 'heap' or 'system'; glibc defaults kept"}
         warnings.warn(f"workbench: {_state['reason']}", stacklevel=2)
     elif want == "system":
-        _state = {"mode": "system", "reason": "glibc defaults (the default; SCL_WORKBENCH_MALLOC=heap to keep freed memory)"}
+        _state = {"mode": "system", "reason": f"glibc defaults ({ENV}=system)"}
     elif not _glibc():
         _state = {"mode": "system", "reason": f"not glibc ({platform.system()})"}
     else:

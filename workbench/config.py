@@ -97,6 +97,10 @@ class Config:
     threads: int = 0                   # torch CPU threads; 0 = torch's default
     resident_features: bool = False    # hold the training store's features on the device (a GPU with
                                        # room for them): same batches, no disk reads during training
+    prefetch: int = -1                 # training batches a background thread reads ahead: -1 auto (2 on
+                                       # CUDA; 0 on CPU, where the thread's GIL hand-offs cost more CPU than
+                                       # the reads it hides: docs/PERFORMANCE.md section 5) | 0 read in the
+                                       # training loop | N >= 1; the batches are the same
     max_train_segments: int = 0        # use only the first N training segments (0 = all)
     max_eval_segments: int = 0         # evaluate only the first N val/test segments (0 = all)
     select_metric: str = "box_micro"   # validation metric that selects the checkpoint
@@ -228,6 +232,7 @@ RANGES: dict[str, tuple[Any, str]] = {
     "weight_decay": (_nonneg, ">= 0"),
     "seed": (lambda v: v >= 0, ">= 0"),
     "threads": (lambda v: v >= 0, ">= 0 (0 = torch's default)"),
+    "prefetch": (lambda v: v >= -1, ">= -1 (-1 = auto, 0 = read in the training loop)"),
     "max_train_segments": (lambda v: v >= 0, ">= 0 (0 = all)"),
     "max_eval_segments": (lambda v: v >= 0, ">= 0 (0 = all)"),
     "select_metric": (lambda v: v in SELECT_METRICS, f"one of {SELECT_METRICS}"),

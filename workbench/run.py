@@ -146,7 +146,7 @@ def provenance() -> dict[str, Any]:
 # frame's feature and box bytes through their checksums) and the text cache's inputs hash (segments,
 # sentences, objects, encoder revision, GloVe source and fingerprint, OOV policies, bf16). Checkpoints and
 # metrics.json record it; resume, skip-as-finished, predict and read_metrics compare it.
-RESUMABLE = {"device", "threads", "resident_features"}   # settings a run may change and resume: results do not depend on them
+RESUMABLE = {"device", "threads", "resident_features", "prefetch"}   # settings a run may change and resume: results do not depend on them
 NOT_IDENTITY = {"data", "text_features", *RESUMABLE}    # and the paths: data is identified by its digests
 
 

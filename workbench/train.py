@@ -19,8 +19,8 @@ from .check import require_ready
 from .config import Config, MODEL_PRESETS, dumps, parse_sets, preset
 from .datasets import detect
 from .datasets.base import DatasetFormat
-from .engine import (autocast, evaluate_split, fit_on_validation, make_optimizer, resolve_device, to_device,
-                     train_one_epoch)
+from .engine import (autocast, evaluate_split, fit_on_validation, make_optimizer, read_ahead, resolve_device,
+                     to_device, train_one_epoch)
 from .evaluate import HELDOUT, METRICS, evaluate_boxes, gt_units, heldout_metrics
 from .features.batches import ResidentBatches, TrainBatches
 from .io import DataError, read_json, write_json
@@ -241,7 +241,7 @@ def _train(cfg: Config, run: RunDir, preset_name: str, on_epoch, on_step, ws: Wo
     run.write_config(preset_name, cfg, extra={"dims": ws.dims, "stores": stores,  # the run has really started
                                               "text_encoder": text_encoder(ws), "text_cache": text,
                                               "identity": ident,
-                                              "precision": precision.to_dict(),
+                                              "precision": precision.to_dict(), "prefetch": read_ahead(cfg, device),
                                               "allocator": allocator_state()})
     if done is not None:
         return done

@@ -2,8 +2,6 @@
 of ``workbench.datasets`` (train, predict, bench, the notebooks)."""
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -15,7 +13,7 @@ from .datasets.base import DatasetFormat
 from .datasets.yc2 import DatasetDir, check_class_count, holdout_classes
 from .evaluate import RULES, gt_units
 from .features.batches import eval_groups
-from .features.store import FeatureStore, check_box_space, check_store_annotations, dataset_identity
+from .features.store import FeatureStore, check_box_space, check_store_annotations, check_store_worlds
 from .features.text_cache import TextFeatures
 from .io import DataError, expect
 from .paths import SPLITS
@@ -125,36 +123,6 @@ class Streamed:
 
     def __iter__(self):
         return eval_groups(self.store, self.text, self.keys)
-
-
-def check_store_worlds(stores: dict, root: Path) -> None:
-    """Every store was built for the world dataset.json describes (the identity stamped when it was built,
-    ``store.dataset_identity``): a store copied in from another world with the same segment keys is refused.
-    Stores built before the stamp existed are accepted with a note; datasets without a generator are not checked."""
-
-    here = dataset_identity(root)
-    if here is None:
-        return
-    unstamped = []
-    for split, st in stores.items():
-        stamp = st.stamp("dataset_identity")
-        if stamp is None:
-            unstamped.append(split)
-            continue
-        if stamp != here:
-            a, b = json.loads(stamp), json.loads(here)
-            diff = [f"{k}: {a.get(k)!r} there, {b.get(k)!r} here" for k in sorted(set(a) | set(b))
-                    if a.get(k) != b.get(k) and k != "knobs"]
-            ka, kb = a.get("knobs") or {}, b.get("knobs") or {}
-            if isinstance(ka, dict) and isinstance(kb, dict):
-                diff += [f"knob {k}: {ka.get(k)!r} there, {kb.get(k)!r} here" for k in sorted(set(ka) | set(kb))
-                         if ka.get(k) != kb.get(k)]
-            raise DataError(f"{st.path}: built for another world than {root / 'dataset.json'} describes "
-                            f"({'; '.join(diff[:4]) or 'identity differs'}); rebuild it with `build-store` "
-                            "from this dataset")
-    if unstamped:
-        print(f"note: {root}: stores {unstamped} record no world identity (built before it was stamped); "
-              "not checked", file=sys.stderr)
 
 
 def check_labels(gt: dict, vocab, where) -> None:

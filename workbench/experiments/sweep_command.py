@@ -1,5 +1,5 @@
 """``python -m workbench sweep``: the command line of grid sweeps (``experiments.sweep``) and world sweeps
-(``experiments.worlds``), with the executor options both take."""
+(``experiments.world_sweep``), with the executor options both take."""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +10,7 @@ from .executor import ClusterOptions, EXECUTORS
 from ..io import DataError
 from ..sim.simulate import DEFAULT_WORLD, WORLDS
 from .sweep import DEFAULT_SEEDS, GRIDS, GRID_SETS, sweep
-from .worlds import AXES, CURVE_PRESETS, parse_axis, world_sweep
+from .world_sweep import AXES, CURVE_PRESETS, parse_axis, world_sweep
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -8,7 +8,9 @@ command once more, every run then finished and skipped, measures what a sweep co
 the dataset checks, the tables); it is subtracted: CPU per run = (sweep - skipped sweep) / runs. A worker's
 kernel start is a cost of its runs (amortized over ``--seeds`` x presets runs here; over more in a real grid).
 CPU time, not wall time: other jobs on the machine matter less (they still slow a core's caches). The runs of
-every mode are compared, metrics.json and log.jsonl byte for byte but for wall-clock seconds.
+every mode are compared, metrics.json and log.jsonl byte for byte but for wall-clock seconds. ``--repeats R``
+measures every mode once per round, R rounds, so that a ratio pairs measurements minutes apart (the load of a
+shared machine drifts over the half hour a sweep of every mode takes).
 
 OUT/<size>-<mode>/          the sweep folders
 OUT/throughput.json         every measurement, the machine, the load average before and after
@@ -21,6 +23,7 @@ import os
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -91,18 +94,46 @@ def records(folder: Path, presets: list[str], seeds: int) -> dict:
                      for f in ("metrics.json", "log.jsonl")] for p in presets for s in range(seeds)}
 
 
+def _per_run(row: dict) -> list[float]:
+    """CPU s per run of each round of a row (``--repeats``); a row of one measurement has one."""
+    return row.get("rounds") or [row["cpu_s_per_run"]]
+
+
+def _ratio(base: dict, row: dict) -> str:
+    """base / row: one ratio, or with several rounds the median of the rounds' paired ratios and their range
+    (each round measures every mode once, in turn, so a ratio pairs measurements minutes apart)."""
+    pairs = sorted(b / r for b, r in zip(_per_run(base), _per_run(row)))
+    if len(pairs) == 1:
+        return f"{pairs[0]:.2f}x"
+    return f"{statistics.median(pairs):.2f}x ({pairs[0]:.2f}-{pairs[-1]:.2f})"
+
+
+def aggregate(size: str, mode: str, rounds: list[dict]) -> dict:
+    """One row of ``--repeats`` measurements of a mode: the median CPU s per run, and every round's."""
+    per_run = [r["cpu_s_per_run"] for r in rounds]
+    med = statistics.median(per_run)
+    return {**rounds[-1], "size": size, "mode": mode, "cpu_s_per_run": round(med, 2),
+            "runs_per_core_hour": round(3600 / med, 1), "rounds": per_run,
+            "cpu_s": [r["cpu_s"] for r in rounds], "wall_s": [r["wall_s"] for r in rounds],
+            "fixed_cpu_s": [r["fixed_cpu_s"] for r in rounds]}
+
+
 def markdown(rows: list[dict], same: dict[str, bool], load: tuple) -> str:
     bases = [m for m in (BEFORE, "process") if any(r["mode"] == m for r in rows)]
-    lines = ["| size | mode | runs | CPU s / run | runs / core-hour | " + " | ".join(f"vs {m}" for m in bases)
-             + " | results |", "|---|---|---|---|---|" + "---|" * len(bases) + "---|"]
+    repeated = any(len(_per_run(r)) > 1 for r in rows)
+    lines = ["| size | mode | runs | CPU s / run | " + "range | " * repeated + "runs / core-hour | "
+             + " | ".join(f"vs {m}" for m in bases) + " | results |",
+             "|---|---|---|---|---|" + "---|" * repeated + "---|" * len(bases) + "---|"]
     for r in rows:
-        ratios = []
-        for m in bases:
-            base = next(b for b in rows if b["size"] == r["size"] and b["mode"] == m)
-            ratios.append(f"{base['cpu_s_per_run'] / r['cpu_s_per_run']:.2f}x")
-        lines.append(f"| {r['size']} | {r['mode']} | {r['runs']} | {r['cpu_s_per_run']:.1f} | "
+        ratios = [_ratio(next(b for b in rows if b["size"] == r["size"] and b["mode"] == m), r) for m in bases]
+        spread = f"{min(_per_run(r)):.1f}-{max(_per_run(r)):.1f} | " if repeated else ""
+        lines.append(f"| {r['size']} | {r['mode']} | {r['runs']} | {r['cpu_s_per_run']:.1f} | {spread}"
                      f"{r['runs_per_core_hour']:.0f} | {' | '.join(ratios)} | "
                      f"{'identical' if same.get(r['size'] + '-' + r['mode'], True) else 'DIFFER'} |")
+    if repeated:
+        lines.append(f"\nCPU s / run: the median of {max(len(_per_run(r)) for r in rows)} rounds (each round measures "
+                     "every mode once, in the order of the table); a ratio is the median of the rounds' paired "
+                     "ratios (range).")
     lines.append(f"\nload average (1 min) before / after: {load[0]:.2f} / {load[1]:.2f}; {os.cpu_count()} CPUs")
     return "\n".join(lines) + "\n"
 
@@ -116,6 +147,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sizes", default="grid,curve", help=f"comma-separated, of {sorted(SIZES)}")
     p.add_argument("--modes", default="process,kernel,inline", help=f"comma-separated, of {list(MODES)} "
                    "(process: one papermill process per run, the path before workers; measured first)")
+    p.add_argument("--repeats", type=int, default=1, help="rounds: each measures every mode once, in turn; the "
+                   "table gives the median per mode and the median of the rounds' paired ratios, with their range "
+                   "(default 1)")
     p.add_argument("--before", metavar="CHECKOUT", help="also measure the sweep of another checkout of the workbench "
                    "with its default flags (mode `before`, measured first), e.g. `git worktree add /tmp/before "
                    "9168f94` for the code before the persistent workers and the fixed-cost cuts (issue 25)")
@@ -126,6 +160,9 @@ def run(args: argparse.Namespace) -> int:
     bad = [s for s in sizes if s not in SIZES] + [m for m in modes if m not in MODES]
     if bad or "process" not in modes:
         raise DataError(f"throughput: unknown size / mode {bad}, or no `process` mode to compare with")
+    repeats = args.repeats
+    if repeats < 1:
+        raise DataError(f"throughput --repeats {repeats}: expected at least 1")
     before = Path(args.before).resolve() if args.before else None
     if before is not None and not (before / "workbench" / "__main__.py").is_file():
         raise DataError(f"throughput --before {args.before}: not a checkout of the workbench (no workbench/__main__.py)")
@@ -139,15 +176,21 @@ def run(args: argparse.Namespace) -> int:
     rows, same = [], {}
     for size in sizes:
         order = [BEFORE] * (before is not None) + ["process", *[m for m in modes if m != "process"]]
-        for mode in order:
-            rows.append(measure(data, out, presets, args.seeds, size, mode,
-                                code=before if mode == BEFORE else REPO))
-        ref = records(out / f"{size}-process", presets, args.seeds)
-        for mode in order:
-            same[f"{size}-{mode}"] = records(out / f"{size}-{mode}", presets, args.seeds) == ref
+        rounds: dict[str, list[dict]] = {m: [] for m in order}
+        ref = None
+        for _ in range(repeats):
+            for mode in order:
+                rounds[mode].append(measure(data, out, presets, args.seeds, size, mode,
+                                            code=before if mode == BEFORE else REPO))
+            ref = ref or records(out / f"{size}-process", presets, args.seeds)
+            for mode in order:       # every round's runs against the first round's one-process-per-run runs
+                same[f"{size}-{mode}"] = (same.get(f"{size}-{mode}", True)
+                                          and records(out / f"{size}-{mode}", presets, args.seeds) == ref)
+        rows += [rounds[m][0] if repeats == 1 else aggregate(size, m, rounds[m]) for m in order]
     load = (load0[0], os.getloadavg()[0])
     write_json(out / "throughput.json", {"rows": rows, "identical": same, "load_1min": load, "cpus": os.cpu_count(),
-                                         "presets": presets, "seeds": args.seeds, "sizes": SIZES,
+                                         "presets": presets, "seeds": args.seeds, "repeats": repeats,
+                                         "sizes": SIZES,
                                          "before": str(before) if before else None}, indent=2)
     text = markdown(rows, same, load)
     write_text(out / "throughput.md", text)

@@ -113,8 +113,13 @@ class TrainBatches:
         return plans, rng.integers(0, 2**63 - 1, size=len(plans))
 
     def epoch(self, epoch: int, prefetch: int = 2) -> Iterator[dict[str, torch.Tensor]]:
-        """Batches of ``epoch``, read by a background thread while the model computes."""
+        """Batches of ``epoch``: with ``prefetch`` >= 1 read by a background thread (up to ``prefetch`` ahead)
+        while the model computes; 0: read here, one at a time. The same batches either way."""
         plans, seeds = self.plan(epoch)
+        if prefetch <= 0:
+            for segs, s in zip(plans, seeds):
+                yield self.make(segs, np.random.default_rng(int(s)))
+            return
         q: queue.Queue = queue.Queue(maxsize=prefetch)
         stop = threading.Event()
 

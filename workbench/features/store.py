@@ -192,6 +192,36 @@ def check_store_annotations(store: "FeatureStore", annotations: Path) -> None:
                         "world or edited after the store was built; restore them or rebuild the store (`build-store`)")
 
 
+def check_store_worlds(stores: dict[str, "FeatureStore"], root: Path) -> None:
+    """Every store was built for the world dataset.json describes (the identity stamped when it was built,
+    ``store.dataset_identity``): a store copied in from another world with the same segment keys is refused.
+    Stores built before the stamp existed are accepted with a note; datasets without a generator are not checked."""
+
+    here = dataset_identity(root)
+    if here is None:
+        return
+    unstamped = []
+    for split, st in stores.items():
+        stamp = st.stamp("dataset_identity")
+        if stamp is None:
+            unstamped.append(split)
+            continue
+        if stamp != here:
+            a, b = json.loads(stamp), json.loads(here)
+            diff = [f"{k}: {a.get(k)!r} there, {b.get(k)!r} here" for k in sorted(set(a) | set(b))
+                    if a.get(k) != b.get(k) and k != "knobs"]
+            ka, kb = a.get("knobs") or {}, b.get("knobs") or {}
+            if isinstance(ka, dict) and isinstance(kb, dict):
+                diff += [f"knob {k}: {ka.get(k)!r} there, {kb.get(k)!r} here" for k in sorted(set(ka) | set(kb))
+                         if ka.get(k) != kb.get(k)]
+            raise DataError(f"{st.path}: built for another world than {root / 'dataset.json'} describes "
+                            f"({'; '.join(diff[:4]) or 'identity differs'}); rebuild it with `build-store` "
+                            "from this dataset")
+    if unstamped:
+        print(f"note: {root}: stores {unstamped} record no world identity (built before it was stamped); "
+              "not checked", file=sys.stderr)
+
+
 def _release_of(root: Path) -> str:
     """The public release a dataset directory was imported from (dataset.json ``release``), else ""."""
     meta = root / DATASET_META

@@ -1,4 +1,4 @@
-"""The tables and the figure of a world sweep (``experiments.worlds``; ``sweep --grid context``): one row per
+"""The tables and the figure of a world sweep (``experiments.world_sweep``; ``sweep --grid context``): one row per
 (axis value, preset, seed) and one per (value, oracle) in the schema of ``report.results``, mean ± std and the
 paired gain over stvg per value, the issue-9 predictions computed from them, and the curve.
 

@@ -1,7 +1,7 @@
 """The run folders of a sweep as its results tables read them: where each run lies, whether it failed,
 finished or is missing, whether a finished run is the one its row claims, and the name its row is shown under.
 Grid sweeps (``report.grid``) and world sweeps (``report.curve``) read their runs here; the launchers
-(``experiments.sweep``, ``experiments.worlds``) write the same layout and check finished runs with the same
+(``experiments.sweep``, ``experiments.world_sweep``) write the same layout and check finished runs with the same
 ``check_run_identity`` before they skip them.
 
 SWEEP_DIR/<preset>/seed-<s>/params.json      the notebook parameters of that run
