@@ -16,10 +16,8 @@ starts ``jobs`` submitit jobs that take units from the sweep's queue until none 
 runs ``--units-per-task`` units (``executor.WorkerJob``). A run's metrics.json and log.jsonl are those of one
 process per run, byte for byte but for wall-clock seconds (tests/test_workers.py).
 
-Measured (``python -m workbench throughput``, 4 runs stvg + scl per sweep, demo world at the ablation grid's run
-size, 2 shared cores): CPU s per run 30.1 (process) / 24.1 (kernel) / 22.7 (inline) at 10 epochs, 15.7 / 9.4 /
-7.4 at 3 epochs. Once a kernel is up a unit costs ~0.7 CPU s more than inline (the notebook's other cells, the
-reset); starting it ~5 CPU s, once per worker.
+Measured with ``python -m workbench throughput`` (docs/PERFORMANCE.md, section 5): once a kernel is up a unit
+costs ~0.1-0.7 CPU s more than inline (the notebook's other cells, the reset); starting it ~5 CPU s, once per worker.
 """
 from __future__ import annotations
 
