@@ -55,7 +55,7 @@ def train_step(model, weights: dict[str, float], batch: dict[str, torch.Tensor],
         losses = model.losses(batch, neg)
     total = sum(weights.get(k, 0.0) * v.float() for k, v in losses.items())
     if not torch.isfinite(total):
-        raise FloatingPointError(f"{where}: non-finite loss {({k: float(v) for k, v in losses.items()})}; "
+        raise FloatingPointError(f"{where}: non-finite loss {({k: float(v.detach()) for k, v in losses.items()})}; "
                                  "stopping the run")
     optimizer.zero_grad(set_to_none=True)
     total.backward()
