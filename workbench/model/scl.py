@@ -282,12 +282,12 @@ class SCL(GroundingModel):
 
     def ground(self, batch: dict, chunk_frames: int = 64) -> torch.Tensor:
         """Proposal scores (B, K, T, N) under cfg.infer ("f" M^f, "u" M with U, "both" their sum)."""
-        parts = self.ground_parts(batch, chunk_frames, INFER_PARTS[self.cfg.infer])   # only the scores it adds up
-        if self.cfg.infer == "u":
-            return parts["u"]
-        if self.cfg.infer == "both":
-            return parts["f"] + parts["u"]
-        return parts["f"]
+        names = INFER_PARTS[self.cfg.infer]
+        parts = self.ground_parts(batch, chunk_frames, names)   # only the scores it adds up
+        scores = parts[names[0]]
+        for k in names[1:]:
+            scores = scores + parts[k]
+        return scores
 
     def temporal_weights(self, batch: dict, chunk_frames: int = 64) -> torch.Tensor:
         """Q (B, K, T) of the main query branch (uniform over valid frames for temporal="mean")."""
